@@ -1,0 +1,78 @@
+"""What every command shares: settings, the database, error translation, the tenant lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from seatsync.config import Settings, get_settings
+from seatsync.db.engine import make_engine
+from seatsync.errors import SeatsyncError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AppContext:
+    """Built once per command; the engine is opened (and the schema brought up to date) on first use."""
+
+    def __init__(self, settings: Settings, database_url: str | None = None) -> None:
+        self.settings = settings
+        self.database_url = database_url or settings.database_url
+
+    @cached_property
+    def engine(self) -> Engine:
+        from seatsync.db.migrate import upgrade
+
+        engine = make_engine(self.database_url)
+        upgrade(engine)
+        return engine
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def _set_database(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.ensure_object(dict)["database_url"] = value
+    return value
+
+
+def database_option(func: F) -> F:
+    """``--database-url`` on every command (default: ``SEATSYNC_DATABASE_URL``, else ./seatsync.db)."""
+    return click.option(
+        "--database-url",
+        envvar="SEATSYNC_DATABASE_URL",
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_database,
+        help="SQLAlchemy URL of the database (default: SEATSYNC_DATABASE_URL, else ./seatsync.db).",
+    )(func)
+
+
+def app_context() -> AppContext:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    found = root.meta.get("seatsync.app")
+    if found is None:
+        url = (ctx.obj or {}).get("database_url") if isinstance(ctx.obj, dict) else None
+        found = AppContext(get_settings(), url)
+        root.meta["seatsync.app"] = found
+        root.call_on_close(found.close)
+    assert isinstance(found, AppContext)
+    return found
+
+
+class SeatsyncGroup(click.Group):
+    """Turns deliberate errors into one line on stderr and exit code 1 (click keeps 2 for usage errors)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SeatsyncError as exc:
+            raise click.ClickException(str(exc)) from exc

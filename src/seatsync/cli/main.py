@@ -1,0 +1,22 @@
+"""The ``seatsync`` console script."""
+
+from __future__ import annotations
+
+import click
+
+from seatsync import __version__
+from seatsync.cli import core
+from seatsync.cli.context import SeatsyncGroup
+
+
+@click.group(cls=SeatsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seatsync")
+def cli() -> None:
+    """Count billable users per company and push them to ConnectWise Manage and Gradient MSP."""
+
+
+core.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="seatsync")

@@ -1,0 +1,40 @@
+"""One settings object for the whole installation, read from ``SEATSYNC_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_FILE = "seatsync.db"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the working directory: the embedded default."""
+    return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEATSYNC_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    #: Fernet key (urlsafe base64, 32 bytes) for secrets at rest; when unset a key file is used.
+    secret_key: SecretStr | None = None
+    #: where the key file lives when ``secret_key`` is unset (created on first use, mode 0600)
+    key_file: Path = Field(default_factory=lambda: Path.cwd() / "seatsync.key")
+    #: the installation's Gradient vendor API key
+    gradient_vendor_key: SecretStr | None = None
+    #: the ConnectWise integration's clientId default (each tenant may still give its own)
+    connectwise_client_id: str | None = None
+    #: requests a minute each tenant may send to ConnectWise
+    connectwise_rate_limit: int = 1000
+    connectwise_concurrency: int = 8
+    #: requests a second the installation may send to Gradient (per vendor key)
+    gradient_rate_limit: float = 100.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,160 @@
+"""The ORM model. Every row belongs to exactly one tenant (``tenant_id``), directly.
+
+Users' status history is stored as *intervals*: each status event row also carries ``valid_to``, the
+instant of the user's next event (NULL while in force), maintained by the importer. A month's count is
+then one indexed, set-based query (see ``seatsync.services.billing``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from seatsync.db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+# BigInteger ids that are still INTEGER PRIMARY KEY (rowid) on SQLite
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    billing_rule: Mapped[str] = mapped_column(String(32), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # admin | viewer
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Company(Base):
+    __tablename__ = "companies"
+    __table_args__ = (UniqueConstraint("tenant_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    company_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    #: ``sat;phishing`` — the products this company subscribes to
+    products: Mapped[str] = mapped_column(String(64), default="sat;phishing")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    #: instant of the status event whose row last set email and name (the latest one wins, in any import order)
+    details_at: Mapped[datetime] = mapped_column()
+
+
+class StatusEvent(Base):
+    """One status change of a user, and the interval ``[at, valid_to)`` it opened."""
+
+    __tablename__ = "status_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", "at", "status", "company_pk", name="uq_status_events_event"),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.user_id"], ondelete="CASCADE"
+        ),
+        # the month's count: active intervals of a tenant still open or ending after the period's start
+        Index("ix_status_events_count", "tenant_id", "status", "valid_to", "at", "company_pk", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    #: order among events at the same instant (``seatsync.domain.rules.STATUS_RANK``)
+    rank: Mapped[int] = mapped_column(SmallInteger)
+    at: Mapped[datetime] = mapped_column()
+    valid_to: Mapped[datetime | None] = mapped_column()
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ActivityEvent(Base):
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", "kind", "at", name="uq_activity_events_event"),
+        Index("ix_activity_events_period", "tenant_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column()
+
+
+class Integration(Base):
+    """A tenant's connection to one target (``connectwise`` or ``gradient``).
+
+    ``settings`` holds what is not secret (site, company id, client id, URL); ``secret`` holds the
+    Fernet-encrypted JSON of what is (keys, tokens) and is never returned by the API.
+    """
+
+    __tablename__ = "integrations"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: connected | broken | disconnected (and integration-specific states such as Gradient's pending)
+    status: Mapped[str] = mapped_column(String(32), default="disconnected")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    connected_at: Mapped[datetime | None] = mapped_column()
+    checked_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,123 @@
+"""The billing rules of PRODUCT.md, and a small pure-Python reference implementation of them.
+
+The production count runs in the database (``seatsync.services.billing``); ``reference_count`` is the
+readable definition that the property tests compare it with.
+
+A user's status history is a list of events. Events are ordered by instant; events at the *same* instant
+are ordered ``active`` < ``sleeping`` < ``deleted`` (then by company id), so a user made active and deleted
+at one instant has passed through ``active`` and ends ``deleted``. Each event starts an interval that lasts
+until the next event (or for ever): the user had that status, in that company, for ``[at, next_at)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Status(enum.StrEnum):
+    ACTIVE = "active"
+    SLEEPING = "sleeping"
+    DELETED = "deleted"
+
+
+#: order of events that share an instant (lower first)
+STATUS_RANK: Mapping[Status, int] = {Status.ACTIVE: 0, Status.SLEEPING: 1, Status.DELETED: 2}
+
+
+class Rule(enum.StrEnum):
+    ACTIVE = "active"
+    ACTIVE_AT_END = "active-at-end"
+    ENGAGED = "engaged"
+
+
+class Product(enum.StrEnum):
+    SAT = "sat"
+    PHISHING = "phishing"
+
+
+ALL_PRODUCTS: tuple[Product, ...] = (Product.SAT, Product.PHISHING)
+
+
+class ActivityKind(enum.StrEnum):
+    TRAINING = "training"
+    PHISHING = "phishing"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    user_id: str
+    company_id: str
+    status: Status
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    user_id: str
+    kind: ActivityKind
+    at: datetime
+
+
+def event_order(event: StatusEvent) -> tuple[datetime, int, str]:
+    return (event.at, STATUS_RANK[event.status], event.company_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    user_id: str
+    company_id: str
+    status: Status
+    start: datetime
+    end: datetime | None  # None: still in force
+
+
+def intervals(events: Iterable[StatusEvent]) -> list[Interval]:
+    """Status intervals per user, from events in any order (exact duplicates count once)."""
+    by_user: dict[str, set[StatusEvent]] = defaultdict(set)
+    for event in events:
+        by_user[event.user_id].add(event)
+    out: list[Interval] = []
+    for user_events in by_user.values():
+        ordered = sorted(user_events, key=event_order)
+        for event, following in zip(ordered, [*ordered[1:], None], strict=True):
+            end = following.at if following is not None else None
+            out.append(Interval(event.user_id, event.company_id, event.status, event.at, end))
+    return out
+
+
+def reference_count(
+    rule: Rule,
+    events: Iterable[StatusEvent],
+    start: datetime,
+    end: datetime,
+    activities: Iterable[Activity] = (),
+) -> dict[str, set[str]]:
+    """Company id → the users billable in ``[start, end)`` under ``rule``. Slow, obviously right."""
+    billable: dict[str, set[str]] = defaultdict(set)
+    spans = intervals(events)
+    if rule is Rule.ENGAGED:
+        by_user: dict[str, list[Interval]] = defaultdict(list)
+        for span in spans:
+            by_user[span.user_id].append(span)
+        for act in activities:
+            if not start <= act.at < end:
+                continue
+            for span in by_user.get(act.user_id, []):
+                if span.start <= act.at and (span.end is None or act.at < span.end):
+                    billable[span.company_id].add(act.user_id)
+        return dict(billable)
+    for span in spans:
+        if span.status is not Status.ACTIVE:
+            continue
+        if rule is Rule.ACTIVE:
+            # overlaps the period; an instant-long interval inside the period counts too
+            inside = span.start < end and (span.start >= start or span.end is None or span.end > start)
+        else:  # ACTIVE_AT_END: in force at the period's last instant
+            inside = span.start < end and (span.end is None or span.end >= end)
+        if inside:
+            billable[span.company_id].add(span.user_id)
+    return dict(billable)

@@ -1,0 +1,146 @@
+"""Every error seatsync raises on purpose, grouped by what the caller does next.
+
+    SeatsyncError
+    ├── UserInputError            bad input from a person or a script: show the message, exit 1 / HTTP 4xx
+    │   ├── InvalidPeriod          "2026-13" is not a month
+    │   ├── InvalidTimeZone
+    │   ├── ImportRejected         a file with bad rows; carries every RowError
+    │   ├── NotFound               a tenant, company, run ... that does not exist (for this tenant)
+    │   └── Conflict               the request contradicts stored state (duplicate slug, broken mapping chain)
+    ├── ConfigurationError         the installation is not set up (missing key, integration not connected)
+    └── ConnectorError             a remote API (ConnectWise, Gradient) did not do what was asked
+        ├── RetriableError          worth trying again: the engine backs off and retries
+        │   ├── RateLimited          429; carries retry_after seconds
+        │   ├── ServerError          5xx
+        │   └── TransportError       timeout, refused or dropped connection
+        └── FatalError              retrying cannot help: record the reason and move on
+            ├── AuthenticationFailed 401: the credentials were rejected
+            ├── PermissionDenied     403: a right is missing (named when known)
+            ├── RecordNotFound       404: the record is gone (named)
+            └── RequestRejected      any other 4xx, with the remote system's own message
+
+Library exceptions (httpx, SQLAlchemy) are translated into these at the boundary; none leak past it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SeatsyncError(Exception):
+    """Base of every deliberate seatsync error. ``str(err)`` is a sentence a person can act on."""
+
+
+class UserInputError(SeatsyncError):
+    pass
+
+
+class InvalidPeriod(UserInputError):
+    pass
+
+
+class InvalidTimeZone(UserInputError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One reason one row of an imported file was refused."""
+
+    line: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+class ImportRejected(UserInputError):
+    """The whole file was refused; nothing of it was stored."""
+
+    #: how many row errors are listed in the message (all are kept in ``errors``... up to ``kept``)
+    shown = 100
+
+    def __init__(self, source: str, errors: list[RowError], total: int | None = None) -> None:
+        self.source = source
+        self.errors = errors
+        self.total = total if total is not None else len(errors)
+        head = f"{source} rejected: {self.total} bad row{'s' if self.total != 1 else ''}; nothing was stored"
+        lines = [str(e) for e in errors[: self.shown]]
+        more = self.total - len(lines)
+        if more > 0:
+            lines.append(f"... and {more} more")
+        super().__init__("\n".join([head, *("  " + line for line in lines)]))
+
+
+class NotFound(UserInputError):
+    pass
+
+
+class Conflict(UserInputError):
+    pass
+
+
+class ConfigurationError(SeatsyncError):
+    pass
+
+
+class ConnectorError(SeatsyncError):
+    """A remote system refused or failed a request. ``system`` is "ConnectWise" or "Gradient"."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str = "",
+        status_code: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.system = system
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+
+
+class RetriableError(ConnectorError):
+    pass
+
+
+class RateLimited(RetriableError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(RetriableError):
+    pass
+
+
+class TransportError(RetriableError):
+    pass
+
+
+class FatalError(ConnectorError):
+    pass
+
+
+class AuthenticationFailed(FatalError):
+    pass
+
+
+class PermissionDenied(FatalError):
+    def __init__(self, message: str, *, right: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.right = right
+
+
+class RecordNotFound(FatalError):
+    pass
+
+
+class RequestRejected(FatalError):
+    pass

@@ -1,0 +1,75 @@
+"""Tenants (MSPs) and their operators."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import Operator, Tenant
+from seatsync.domain.periods import time_zone
+from seatsync.domain.rules import Rule
+from seatsync.errors import Conflict, NotFound, UserInputError
+from seatsync.security.passwords import hash_password
+
+ROLES = ("admin", "viewer")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:60] or "tenant"
+
+
+def parse_rule(value: str) -> Rule:
+    try:
+        return Rule(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Rule)
+        raise UserInputError(f"unknown billing rule {value!r}: choose one of {choices}") from None
+
+
+def create_tenant(session: Session, *, name: str, time_zone_name: str = "UTC", rule: str = "active") -> Tenant:
+    name = name.strip()
+    if not name:
+        raise UserInputError("a tenant needs a name")
+    time_zone(time_zone_name)
+    base = slugify(name)
+    slug, n = base, 1
+    while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    tenant = Tenant(slug=slug, name=name, time_zone=time_zone_name, billing_rule=parse_rule(rule).value)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def get_tenant(session: Session, *, slug: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"no tenant with slug {slug!r} (list them with `seatsync tenant list`)")
+    return tenant
+
+
+def list_tenants(session: Session) -> list[Tenant]:
+    return list(session.scalars(select(Tenant).order_by(Tenant.slug)))
+
+
+def create_operator(session: Session, *, tenant: Tenant, email: str, password: str, role: str) -> Operator:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise UserInputError(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise UserInputError(f"unknown role {role!r}: choose admin or viewer")
+    if len(password) < 8:
+        raise UserInputError("a password needs at least 8 characters")
+    if session.scalar(select(Operator.id).where(Operator.email == email)) is not None:
+        raise Conflict(f"an operator with email {email!r} already exists")
+    operator = Operator(tenant_id=tenant.id, email=email, password_hash=hash_password(password), role=role)
+    session.add(operator)
+    session.flush()
+    return operator

@@ -1,0 +1,92 @@
+"""Shared fixtures: a fresh database on SQLite *and* on the real PostgreSQL server for every DB test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from seatsync.db.engine import make_engine
+from seatsync.db.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("SEATSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _pg_conninfo(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL admin URL; fails loudly (never skips) when the server cannot be reached."""
+    try:
+        with psycopg.connect(_pg_conninfo(PG_ADMIN_URL), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} cannot be reached: {exc}")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    name = f"seatsync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_conninfo(pg_server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = pg_server.rsplit("/", 1)[0]
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(_pg_conninfo(pg_server), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'seatsync.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'seatsync.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's environment or writes keys/databases outside its tmp dir."""
+    from seatsync.config import get_settings
+
+    for key in list(os.environ):
+        if key.startswith("SEATSYNC_") and key != "SEATSYNC_TEST_PG":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SEATSYNC_KEY_FILE", str(tmp_path / "seatsync.key"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for running ``python -m seatsync`` from this source tree in a subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
