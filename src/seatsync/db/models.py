@@ -8,7 +8,7 @@ then one indexed, set-based query (see ``seatsync.services.billing``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -40,7 +40,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
 # BigInteger ids that are still INTEGER PRIMARY KEY (rowid) on SQLite
@@ -104,9 +104,7 @@ class StatusEvent(Base):
     __tablename__ = "status_events"
     __table_args__ = (
         UniqueConstraint("tenant_id", "user_id", "at", "status", "company_pk", name="uq_status_events_event"),
-        ForeignKeyConstraint(
-            ["tenant_id", "user_id"], ["users.tenant_id", "users.user_id"], ondelete="CASCADE"
-        ),
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.user_id"], ondelete="CASCADE"),
         # the month's count: active intervals of a tenant still open or ending after the period's start
         Index("ix_status_events_count", "tenant_id", "status", "valid_to", "at", "company_pk", "user_id"),
     )
