@@ -90,3 +90,15 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show that the database tests ran on both backends."""
+    passed = terminalreporter.stats.get("passed", [])
+    by_backend = {
+        name: sum(1 for r in passed if f"[{name}" in r.nodeid or f"-{name}]" in r.nodeid or f"-{name}-" in r.nodeid)
+        for name in ("sqlite", "postgresql")
+    }
+    terminalreporter.write_line(
+        f"database tests passed: sqlite {by_backend['sqlite']}, postgresql {by_backend['postgresql']}"
+    )

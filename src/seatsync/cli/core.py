@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from seatsync.cli.context import app_context, database_option
+from seatsync.cli.output import render
 from seatsync.db.engine import transaction
+from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.rules import Rule
+from seatsync.services import billing
 from seatsync.services import tenants as tenant_service
+from seatsync.services.imports import ImportKind, import_file
 
 
 @click.command()
@@ -72,6 +79,45 @@ def operator_create(email: str, tenant_slug: str, role: str, password: str) -> N
         click.echo(f"operator {op.email} ({op.role}) created for {t.slug}")
 
 
+@click.command("import")
+@click.argument("kind", type=click.Choice([k.value for k in ImportKind]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def import_command(kind: str, file: Path, tenant_slug: str) -> None:
+    """Import companies, users (status changes) or activity from a CSV (or .jsonl) file, all or nothing."""
+    with transaction(app_context().engine) as session, file.open("rb") as stream:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        result = import_file(session, tenant=t, kind=ImportKind(kind), stream=stream, source=file.name)
+        click.echo(result.summary())
+
+
+@click.command()
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--period", required=True, help="Billing period YYYY-MM (in the tenant's time zone).")
+@click.option("--rule", type=click.Choice([r.value for r in Rule]), default=None, help="Default: the tenant's rule.")
+@click.option("--users", "list_users", is_flag=True, help="List the users counted, and why.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@database_option
+def billable(tenant_slug: str, period: str, rule: str | None, list_users: bool, fmt: str) -> None:
+    """Billable users per company for a billing period."""
+    billing_period = BillingPeriod.parse(period)
+    chosen = Rule(rule) if rule else None
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        if list_users:
+            users = billing.billable_users(session, tenant=t, period=billing_period, rule=chosen)
+            header = ["company_id", "company_name", "user_id", "email", "name", "since", "reason"]
+            rows: list[list[object]] = [
+                [u.company_id, u.company_name, u.user_id, u.email, u.name, u.since.isoformat(), u.reason] for u in users
+            ]
+        else:
+            counts = billing.count_billable(session, tenant=t, period=billing_period, rule=chosen)
+            header = ["company_id", "company_name", "billable_users"]
+            rows = [[c.company_id, c.name, c.billable_users] for c in counts]
+    click.echo(render(header, rows, fmt), nl=False)
+
+
 def register(cli: click.Group) -> None:
-    for command in (migrate, tenant, operator):
+    for command in (migrate, tenant, operator, import_command, billable):
         cli.add_command(command)

@@ -1,0 +1,229 @@
+"""Imports: every bad file is refused whole, naming each bad line, and the database is unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+
+from seatsync.cli.main import cli
+from seatsync.db.engine import transaction
+from seatsync.db.models import Company, StatusEvent, User
+from seatsync.errors import ImportRejected
+from tests.foundation.util import USERS_HEADER, companies, csv_bytes, load, make_tenant, status
+
+
+def stored(engine: Engine) -> tuple[int, int, int]:
+    with transaction(engine) as session:
+        return (
+            session.scalar(select(func.count()).select_from(Company)) or 0,
+            session.scalar(select(func.count()).select_from(User)) or 0,
+            session.scalar(select(func.count()).select_from(StatusEvent)) or 0,
+        )
+
+
+GOOD = status("u1", "a", "active", "2026-10-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "active", "2026-10-32T00:00:00Z")]), ["line 3, column at"]),
+        (
+            csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "active", "2026-10-03T10:00:00")]),
+            ["line 3, column at: '2026-10-03T10:00:00' has no UTC offset"],
+        ),
+        (
+            csv_bytes(USERS_HEADER, [status("u2", "a", "paused", "2026-10-03T10:00:00Z"), GOOD]),
+            ["line 2, column status: unknown status 'paused'"],
+        ),
+        (
+            csv_bytes(USERS_HEADER, [GOOD, status("u2", "zzz", "active", "2026-10-03T10:00:00Z")]),
+            ["line 3, column company_id: unknown company 'zzz'"],
+        ),
+        (
+            csv_bytes("user_id,company_id,email,status,at", ["u1,a,u1@x.io,active,2026-10-01T00:00:00Z"]),
+            ["line 1, column name: required column 'name' is missing"],
+        ),
+        (csv_bytes(USERS_HEADER + ",extra", [GOOD + ",1"]), ["line 1, column extra: unknown column 'extra'"]),
+        (
+            csv_bytes("user_id,company_id,email,name,status,at,at", [GOOD + ",x"]),
+            ["line 1, column at: column 'at' appears twice"],
+        ),
+        (b"", ["line 1: the file is empty"]),
+        (
+            csv_bytes(USERS_HEADER, [GOOD]) + b"u9,a,caf\xe9@x.io,Bad,active,2026-10-01T00:00:00Z\n",
+            ["line 3: not UTF-8 text"],
+        ),
+        (
+            csv_bytes(USERS_HEADER, [GOOD, "u2,a,u2@x.io,active,2026-10-01T00:00:00Z"]),
+            ["line 3: expected 6 fields, found 5"],
+        ),
+        (
+            csv_bytes(
+                USERS_HEADER,
+                [GOOD, status("u2", "a", "active", "2026-10-01T00:00:00Z").replace("u2@example.com", "nobody")],
+            ),
+            ["line 3, column email: 'nobody' is not an email address"],
+        ),
+    ],
+    ids=[
+        "bad-timestamp",
+        "naive-timestamp",
+        "unknown-status",
+        "unknown-company",
+        "missing-column",
+        "extra-column",
+        "duplicate-header",
+        "empty-file",
+        "non-utf8",
+        "short-row",
+        "bad-email",
+    ],
+)
+def test_bad_users_file_is_rejected_whole(engine: Engine, data: bytes, expected: list[str]) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    before = stored(engine)
+    with pytest.raises(ImportRejected) as caught:
+        load(engine, t, "users", data, source="users.csv")
+    message = str(caught.value)
+    assert message.startswith("users.csv rejected")
+    assert "nothing was stored" in message
+    for needle in expected:
+        assert needle in message
+    assert stored(engine) == before
+
+
+def test_every_bad_line_listed_first_hundred_and_a_count(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    rows = [status(f"u{i}", "a", "bogus", "2026-10-01T00:00:00Z") for i in range(150)]
+    with pytest.raises(ImportRejected) as caught:
+        load(engine, t, "users", csv_bytes(USERS_HEADER, rows))
+    err = caught.value
+    assert err.total == 150
+    assert len(err.errors) == 100
+    assert [e.line for e in err.errors[:3]] == [2, 3, 4]
+    assert "... and 50 more" in str(err)
+    assert stored(engine) == (1, 0, 0)
+
+
+def test_companies_products_default_and_update(engine: Engine) -> None:
+    t = make_tenant(engine)
+    first = load(
+        engine,
+        t,
+        "companies",
+        csv_bytes("company_id,name,products", ["a,Alpha,", "b,Beta,phishing", "c,Gamma,Phishing;SAT"]),
+    )
+    assert (first.created, first.new_company_ids) == (3, ["a", "b", "c"])
+    again = load(engine, t, "companies", csv_bytes("company_id,name,products", ["a,Alpha,", "b,Beta Renamed,phishing"]))
+    assert (again.created, again.updated, again.unchanged) == (0, 1, 1)
+    with transaction(engine) as session:
+        got = {c.company_id: (c.name, c.products) for c in session.scalars(select(Company))}
+    assert got == {"a": ("Alpha", "sat;phishing"), "b": ("Beta Renamed", "phishing"), "c": ("Gamma", "sat;phishing")}
+
+
+def test_bad_company_rows(engine: Engine) -> None:
+    t = make_tenant(engine)
+    with pytest.raises(ImportRejected) as caught:
+        load(
+            engine,
+            t,
+            "companies",
+            csv_bytes("company_id,name,products", ["a,Alpha,", ",NoId,", "b,Beta,voip", "a,Other,"]),
+        )
+    text = str(caught.value)
+    assert "line 3, column company_id: is empty" in text
+    assert "line 4, column products: unknown product 'voip'" in text
+    assert "line 5, column company_id: 'a' also appears on line 2" in text
+    assert stored(engine) == (0, 0, 0)
+
+
+def test_activity_unknown_user_rejected(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    load(engine, t, "users", csv_bytes(USERS_HEADER, [GOOD]))
+    with pytest.raises(ImportRejected) as caught:
+        load(
+            engine,
+            t,
+            "activity",
+            csv_bytes(
+                "user_id,kind,at",
+                [
+                    "u1,training,2026-10-02T00:00:00Z",
+                    "ghost,phishing,2026-10-02T00:00:00Z",
+                    "u1,email,2026-10-02T00:00:00Z",
+                ],
+            ),
+        )
+    text = str(caught.value)
+    assert "line 4, column kind: unknown kind 'email'" in text
+    # an unknown user is found after the rows are read: reported when nothing else is wrong
+    with pytest.raises(ImportRejected, match="line 3, column user_id: unknown user 'ghost'"):
+        load(
+            engine,
+            t,
+            "activity",
+            csv_bytes("user_id,kind,at", ["u1,training,2026-10-02T00:00:00Z", "ghost,phishing,2026-10-02T00:00:00Z"]),
+        )
+
+
+def test_user_details_latest_row_wins_in_any_order(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    load(engine, t, "users", csv_bytes(USERS_HEADER, ["u1,a,new@x.io,New Name,active,2026-10-05T00:00:00Z"]))
+    load(engine, t, "users", csv_bytes(USERS_HEADER, ["u1,a,old@x.io,Old Name,active,2026-09-05T00:00:00Z"]))
+    with transaction(engine) as session:
+        user = session.scalars(select(User)).one()
+    assert (user.email, user.name) == ("new@x.io", "New Name")
+
+
+def test_json_lines_are_accepted(engine: Engine) -> None:
+    t = make_tenant(engine)
+    data = b'{"company_id": "a", "name": "Alpha", "products": ["sat"]}\n\n{"company_id": "b", "name": "Beta"}\n'
+    result = load(engine, t, "companies", data, source="companies.jsonl")
+    assert result.created == 2
+
+
+def test_cli_import_and_billable_csv(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    db = ["--database-url", database_url]
+    slug = runner.invoke(cli, ["tenant", "create", "Acme", *db]).output.strip()
+    (tmp_path / "companies.csv").write_bytes(csv_bytes("company_id,name", ["b,Beta", "a,Alpha & Sons"]))
+    (tmp_path / "users.csv").write_bytes(
+        csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "active", "2026-10-09T00:00:00-05:00")])
+    )
+    for kind in ("companies", "users"):
+        result = runner.invoke(cli, ["import", kind, str(tmp_path / f"{kind}.csv"), "--tenant", slug, *db])
+        assert result.exit_code == 0, result.output
+    out = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])
+    assert out.output == "company_id,company_name,billable_users\na,Alpha & Sons,2\nb,Beta,0\n"
+    # a second import of the same files changes no count
+    runner.invoke(cli, ["import", "users", str(tmp_path / "users.csv"), "--tenant", slug, *db])
+    again = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])
+    assert again.output == out.output
+    listed = runner.invoke(
+        cli, ["billable", "--tenant", slug, "--period", "2026-10", "--users", "--format", "json", *db]
+    )
+    assert '"user_id": "u2"' in listed.output and '"reason": "active from 2026-10-09T05:00:00+00:00"' in listed.output
+
+
+def test_cli_bad_file_exit_1_lists_lines(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    db = ["--database-url", database_url]
+    slug = runner.invoke(cli, ["tenant", "create", "Acme", *db]).output.strip()
+    (tmp_path / "c.csv").write_bytes(csv_bytes("company_id,name", ["a,A"]))
+    runner.invoke(cli, ["import", "companies", str(tmp_path / "c.csv"), "--tenant", slug, *db])
+    (tmp_path / "u.csv").write_bytes(csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "zombie", "x")]))
+    result = runner.invoke(cli, ["import", "users", str(tmp_path / "u.csv"), "--tenant", slug, *db])
+    assert result.exit_code == 1
+    assert "line 3, column status: unknown status 'zombie'" in result.output
+    assert "line 3, column at: 'x' is not an ISO-8601 instant" in result.output
+    assert "Traceback" not in result.output
+    bad_period = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-13", *db])
+    assert bad_period.exit_code == 1 and "month 13 is not between 01 and 12" in bad_period.output
+    usage = runner.invoke(cli, ["billable", "--tenant", slug, *db])
+    assert usage.exit_code == 2
