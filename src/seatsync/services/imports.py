@@ -315,9 +315,8 @@ def _import_users(
 ) -> ImportResult:
     errors = _Errors()
     result = ImportResult(ImportKind.USERS)
-    companies: dict[str, int] = dict(
-        session.execute(select(Company.company_id, Company.id).where(Company.tenant_id == tenant.id))
-    )
+    query = select(Company.company_id, Company.id).where(Company.tenant_id == tenant.id)
+    companies: dict[str, int] = {company_id: pk for company_id, pk in session.execute(query)}  # noqa: C416
     _create_staging(session, "staging_users", _USER_STAGING)
     batch: list[tuple[Any, ...]] = []
     statuses = {s.value for s in Status}
