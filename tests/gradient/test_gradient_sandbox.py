@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -14,7 +16,7 @@ from seatsync.connectors.gradient import AccountsAlreadyExist, GradientClient, N
 from seatsync.connectors.limits import Unlimited
 from seatsync.errors import AuthenticationFailed, RequestRejected
 from seatsync.sandboxes.gradient import GradientSandbox, create_app
-from seatsync.sandboxes.server import BackgroundServer
+from seatsync.sandboxes.server import BackgroundServer, free_port
 
 API = "/api/vendor-api"
 
@@ -256,3 +258,25 @@ def test_unknown_seed_is_refused() -> None:
 def test_request_rejected_carries_the_sandbox_message(gradient: Any) -> None:
     with gradient.client() as client, pytest.raises(RequestRejected, match="category must be one of"):
         client.create_service(name="X", description="", category="Security", subcategory="y")
+
+
+def test_the_sandbox_command_serves_the_demo_seed(subprocess_env: dict[str, str]) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "seatsync", "sandbox", "gradient", "--port", str(port), "--rate-limit", "50"]
+    with subprocess.Popen(command, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=token()) as http:
+                        answer = http.get(f"{API}/organization")
+                    break
+                except httpx.ConnectError:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                    assert time.monotonic() < deadline, "the sandbox did not start"
+                    time.sleep(0.1)
+        finally:
+            process.terminate()
+            out, _ = process.communicate(timeout=10)
+    assert answer.json()["name"] == "Demo MSP"
+    assert b"partner token demo-partner" in out

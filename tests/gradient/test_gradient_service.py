@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from seatsync.cli.main import cli
-from seatsync.connectors.gradient import NotMappedInGradient
+from seatsync.connectors.gradient import NewAccount, NotMappedInGradient
 from seatsync.connectors.limits import Unlimited
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, Integration
@@ -316,3 +316,29 @@ def test_cli_sync_accounts_without_connection_says_how_to_connect(
     result = CliRunner().invoke(cli, ["sync-accounts", "--tenant", tenant_slug, "--database-url", database_url])
     assert result.exit_code == 1
     assert f"seatsync connect gradient --tenant {tenant_slug}" in result.output
+
+
+def test_after_the_partner_disconnects_a_new_connection_recreates_the_accounts(
+    engine: Engine, tenant_slug: str, gradient: Any
+) -> None:
+    connect(engine, tenant_slug, gradient.url)
+    gradient.sandbox.partner_disconnects()  # Gradient deletes the accounts
+    with transaction(engine) as session:
+        svc.disconnect(session, tenant=get_tenant(session, slug=tenant_slug), limiter=Unlimited())
+    again = connect(engine, tenant_slug, gradient.url)
+    assert again.sync is not None
+    assert again.sync.created == ["c-1", "c-2", "c-3"]
+    assert again.services_created == []  # services belong to the vendor and survive
+    assert gradient.sandbox.state()["status"] == "pending"
+
+
+def test_accounts_gradient_has_that_are_not_companies_are_left_alone(
+    engine: Engine, tenant_slug: str, gradient: Any
+) -> None:
+    with gradient.client() as client:
+        client.create_accounts([NewAccount(id="legacy-7", name="Legacy")])
+    result = connect(engine, tenant_slug, gradient.url)
+    assert result.sync is not None
+    assert result.sync.created == ["c-1", "c-2", "c-3"]
+    names = {a["id"]: a["name"] for a in gradient.sandbox.state()["accounts"]}
+    assert names["legacy-7"] == "Legacy"
