@@ -336,3 +336,15 @@ def test_missing_configuration_is_refused_clearly() -> None:
         GradientClient(vendor_key="v", partner_token="", limiter=Unlimited())
     with pytest.raises(UserInputError, match="not an http"):
         GradientClient(vendor_key="v", partner_token="p", base_url="ftp://x", limiter=Unlimited())
+
+
+def test_create_service_with_a_bare_answer_reads_the_vendor_profile() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, json={"status": 201, "message": "Success"})
+        return httpx.Response(
+            200, json={"status": 200, "data": {"skus": [{"_id": "s9", "name": "SAT"}]}, "message": ""}
+        )
+
+    with make(handler) as client:
+        assert client.create_service(name="SAT", description="", category="security", subcategory="x").id == "s9"

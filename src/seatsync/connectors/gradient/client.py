@@ -312,7 +312,7 @@ class GradientClient:
                 matches = [s for s in Vendor.model_validate(body).skus if s.name == name]
                 if matches:
                     return matches[-1]
-            elif isinstance(body, dict):
+            elif isinstance(body, dict) and body.get("name") == name and (body.get("id") or body.get("_id")):
                 return Service.model_validate(body)
         except ValidationError as exc:
             self._malformed(f"the new service {name!r}", exc)
