@@ -102,8 +102,14 @@ def _read(probe: Callable[[], Any], right: Right) -> tuple[RightCheck, Any]:
     return RightCheck(right, RightStatus.PRESENT), value
 
 
-def _first_id(client: ConnectWiseClient, path: str, right: Right, **params: Any) -> int | None:
-    page = next(client.iter_pages(path, params={"fields": "id", **params}, record=path, right=right, page_size=1))
+#: the smallest ``fields`` that still answer with each record's required fields (the contract needs them)
+COMPANY_FIELDS = "id,identifier,name"
+AGREEMENT_FIELDS = "id,name,type,company,contact"
+ADDITION_FIELDS = "id,product,billCustomer"
+
+
+def _first_id(client: ConnectWiseClient, path: str, right: Right, fields: str) -> int | None:
+    page = next(client.iter_pages(path, params={"fields": fields}, record=path, right=right, page_size=1))
     return int(page[0]["id"]) if page else None
 
 
@@ -111,7 +117,9 @@ def _probe_agreements_edit(client: ConnectWiseClient, agreement_ids: list[int]) 
     right = Right.AGREEMENTS_EDIT
     target: tuple[int, int] | None = None
     for agreement_id in agreement_ids:
-        addition_id = _first_id(client, f"/finance/agreements/{agreement_id}/additions", Right.AGREEMENTS_INQUIRE)
+        addition_id = _first_id(
+            client, f"/finance/agreements/{agreement_id}/additions", Right.AGREEMENTS_INQUIRE, ADDITION_FIELDS
+        )
         if addition_id is not None:
             target = (agreement_id, addition_id)
             break
@@ -159,7 +167,7 @@ def _probe_attachments_add(client: ConnectWiseClient, company_id: int | None) ->
 def check_rights(client: ConnectWiseClient) -> list[RightCheck]:
     """Probe every right in ``REQUIRED_RIGHTS`` without changing any data. Raises AuthenticationFailed."""
     companies, company_id = _read(
-        lambda: _first_id(client, "/company/companies", Right.COMPANY_INQUIRE), Right.COMPANY_INQUIRE
+        lambda: _first_id(client, "/company/companies", Right.COMPANY_INQUIRE, COMPANY_FIELDS), Right.COMPANY_INQUIRE
     )
     agreements, agreement_ids = _read(
         lambda: [
@@ -167,7 +175,7 @@ def check_rights(client: ConnectWiseClient) -> list[RightCheck]:
             for a in next(
                 client.iter_pages(
                     "/finance/agreements",
-                    params={"fields": "id", "conditions": "cancelledFlag=False"},
+                    params={"fields": AGREEMENT_FIELDS, "conditions": "cancelledFlag=False"},
                     record="agreements",
                     right=Right.AGREEMENTS_INQUIRE,
                     page_size=PROBE_AGREEMENTS,

@@ -171,10 +171,14 @@ class ConnectWiseClient:
         # threads that reserved a token before a 429 arrived must still honour its Retry-After
         while True:
             with self._lock:
-                wait = self._hold_until - time.monotonic()
+                until = self._hold_until
+            wait = until - time.monotonic()
             if wait <= 0:
                 return
             self._sleep(wait)
+            with self._lock:
+                if self._hold_until <= until:  # not extended by another 429 meanwhile
+                    return
 
     def _hold(self, seconds: float) -> None:
         with self._lock:
@@ -284,7 +288,8 @@ class ConnectWiseClient:
             record=f"company id {self.company_id!r}",
             authenticated=False,
         )
-        body = self._json(response)
+        # an unknown company id is answered with an empty body or ``null``
+        body = self._json(response) if response.content.strip() else None
         if isinstance(body, dict) and body.get("code") == "Security":
             raise RequestRejected(
                 f"ConnectWise site {self.origin} refused the lookup: {body.get('message')} "
