@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import ClientFactory
 
+from conftest import ClientFactory
 from seatsync.connectors.connectwise import where
 from seatsync.errors import AuthenticationFailed, PermissionDenied, RequestRejected
 from seatsync.sandboxes.connectwise import DEMO_COMPANIES, ConnectWiseSandbox
@@ -55,7 +55,8 @@ def test_demo_seed_has_what_real_instances_have(make_client: ClientFactory) -> N
     assert sum(c.deleted for c in companies) == 1
     deleted = next(c for c in companies if c.deleted)
     assert names.count(deleted.name) == 2  # the recycle bin looks like a duplicate
-    assert "Northwind Traders" in names and "Northwind Traders Inc." in names
+    assert "Northwind Traders" in names
+    assert "Northwind Traders Inc." in names
     assert any("&" in n for n in names)
     agreements = client.list_agreements()
     assert {a.agreement_status for a in agreements} >= {"Active", "Cancelled", "Expired"}
@@ -93,9 +94,11 @@ def test_conditions_fields_and_paging_in_the_sandbox(server: BackgroundServer, s
 
         first = http.get(f"{base}/company/companies", params={"pageSize": 10})
         assert len(first.json()) == 10
-        assert 'rel="next"' in first.headers["Link"] and 'rel="last"' in first.headers["Link"]
+        assert 'rel="next"' in first.headers["Link"]
+        assert 'rel="last"' in first.headers["Link"]
         last = http.get(first.links["last"]["url"])
-        assert 'rel="next"' not in last.headers["Link"] and 'rel="prev"' in last.headers["Link"]
+        assert 'rel="next"' not in last.headers["Link"]
+        assert 'rel="prev"' in last.headers["Link"]
         capped = http.get(f"{base}/company/companies", params={"pageSize": 5000})
         assert len(capped.json()) == len(DEMO_COMPANIES)  # 34 < 1000, and no error for asking more
 
@@ -111,7 +114,8 @@ def test_conditions_fields_and_paging_in_the_sandbox(server: BackgroundServer, s
         assert seen == sorted(sandbox.companies)
 
         bad = http.get(f"{base}/company/companies", params={"conditions": "nosuchfield = 1"})
-        assert bad.status_code == 400 and bad.json()["code"] == "InvalidObject"
+        assert bad.status_code == 400
+        assert bad.json()["code"] == "InvalidObject"
         orderless = http.get(
             f"{base}/company/companies", params={"orderBy": "name"}, headers={"pagination-type": "forward-only"}
         )
@@ -128,7 +132,8 @@ def test_authentication_and_client_id(
     assert no_client_id.status_code == 400
     assert no_client_id.json()["errors"][0]["field"] == "clientId"
     unknown = httpx.get(f"{server.url}/login/companyinfo/other")
-    assert unknown.status_code == 200 and unknown.json() is None
+    assert unknown.status_code == 200
+    assert unknown.json() is None
 
 
 def test_readonly_member_is_refused_writes_only(make_client: ClientFactory, sandbox: ConnectWiseSandbox) -> None:
@@ -138,7 +143,8 @@ def test_readonly_member_is_refused_writes_only(make_client: ClientFactory, sand
         readonly.set_addition_quantity(100, 1001, 99)
     with pytest.raises(PermissionDenied, match="Manage Attachments › Add"):
         readonly.upload_document("Agreement", 100, "t", "t.csv", b"x")
-    assert sandbox.changes == [] and sandbox.documents == {}
+    assert sandbox.changes == []
+    assert sandbox.documents == {}
 
 
 def test_patch_refuses_unknown_paths_and_ops(make_client: ClientFactory, sandbox: ConnectWiseSandbox) -> None:
@@ -162,5 +168,6 @@ def test_sandbox_helpers(server: BackgroundServer, sandbox: ConnectWiseSandbox) 
     assert {m["public_key"] for m in state["members"]} == {"demo-public", "readonly-public"}
     assert "demo-private" not in str(state)
     configured = httpx.post(f"{server.url}/_sandbox/config", json={"latency_ms": 5, "rate_limit": 100}).json()
-    assert configured["latency_ms"] == 5 and configured["rate_limit"] == 100
+    assert configured["latency_ms"] == 5
+    assert configured["rate_limit"] == 100
     assert httpx.get(f"{server.url}/_sandbox/requests").json()["total"] == 0

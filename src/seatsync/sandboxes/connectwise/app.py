@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import math
 import re
 import time
@@ -47,6 +48,10 @@ _ORDER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_/]*)(?:\s+(asc|desc))?\s*$", re.I
 
 class DroppedConnection(Exception):
     """Raised after the answer started: the server closes the connection mid-answer (a fault)."""
+
+
+def _not_a_deliberate_drop(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
 
 
 class ApiError(Exception):
@@ -481,6 +486,8 @@ class ConnectWiseApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    # the server logs an app exception with a traceback; a deliberate drop is not one
+                    logging.getLogger("uvicorn.error").addFilter(_not_a_deliberate_drop)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
