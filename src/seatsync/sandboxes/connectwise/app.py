@@ -145,7 +145,8 @@ def _order(records: list[Record], order_by: str | None) -> list[Record]:
 
 
 def _filtered(call: Call, records: Iterable[Record], resource: str) -> list[Record]:
-    items = list(records)
+    with call.sandbox.lock:  # tests and benchmarks may add records while the server answers
+        items = list(records)
     known = {key for r in items for key in r} | {"id"}
     try:
         predicate = compile_conditions(call.request.query_params.get("conditions"), known if items else None)
@@ -236,7 +237,8 @@ def _additions_of(call: Call) -> list[Record]:
     parent = call.int_param("parent")
     if parent not in call.sandbox.agreements:
         raise not_found("Agreement", parent)
-    return [a for a in call.sandbox.additions.values() if a["agreementId"] == parent]
+    with call.sandbox.lock:
+        return [a for a in call.sandbox.additions.values() if a["agreementId"] == parent]
 
 
 async def list_additions(call: Call) -> Response:
@@ -349,11 +351,9 @@ def _documents_of(call: Call) -> list[Record]:
             resource="document",
             code="MissingRequiredField",
         )
-    return [
-        d.info
-        for d in call.sandbox.documents.values()
-        if d.record_type.lower() == record_type.lower() and d.record_id == record_id
-    ]
+    with call.sandbox.lock:
+        documents = list(call.sandbox.documents.values())
+    return [d.info for d in documents if d.record_type.lower() == record_type.lower() and d.record_id == record_id]
 
 
 async def list_documents(call: Call) -> Response:
