@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -170,10 +171,14 @@ class ConnectWiseClient:
         # threads that reserved a token before a 429 arrived must still honour its Retry-After
         while True:
             with self._lock:
-                wait = self._hold_until - time.monotonic()
+                until = self._hold_until
+            wait = until - time.monotonic()
             if wait <= 0:
                 return
             self._sleep(wait)
+            with self._lock:
+                if self._hold_until <= until:  # not extended by another 429 meanwhile
+                    return
 
     def _hold(self, seconds: float) -> None:
         with self._lock:
@@ -191,6 +196,8 @@ class ConnectWiseClient:
         json: Any = None,
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
         record: str | None = None,
         right: Right | None = None,
         idempotent: bool = True,
@@ -207,6 +214,9 @@ class ConnectWiseClient:
             with self._slots:
                 with self._lock:
                     self.requests_sent += 1
+                headers = self._headers(authenticated=authenticated)
+                if content_type:
+                    headers["Content-Type"] = content_type
                 try:
                     response = self._http.request(
                         method,
@@ -215,7 +225,8 @@ class ConnectWiseClient:
                         json=json,
                         data=data,
                         files=files,
-                        headers=self._headers(authenticated=authenticated),
+                        content=content,
+                        headers=headers,
                     )
                 except httpx.HTTPError as exc:
                     # a refused connection never reached the server; anything later might have been processed
@@ -267,14 +278,18 @@ class ConnectWiseClient:
     # -- codebase -------------------------------------------------------------------------------------
 
     def company_info(self) -> CompanyInfo:
-        """``GET /login/companyinfo/{companyId}``: the company's codebase and version (no keys needed)."""
+        """``GET /login/companyinfo/{companyId}``: the company's codebase and version (no keys needed).
+
+        The codebase found is used from then on.
+        """
         response = self._send(
             "GET",
             f"{self.origin}/login/companyinfo/{self.company_id}",
             record=f"company id {self.company_id!r}",
             authenticated=False,
         )
-        body = self._json(response)
+        # an unknown company id is answered with an empty body or ``null``
+        body = self._json(response) if response.content.strip() else None
         if isinstance(body, dict) and body.get("code") == "Security":
             raise RequestRejected(
                 f"ConnectWise site {self.origin} refused the lookup: {body.get('message')} "
@@ -287,7 +302,10 @@ class ConnectWiseClient:
                 "use the company id you log in to ConnectWise with",
                 system=SYSTEM,
             )
-        return self._parse(CompanyInfo, body, "company info")
+        info = self._parse(CompanyInfo, body, "company info")
+        with self._lock:
+            self._codebase = info.codebase
+        return info
 
     @property
     def base_url(self) -> str:
@@ -505,3 +523,33 @@ class ConnectWiseClient:
                 self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
                 continue
             return self._parse(DocumentInfo, self._json(response), "document")
+
+    def probe_document_upload(self, record_type: str, record_id: int) -> int:
+        """Ask to attach *nothing*: a multipart ``POST /system/documents`` with the record but no file.
+
+        ConnectWise checks the member's security role before it looks at the form, so the answer is
+        403 without Manage Attachments › Add and 400 (file missing) with it; nothing is created.
+        Returns the status code of a non-403 answer; raises ``PermissionDenied`` on 403.
+        """
+        boundary = "seatsync-probe-" + uuid.uuid4().hex
+        fields = {"recordType": record_type, "recordId": str(int(record_id)), "title": "seatsync right check"}
+        body = (
+            "".join(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                for name, value in fields.items()
+            )
+            + f"--{boundary}--\r\n"
+        )
+        try:
+            response = self._send(
+                "POST",
+                self.base_url + "/system/documents",
+                content=body.encode(),
+                content_type=f"multipart/form-data; boundary={boundary}",
+                record=f"{record_type} {record_id} (right check, no file)",
+                right=Right.ATTACHMENTS_ADD,
+                idempotent=False,
+            )
+        except RequestRejected as exc:
+            return exc.status_code or 400
+        return response.status_code
