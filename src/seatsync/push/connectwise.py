@@ -58,6 +58,7 @@ from seatsync.errors import (
     RateLimited,
     RecordNotFound,
     RetriableError,
+    SeatsyncError,
 )
 from seatsync.push import runs
 from seatsync.push.protocol import ConnectWiseApi
@@ -507,9 +508,14 @@ def run_push(
             progress=progress,
             concurrency=concurrency,
         )
+    except SeatsyncError as exc:
+        # not connected, a tenant gone ...: the run failed as a whole, for a reason a person can act on
+        with transaction(engine) as session:
+            runs.finish_run(session, run_id=run_id, reason=str(exc), failed=True)
+        raise
     except BaseException as exc:
         with transaction(engine) as session:
-            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
+            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc!r}")
         raise
     return run_id
 
