@@ -91,21 +91,18 @@ def _retakeable(session: Session, claim: ScheduledPush) -> bool:
 
 
 def _open_periods(session: Session, *, tenant: Tenant, since: datetime | None, now: datetime) -> list[BillingPeriod]:
-    """The due periods the schedule may still push now, oldest first."""
+    """The periods the schedule may push now, oldest first: the due ones not claimed yet, and the claimed ones
+    whose run may be tried again (even from before a reconnect, which moves ``since``)."""
     due = due_periods(now, tenant.time_zone, last_scheduled(session, tenant_id=tenant.id), since=since)
-    if not due:
-        return []
     claims = {
         c.period: c
         for c in session.scalars(
-            select(ScheduledPush).where(
-                ScheduledPush.tenant_id == tenant.id,
-                ScheduledPush.target == TARGET.value,
-                ScheduledPush.period.in_([str(p) for p in due]),
-            )
+            select(ScheduledPush).where(ScheduledPush.tenant_id == tenant.id, ScheduledPush.target == TARGET.value)
         )
-    }
-    return [p for p in due if str(p) not in claims or _retakeable(session, claims[str(p)])]
+    }  # one a month at most
+    fresh = {p for p in due if str(p) not in claims}
+    retry = {BillingPeriod.parse(period) for period, claim in claims.items() if _retakeable(session, claim)}
+    return sorted(fresh | retry)
 
 
 def _claim_and_start(engine: Engine, *, tenant_id: int, period: BillingPeriod) -> int | None:
