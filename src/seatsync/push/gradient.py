@@ -46,10 +46,7 @@ ClientFactory = Callable[[Session, Tenant], GradientClient]
 #: ``progress(done, total)`` after each batch of results is recorded
 Progress = Callable[[int, int], None]
 
-NOT_MAPPED = (
-    "not mapped in Gradient: the MSP has to map this account to a company, and the service to a product, "
-    "in Synthesize (Integrations); it is pushed once mapped"
-)
+NOT_MAPPED = "not mapped in Gradient (map the account and the service in Synthesize; it is pushed once mapped)"
 SERVICE_NAMES = {spec.product: spec.name for spec in gradient_service.SERVICES}
 
 
