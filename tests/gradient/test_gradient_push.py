@@ -26,17 +26,12 @@ from tests.gradient.gradient_helpers import PERIOD, TOKEN, VENDOR, Connected, co
 EXPECTED = {("c-1", "sat"): 2, ("c-1", "phishing"): 2, ("c-2", "sat"): 1, ("c-3", "sat"): 0, ("c-3", "phishing"): 0}
 
 
-@pytest.fixture(autouse=True)
-def _vendor_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seatsync.config import get_settings
-
-    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", VENDOR)
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("gradient_vendor_key")
 
 
 @pytest.fixture
-def world(engine: Engine, gradient: Any) -> Connected:
-    return connect(engine, seed_tenant(engine), gradient.url)
+def world(gradient_world: Connected) -> Connected:
+    return gradient_world
 
 
 def push(world: Connected, **kw: Any) -> int:
