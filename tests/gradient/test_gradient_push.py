@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from seatsync.push import runs
 from seatsync.push.gradient import NOT_MAPPED, run_gradient_push
 from seatsync.push.runs import Outcome, RunStatus
 from seatsync.sandboxes.gradient import create_app
+from seatsync.sandboxes.gradient.app import _Bucket
 from seatsync.sandboxes.server import BackgroundServer
 from seatsync.services import gradient as svc
 from tests.foundation.util import csv_bytes, load
@@ -162,9 +164,10 @@ def connect_retrying(engine: Engine, url: str) -> Connected:
 
 
 def test_429_backs_off_and_every_count_arrives(engine: Engine) -> None:
-    app = create_app(rate_limit=10)
+    app = create_app(rate_limit=None)
     with BackgroundServer(app) as server:
         world = connect(engine, seed_tenant(engine), server.url)
+        app.bucket = _Bucket(3, time.monotonic)  # from now on: the push sends 6 requests at once, some are refused
         run_id = push(world, client_factory=world.factory(TokenBucket(1000)))
         assert world.run(run_id).status == RunStatus.SUCCEEDED
         assert app.rate_limited > 0
