@@ -1,0 +1,11 @@
+"""The JSON API under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from seatsync.web.api.routes import auth, billable, companies, tokens, users
+
+router = APIRouter(prefix="/api/v1")
+for module in (auth, tokens, companies, users, billable):
+    router.include_router(module.router)
