@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import core
+from seatsync.cli import connectwise, core
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -16,6 +16,7 @@ def cli() -> None:
 
 
 core.register(cli)
+connectwise.register(cli)
 
 
 def main() -> None:
