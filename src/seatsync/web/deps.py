@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Tenant as TenantRow
-from seatsync.errors import NotFound
+from seatsync.errors import ConnectorError, NotFound
 from seatsync.web.auth import (
     Forbidden,
     NotAuthenticated,
@@ -47,6 +48,16 @@ def get_db(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def commit_on_connector_error(session: Session) -> Iterator[None]:
+    """Services record a remote failure (integration ``broken`` and why) before raising: keep that record."""
+    try:
+        yield
+    except ConnectorError:
+        session.commit()
+        raise
 
 
 # scope="function": commit before the response is sent, so the next request sees the change

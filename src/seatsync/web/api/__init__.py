@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from seatsync.web.api.routes import auth, billable, companies, tokens, users
+from seatsync.web.api.routes import auth, billable, companies, connectwise, gradient, tokens, users
 
 router = APIRouter(prefix="/api/v1")
-for module in (auth, tokens, companies, users, billable):
+for module in (auth, tokens, companies, users, billable, connectwise, gradient):
     router.include_router(module.router)
