@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, cast
 
+from sqlalchemy import func, select
+
+from seatsync.db.models import PushRun
+from seatsync.domain.periods import BillingPeriod
+from seatsync.errors import ConfigurationError, SeatsyncError
+from seatsync.push.runs import Target
 from seatsync.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -49,3 +57,121 @@ class ThreadDispatcher:
         for thread in threads:
             thread.join(timeout)
         return not any(t.is_alive() for t in threads)
+
+
+# --- pushes -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    done: int = 0
+    total: int | None = None
+
+
+class ProgressBoard:
+    """Live progress of the pushes running in this process, by (tenant id, target)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._board: dict[tuple[int, str], Progress] = {}
+
+    def update(self, key: tuple[int, str], done: int, total: int) -> None:
+        with self._lock:
+            self._board[key] = Progress(done, total)
+
+    def get(self, key: tuple[int, str]) -> Progress | None:
+        with self._lock:
+            return self._board.get(key)
+
+    def clear(self, key: tuple[int, str]) -> None:
+        with self._lock:
+            self._board.pop(key, None)
+
+
+#: how long a push request waits for the run to be recorded before answering without its id
+START_WAIT = 10.0
+
+
+def _runner(target: Target) -> Callable[..., int]:
+    if target is Target.CONNECTWISE:
+        from seatsync.push.connectwise import run_push
+
+        return run_push
+    try:
+        from seatsync.push import gradient as gradient_push  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        gradient_push = None
+    runner = getattr(gradient_push, "run_push", None)
+    if runner is None:
+        raise ConfigurationError("the Gradient push is not available in this installation yet")
+    return cast(Callable[..., int], runner)
+
+
+def dispatch_push(
+    state: AppState,
+    *,
+    tenant_id: int,
+    target: Target,
+    period: BillingPeriod,
+    started_by: str,
+    force: bool = False,
+    retry_failed: bool = False,
+) -> int | None:
+    """Start a push in the background and return its run id once the run is recorded (None if not yet).
+
+    The one place the web starts pushes. Errors raised before the run exists (a push already running, nothing
+    to retry) are raised here, so the caller can answer with them.
+    """
+    runner = _runner(target)
+    key = (tenant_id, target.value)
+    with state.sessions() as session:
+        before = session.scalar(
+            select(func.max(PushRun.id)).where(PushRun.tenant_id == tenant_id, PushRun.target == target.value)
+        )
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            runner(
+                state.engine,
+                tenant_id=tenant_id,
+                period=period,
+                started_by=started_by,
+                force=force,
+                retry_failed=retry_failed,
+                progress=lambda done, total: progress_board(state).update(key, done, total),
+            )
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+        finally:
+            progress_board(state).clear(key)
+            finished.set()
+
+    assert state.dispatcher is not None
+    progress_board(state).update(key, 0, 0)
+    state.dispatcher.submit(f"push:{target.value}:{tenant_id}", work)
+    deadline = time.monotonic() + START_WAIT
+    while True:
+        with state.sessions() as session:
+            run_id = session.scalar(
+                select(func.max(PushRun.id)).where(
+                    PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.id > (before or 0)
+                )
+            )
+        if run_id is not None:
+            return int(run_id)
+        if finished.is_set():
+            if failure and isinstance(failure[0], SeatsyncError):
+                raise failure[0]
+            if failure:
+                raise ConfigurationError(f"the push could not start: {failure[0]}")
+            return None
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def progress_board(state: AppState) -> ProgressBoard:
+    return state.progress

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,8 @@ from seatsync.db.models import Integration
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.errors import NotFound, RecordNotFound
 from seatsync.services import connectwise_connection as cw
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant
+from seatsync.services import mappings
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
 
 router = APIRouter(prefix="/connectwise", tags=["connectwise"])
 
@@ -60,8 +61,8 @@ class AgreementOut(BaseModel):
 
 class AdditionOut(BaseModel):
     id: int
+    name: str
     product: str | None
-    description: str | None
     quantity: float | None
     cancelled: bool
 
@@ -132,21 +133,23 @@ def agreement_out(a: Agreement) -> AgreementOut:
 
 
 def addition_out(a: Addition) -> AdditionOut:
-    product = a.product.identifier or a.product.name if a.product else None
-    return AdditionOut(id=a.id, product=product, description=a.description, quantity=a.quantity, cancelled=a.cancelled)
+    product = (a.product.identifier or a.product.name) if a.product else None
+    return AdditionOut(
+        id=a.id, name=mappings.addition_name(a), product=product, quantity=a.quantity, cancelled=a.cancelled
+    )
 
 
 def list_agreements(db: Session, tenant: TenantRow, settings: Settings, cw_company_id: int) -> list[AgreementOut]:
-    with cw.client_for(db, tenant=tenant, settings=settings) as client:
-        agreements = client.list_agreements(company_id=cw_company_id)
+    with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=settings) as client:
+        agreements = mappings.cw_agreements(client, cw_company=cw_company_id)
     # active ones first: those are what a mapping should point at
     return [agreement_out(a) for a in sorted(agreements, key=lambda a: (not a.active, a.name.lower(), a.id))]
 
 
 def list_additions(db: Session, tenant: TenantRow, settings: Settings, agreement_id: int) -> list[AdditionOut]:
-    with cw.client_for(db, tenant=tenant, settings=settings) as client:
+    with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=settings) as client:
         try:
-            additions = client.list_additions(agreement_id)
+            additions = mappings.cw_additions(client, agreement=agreement_id)
         except RecordNotFound as exc:
             raise NotFound(f"ConnectWise has no agreement {agreement_id}") from exc
     return [addition_out(a) for a in sorted(additions, key=lambda a: (a.cancelled, a.id))]
@@ -166,3 +169,39 @@ def additions(
 ) -> list[AdditionOut]:
     """That agreement's additions, live from ConnectWise (cancelled last)."""
     return list_additions(db, tenant, state.settings, agreement_id)
+
+
+class CWCompanyOut(BaseModel):
+    id: int
+    identifier: str
+    name: str
+    status: str | None
+    deleted: bool
+
+
+class RefreshOut(BaseModel):
+    companies: int
+
+
+@router.get("/companies")
+def cached_companies(
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    q: Annotated[str, Query(max_length=200, description="part of the name or identifier")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[CWCompanyOut]:
+    """The searchable ConnectWise company choice, from the cached copy (refresh it with ``POST .../refresh``)."""
+    found = mappings.search_cw_companies(db, tenant=tenant, query=q, limit=limit)
+    return [
+        CWCompanyOut(id=c.cw_id, identifier=c.identifier, name=c.name, status=c.status, deleted=c.deleted)
+        for c in found
+    ]
+
+
+@router.post("/companies/refresh")
+def refresh_companies(principal: AdminOperator, tenant: Tenant, db: DbSession, state: State) -> RefreshOut:
+    """Read the tenant's ConnectWise companies again into the cached copy."""
+    with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
+        count = mappings.refresh_cw_companies(db, tenant=tenant, client=client)
+    return RefreshOut(companies=count)
