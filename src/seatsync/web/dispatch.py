@@ -15,10 +15,11 @@ from typing import Protocol, cast
 
 from sqlalchemy import func, select
 
-from seatsync.db.models import PushRun
+from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ConfigurationError, SeatsyncError
 from seatsync.push.runs import Target
+from seatsync.services.connectwise_connection import client_for
 from seatsync.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,11 @@ def dispatch_push(
     runner = _runner(target)
     key = (tenant_id, target.value)
     with state.sessions() as session:
+        if target is Target.CONNECTWISE:
+            # refuse at once (409) when there is no connection, rather than record an interrupted run
+            tenant = session.get(Tenant, tenant_id)
+            assert tenant is not None
+            client_for(session, tenant=tenant, settings=state.settings).close()
         before = session.scalar(
             select(func.max(PushRun.id)).where(PushRun.tenant_id == tenant_id, PushRun.target == target.value)
         )
