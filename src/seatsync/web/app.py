@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -15,16 +14,9 @@ from seatsync import __version__
 from seatsync.config import Settings, get_settings
 from seatsync.db.engine import make_engine, session_factory
 from seatsync.db.types import utcnow
-from seatsync.errors import (
-    ConfigurationError,
-    Conflict,
-    ConnectorError,
-    ImportRejected,
-    NotFound,
-    SeatsyncError,
-    UserInputError,
-)
-from seatsync.web.auth import Clock, Forbidden, NotAuthenticated, TooManyAttempts
+from seatsync.errors import SeatsyncError
+from seatsync.web.auth import Clock, NotAuthenticated, TooManyAttempts
+from seatsync.web.errors import error_body, status_for
 from seatsync.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -34,38 +26,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-def status_for(exc: SeatsyncError) -> int:
-    if isinstance(exc, NotAuthenticated):
-        return 401
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, TooManyAttempts):
-        return 429
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Conflict | ConfigurationError):
-        return 409
-    if isinstance(exc, UserInputError):
-        return 422
-    if isinstance(exc, ConnectorError):
-        return 502
-    return 500
-
-
-def error_body(exc: SeatsyncError) -> dict[str, Any]:
-    if isinstance(exc, ImportRejected):
-        head = str(exc).split("\n", 1)[0]
-        return {
-            "detail": head,
-            "total": exc.total,
-            "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in exc.errors],
-        }
-    body: dict[str, Any] = {"detail": str(exc)}
-    if isinstance(exc, ConnectorError) and exc.system:
-        body["system"] = exc.system
-    return body
 
 
 def is_api(request: Request) -> bool:

@@ -13,11 +13,22 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
+from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
 from seatsync.db.models import Company
-from seatsync.errors import ImportRejected
+from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import BillingPeriod
+from seatsync.errors import ImportRejected, SeatsyncError
+from seatsync.push import runs
+from seatsync.push.runs import Target, last_push
+from seatsync.services import connectwise_connection as cw
+from seatsync.services import gradient as gradient_service
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.web import auth
+from seatsync.web.api.routes import connectwise as cw_routes
+from seatsync.web.api.routes import gradient as gradient_routes
+from seatsync.web.api.routes import pushes as push_routes
 from seatsync.web.api.routes.auth import do_login, wants_secure_cookie
 from seatsync.web.api.routes.companies import escape_like
 from seatsync.web.deps import (
@@ -31,11 +42,14 @@ from seatsync.web.deps import (
     Tenant,
     optional_principal,
 )
+from seatsync.web.dispatch import dispatch_push
+from seatsync.web.errors import status_for
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, filter_counts, mapper_page
+from seatsync.web.periods import current_period, recent_periods
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
-PAGE_SIZE = 50
 
 
 def _fmt_instant(value: datetime | None) -> str:
@@ -266,3 +280,256 @@ class Pager:
     def url(self, page_no: int) -> str:
         query = "&".join(f"{k}={quote(v)}" for k, v in {**self.params, "page": str(page_no)}.items())
         return f"?{query}"
+
+
+# --- ConnectWise › Billing (the mapper) ---------------------------------------------------------------------------
+
+
+@router.get("/connectwise/billing")
+def mapper_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Filter = Filter.ALL,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
+    counts = state.counts.counts(db, tenant=tenant, period=chosen)
+    rows, total = mapper_page(db, tenant=tenant, period=chosen, counts=counts, q=q, chosen=filter, page=page_no)
+    periods = recent_periods(tenant, state.clock())
+    if chosen not in periods:
+        periods.append(chosen)
+    return page(
+        request,
+        "mapper.html",
+        {
+            "nav": "billing",
+            "tenant": tenant,
+            "rows": rows,
+            "period": str(chosen),
+            "periods": periods,
+            "q": q,
+            "filter": filter.value,
+            "filters": list(FILTER_LABELS.items()),
+            "filter_counts": filter_counts(db, tenant=tenant, period=chosen),
+            "pager": Pager(page_no, total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
+            "last_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
+            "connection": cw_routes.connection_out(db, tenant),
+        },
+    )
+
+
+# --- Integrations -------------------------------------------------------------------------------------------------
+
+
+def integrations_page(
+    request: Request,
+    db: Session,
+    tenant: TenantRow,
+    at: datetime,
+    *,
+    cw_result: Any = None,
+    flash: str | None = None,
+    flash_kind: str = "ok",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "integrations.html",
+        {
+            "nav": "integrations",
+            "tenant": tenant,
+            "cw": cw_routes.connection_out(db, tenant, cw_result),
+            "gradient": gradient_routes.gradient_out(db, tenant, at),
+            "periods": recent_periods(tenant, at),
+            "default_gradient_period": current_period(tenant, at).previous(),
+            "last_cw_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
+            "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
+            "flash": flash,
+            "flash_kind": flash_kind,
+        },
+        status_code,
+    )
+
+
+@router.get("/integrations")
+def integrations_view(request: Request, principal: CurrentOperator, tenant: Tenant, db: DbSession, at: Now) -> Response:
+    return integrations_page(request, db, tenant, at)
+
+
+def _failed(request: Request, db: Session, tenant: TenantRow, at: datetime, exc: SeatsyncError) -> HTMLResponse:
+    db.commit()  # keep what the service recorded about the failure (status broken, reason)
+    return integrations_page(request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc))
+
+
+@router.post("/integrations/connectwise/connect")
+def cw_connect_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    site: Annotated[str, Form(max_length=300)],
+    company_id: Annotated[str, Form(max_length=100)],
+    public_key: Annotated[str, Form(max_length=200)],
+    private_key: Annotated[str, Form(max_length=200)],
+    client_id: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    try:
+        result = cw.connect(
+            db,
+            tenant=tenant,
+            site=site.strip(),
+            company_id=company_id.strip(),
+            public_key=public_key,
+            private_key=private_key,
+            client_id=client_id or None,
+            settings=state.settings,
+        )
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    ok = result.status is cw.IntegrationStatus.CONNECTED
+    flash = (
+        "Connected to ConnectWise: every right is granted."
+        if ok
+        else f"Saved, but the connection is broken: {result.reason}"
+    )
+    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
+
+
+@router.post("/integrations/connectwise/check")
+def cw_check_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State, at: Now
+) -> Response:
+    try:
+        result = cw.check_connection(db, tenant=tenant, settings=state.settings)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    ok = result.status is cw.IntegrationStatus.CONNECTED
+    flash = "The connection works and every right is granted." if ok else f"The connection is broken: {result.reason}"
+    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
+
+
+@router.post("/integrations/connectwise/disconnect")
+def cw_disconnect_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    cw.disconnect(db, tenant=tenant)
+    return integrations_page(request, db, tenant, at, flash="ConnectWise disconnected: the keys are forgotten.")
+
+
+@router.post("/integrations/gradient/connect")
+def gradient_connect_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+    token: Annotated[str, Form(max_length=2000)],
+    url: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    try:
+        result = gradient_service.connect(db, tenant=tenant, token=token, url=url.strip() or GRADIENT_URL)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    flash = f"Connected to Gradient ({result.organization_name or 'organization'})."
+    if result.sync is not None:
+        flash += f" Company accounts: {result.sync.summary()}."
+    if result.sync_error:
+        return integrations_page(
+            request, db, tenant, at, flash=f"{flash} The account sync failed: {result.sync_error}", flash_kind="error"
+        )
+    return integrations_page(request, db, tenant, at, flash=flash)
+
+
+@router.post("/integrations/gradient/disconnect")
+def gradient_disconnect_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    note = gradient_service.disconnect(db, tenant=tenant)
+    return integrations_page(request, db, tenant, at, flash=note or "Gradient disconnected: the token is forgotten.")
+
+
+@router.post("/integrations/gradient/sync")
+def gradient_sync_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    try:
+        with gradient_service.client_for(db, tenant=tenant) as client:
+            report = gradient_service.sync_accounts(db, tenant=tenant, client=client)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    return integrations_page(request, db, tenant, at, flash=f"Company accounts synced: {report.summary()}.")
+
+
+@router.post("/integrations/push")
+def push_now_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    target: Annotated[Target, Form()],
+    period: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
+) -> Response:
+    try:
+        run_id = dispatch_push(
+            state, tenant_id=tenant.id, target=target, period=BillingPeriod.parse(period), started_by=principal.email
+        )
+    except SeatsyncError as exc:
+        return integrations_page(
+            request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc)
+        )
+    return redirect(f"/history/{run_id}" if run_id else "/history")
+
+
+# --- History --------------------------------------------------------------------------------------------------------
+
+
+@router.get("/history")
+def history_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    target: Target | None = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    found = runs.list_runs(
+        db, tenant_id=tenant.id, target=target, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE
+    )
+    return page(
+        request,
+        "history.html",
+        {
+            "nav": "history",
+            "tenant": tenant,
+            "runs": found[:PAGE_SIZE],
+            "more": len(found) > PAGE_SIZE,
+            "page_no": page_no,
+            "target": target.value if target else "",
+        },
+    )
+
+
+@router.get("/history/{run_id}")
+def run_view(
+    request: Request, run_id: IdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State
+) -> Response:
+    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    return page(
+        request,
+        "run.html",
+        {
+            "nav": "history",
+            "tenant": tenant,
+            "run": push_routes.run_out(db, run, state),
+            "results": runs.run_results(db, tenant_id=tenant.id, run_id=run_id),
+        },
+    )
