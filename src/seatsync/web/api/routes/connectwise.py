@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.connectors.connectwise import Addition, Agreement
-from seatsync.db.models import Integration
+from seatsync.db.models import CWCompany, Integration
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.errors import NotFound, RecordNotFound
 from seatsync.services import connectwise_connection as cw
@@ -188,10 +188,16 @@ def cached_companies(
     principal: CurrentOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
     q: Annotated[str, Query(max_length=200, description="part of the name or identifier")] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[CWCompanyOut]:
-    """The searchable ConnectWise company choice, from the cached copy (refresh it with ``POST .../refresh``)."""
+    """The searchable ConnectWise company choice, from the cached copy (filled on first use; refresh it with
+    ``POST .../refresh``)."""
+    cached = db.scalar(select(CWCompany.id).where(CWCompany.tenant_id == tenant.id).limit(1))
+    if cached is None and connection_out(db, tenant).status == cw.IntegrationStatus.CONNECTED.value:
+        with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
+            mappings.refresh_cw_companies(db, tenant=tenant, client=client)
     found = mappings.search_cw_companies(db, tenant=tenant, query=q, limit=limit)
     return [
         CWCompanyOut(id=c.cw_id, identifier=c.identifier, name=c.name, status=c.status, deleted=c.deleted)
