@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import core, gradient
+from seatsync.cli import connectwise, core, gradient, web
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -16,7 +16,9 @@ def cli() -> None:
 
 
 core.register(cli)
+connectwise.register(cli)
 gradient.register(cli)  # after any module that creates the `sandbox`/`connect` groups
+web.register(cli)
 
 
 def main() -> None:
