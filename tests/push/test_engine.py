@@ -67,8 +67,9 @@ def test_full_push_sets_every_addition_and_attaches_one_report(world: World) -> 
         pushed = {m.company_pk: m.last_pushed_quantity for m in session.scalars(select(CWMapping))}
         assert sorted(pushed.values()) == [1.0, 2.0, 3.0]
         assert runs.last_push(session, tenant_id=world.tenant.id, target=Target.CONNECTWISE) == run.finished_at
-    # at most 4 requests per changed company (plus one batched agreement read)
-    assert len(world.sandbox.requests) <= 4 * 3 + 1
+    # per changed company: read the addition, PATCH it, upload the report; plus one batched agreements read
+    assert len(world.sandbox.requests) == 3 * 3 + 1
+    assert world.requests("GET", "/system/documents") == 0
 
 
 def test_a_second_identical_push_changes_nothing(world: World) -> None:

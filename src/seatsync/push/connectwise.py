@@ -5,8 +5,9 @@ attach the evidence report unless an identical one is already on the agreement, 
     run_id = run_push(engine, tenant_id=t.id, period=p, started_by="cli")   # from any process
 
 Requests per company: one addition read; agreements are read in batches (``id in (...)``); a changed
-quantity adds one PATCH; a report not known to be attached adds a documents listing and an upload. So a
-changed company costs at most 4 requests and an unchanged one whose report is recorded costs 1.
+quantity adds one PATCH; a report not recorded as attached adds an upload, preceded by a documents listing
+only when a killed run may have attached it unrecorded (or another report of the period is attached). So a
+changed company costs 3 requests (4 after a crash) and an unchanged one whose report is recorded costs 1.
 
 Crash safety: a company's result is written after its remote effect; an interrupted run is detected at
 the next start (``seatsync.push.runs``); re-running reads, compares and finds the quantity already set
@@ -93,6 +94,8 @@ class Task:
     #: report hash -> document id, for reports already recorded as attached to this agreement for the period
     attached: dict[str, int] = field(default_factory=dict)
     prior_attempts: int = 0
+    #: an interrupted run of the period may have attached a report without recording it: look before uploading
+    uncertain: bool = False
 
     @property
     def complete(self) -> bool:
@@ -143,7 +146,9 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
     for pk, agreement_id, sha, document_id in rows:
         if agreement_id is not None and sha is not None and document_id is not None:
             known[(pk, agreement_id)][sha] = document_id
+    uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
     for t in complete:
+        t.uncertain = uncertain(t.company.pk)
         t.report = build_report(
             company_id=t.company.company_id,
             company_name=t.company.name,
@@ -153,6 +158,29 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
         assert t.mapping is not None
         t.attached = known.get((t.company.pk, t.mapping.agreement_id or 0), {})
     return Work(period, targets)
+
+
+def _maybe_attached_unrecorded(session: Session, *, tenant: Tenant, period: BillingPeriod) -> Callable[[int], bool]:
+    """Whether an interrupted run of the period may have reached a company without recording it."""
+    interrupted = list(
+        session.scalars(
+            select(PushRun.id).where(
+                PushRun.tenant_id == tenant.id,
+                PushRun.target == Target.CONNECTWISE.value,
+                PushRun.period == str(period),
+                PushRun.dry_run.is_(False),
+                PushRun.status == runs.RunStatus.INTERRUPTED,
+            )
+        )
+    )
+    if not interrupted:
+        return lambda _pk: False
+    recorded: dict[int, set[int]] = {run_id: set() for run_id in interrupted}
+    for run_id, pk in session.execute(
+        select(PushResult.run_id, PushResult.company_pk).where(PushResult.run_id.in_(interrupted))
+    ):
+        recorded[run_id].add(pk)
+    return lambda pk: any(pk not in pks for pks in recorded.values())
 
 
 # -- reading ConnectWise -------------------------------------------------------------------------------------
@@ -281,9 +309,11 @@ def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
     assert report is not None
     if report.sha256 in t.attached:
         return t.attached[report.sha256]
-    for document in client.list_documents(RECORD_TYPE, agreement_id):
-        if tag_in(document.title) == report.tag:
-            return document.id
+    if t.uncertain or t.attached:
+        # a run killed after uploading, or a report attached earlier under another hash (which may be back)
+        for document in client.list_documents(RECORD_TYPE, agreement_id):
+            if tag_in(document.title) == report.tag:
+                return document.id
     uploaded = client.upload_document(
         RECORD_TYPE, agreement_id, report.title, report.filename, report.content, content_type="text/csv"
     )
