@@ -43,6 +43,8 @@ class ThreadDispatcher:
         def run() -> None:
             try:
                 work()
+            except SeatsyncError as exc:  # expected (already answered to the caller, or recorded on the run)
+                log.info("background work %s stopped: %s", name, exc)
             except Exception:  # the run records its own failure; this only keeps the thread from dying loudly
                 log.exception("background work %s failed", name)
 
