@@ -22,7 +22,10 @@ def demo(port: int, host: str, password: str | None, database_url: str | None) -
     """Run the demo: a demo tenant with companies and users, sandbox ConnectWise and Gradient servers connected
     to it, and the web app. Starting it again reuses the data. Ctrl-C stops everything."""
     from seatsync.demo.runner import Demo, configure_environment, default_database_url
+    from seatsync.demo.setup import check_password
 
+    if password is not None:
+        check_password(password)  # before anything is created or changed
     url = database_url or default_database_url()
     configure_environment(url)
     stop = threading.Event()

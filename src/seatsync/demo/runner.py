@@ -118,6 +118,8 @@ class Demo:
         self._sandboxes: list[BackgroundServer] = []
 
     def start(self) -> DemoInfo:
+        if self.password is not None:
+            setup.check_password(self.password)
         check_port_free(self.host, self.port)
         settings = get_settings()
         try:

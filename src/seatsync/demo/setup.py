@@ -58,6 +58,11 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserInputError(f"the demo password needs at least {MIN_PASSWORD} characters")
+
+
 def _demo_tenant(session: Session) -> Tenant | None:
     tenant = session.scalar(select(Tenant).where(Tenant.slug == TENANT_SLUG))
     if tenant is not None and tenant.name != TENANT_NAME:
@@ -70,8 +75,7 @@ def _demo_tenant(session: Session) -> Tenant | None:
 
 def ensure_tenant(engine: Engine, *, now: datetime, password: str) -> TenantSummary:
     """The demo tenant with its companies, users and activity (created on first use), and its admin's password."""
-    if len(password) < MIN_PASSWORD:
-        raise UserInputError(f"the demo password needs at least {MIN_PASSWORD} characters")
+    check_password(password)
     with transaction(engine) as session:
         tenant = _demo_tenant(session)
         created = tenant is None
