@@ -164,7 +164,9 @@ class Demo:
             raise UserInputError(f"cannot listen on {self.host}:{self.port}: choose another --port") from exc
         if not self.password:
             notes.append("the password was generated for this run: pass --password to choose one")
-        url_host = f"[{self.host}]" if ":" in self.host else self.host
+        # a wildcard address is not one a browser can open: show loopback
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)  # noqa: S104
+        url_host = f"[{shown}]" if ":" in shown else shown
         return DemoInfo(
             url=f"http://{url_host}:{web.port}/",
             email=ADMIN_EMAIL,
