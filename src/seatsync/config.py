@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     connectwise_concurrency: int = 8
     #: requests a second the installation may send to Gradient (per vendor key)
     gradient_rate_limit: float = 100.0
+    #: requests in flight at once during a Gradient push (the rate limit still applies to all of them)
+    gradient_concurrency: int = 8
 
 
 @lru_cache(maxsize=1)

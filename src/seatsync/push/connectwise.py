@@ -58,7 +58,6 @@ from seatsync.errors import (
     RateLimited,
     RecordNotFound,
     RetriableError,
-    SeatsyncError,
 )
 from seatsync.push import runs
 from seatsync.push.protocol import ConnectWiseApi
@@ -495,7 +494,7 @@ def run_push(
             retry_failed=retry_failed,
         )
         run_id = run.id
-    try:
+    with runs.run_guard(engine, run_id=run_id):
         _execute(
             engine,
             run_id=run_id,
@@ -508,15 +507,6 @@ def run_push(
             progress=progress,
             concurrency=concurrency,
         )
-    except SeatsyncError as exc:
-        # not connected, a tenant gone ...: the run failed as a whole, for a reason a person can act on
-        with transaction(engine) as session:
-            runs.finish_run(session, run_id=run_id, reason=str(exc), failed=True)
-        raise
-    except BaseException as exc:
-        with transaction(engine) as session:
-            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc!r}")
-        raise
     return run_id
 
 
@@ -548,7 +538,7 @@ def _execute(
     fatal: list[ConnectorError] = []
     stop = threading.Event()
     done = 0
-    last_beat = now
+    recorder = runs.Recorder(engine, run_id=run_id)
     try:
         with ThreadPoolExecutor(_concurrency(concurrency), thread_name_prefix="cw-push") as pool:
             remote = [t for t in work.targets if t.complete]
@@ -596,11 +586,8 @@ def _execute(
                 # results are written in batches (a killed run loses at most the last batch's records,
                 # never claims an effect that did not happen; the next run reconciles by reading)
                 stamp = datetime.now(UTC)
-                with transaction(engine) as session:
-                    _record(session, run=ref, results=[f.result() for f in ready], now=stamp)
-                    if stamp - last_beat >= runs.HEARTBEAT_EVERY:
-                        runs.heartbeat(session, run_id=run_id)
-                        last_beat = stamp
+                batch = [f.result() for f in ready]
+                recorder.write(lambda session: _record(session, run=ref, results=batch, now=stamp))  # noqa: B023
                 done += len(ready)
                 if progress:
                     progress(done, total)

@@ -12,14 +12,17 @@ from __future__ import annotations
 import enum
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PushResult, PushRun
-from seatsync.errors import Conflict, NotFound
+from seatsync.errors import Conflict, NotFound, SeatsyncError
 
 #: a running run whose heartbeat is older than this is taken as dead, whatever host it runs on
 LEASE = timedelta(minutes=2)
@@ -194,6 +197,40 @@ def interrupt_run(session: Session, *, run_id: int, reason: str) -> None:
 
 def heartbeat(session: Session, *, run_id: int) -> None:
     session.execute(update(PushRun).where(PushRun.id == run_id).values(heartbeat_at=_now()))
+
+
+@contextmanager
+def run_guard(engine: Engine, *, run_id: int) -> Iterator[None]:
+    """Close a started run that does not reach its end: a deliberate error (not connected, a tenant gone ...)
+    fails it with that reason; anything else (a crash, Ctrl-C) marks it ``interrupted``. Then re-raises."""
+    try:
+        yield
+    except SeatsyncError as exc:
+        with transaction(engine) as session:
+            finish_run(session, run_id=run_id, reason=str(exc), failed=True)
+        raise
+    except BaseException as exc:
+        with transaction(engine) as session:
+            interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc!r}")
+        raise
+
+
+class Recorder:
+    """Writes a running run's results as they come, one short transaction per batch, beating its heart."""
+
+    def __init__(self, engine: Engine, *, run_id: int) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self._last_beat = _now()
+
+    def write(self, add: Callable[[Session], None]) -> None:
+        """``add(session)`` stores a batch of results; the run's heartbeat is written with it when due."""
+        stamp = _now()
+        with transaction(self.engine) as session:
+            add(session)
+            if stamp - self._last_beat >= HEARTBEAT_EVERY:
+                heartbeat(session, run_id=self.run_id)
+                self._last_beat = stamp
 
 
 # -- queries for the CLI and the web -------------------------------------------------------------------------
