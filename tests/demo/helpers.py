@@ -60,10 +60,14 @@ class DemoProcess:
             self.lines.append(line)
 
     def __enter__(self) -> DemoProcess:
-        self.wait_for(r"^Press Ctrl-C")
-        self.url = self.wait_for(r"web app: (http://\S+)").group(1).rstrip("/")
-        self.connectwise_url = self.wait_for(r"ConnectWise sandbox: (http://\S+)").group(1)
-        self.gradient_url = self.wait_for(r"Gradient sandbox: (http://\S+)").group(1)
+        try:
+            self.wait_for(r"^Press Ctrl-C")
+            self.url = self.wait_for(r"web app: (http://\S+)").group(1).rstrip("/")
+            self.connectwise_url = self.wait_for(r"ConnectWise sandbox: (http://\S+)").group(1)
+            self.gradient_url = self.wait_for(r"Gradient sandbox: (http://\S+)").group(1)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def interrupt(self, timeout: float = 10.0) -> tuple[int, float]:

@@ -49,6 +49,12 @@ def test_demo_runs_pushes_stops_on_sigint_and_restarts_with_its_data(
                 r["company_id"]: r["billable"] for r in preview["rows"] if r["action"] in ("update", "unchanged")
             }
 
+            # last month went to Gradient at the first start, as the schedule would have sent it
+            gradient_runs = client.get("/api/v1/pushes", params={"target": "gradient"}).json()
+            assert [r["status"] for r in gradient_runs] == ["succeeded"], gradient_runs
+            received = httpx.get(f"{demo.gradient_url}/_sandbox/state", timeout=10).json()["counts"]
+            assert len(received) == gradient_runs[0]["succeeded"] > 30
+
             started = client.post("/api/v1/pushes", json={"target": "connectwise"})
             assert started.status_code == 202, started.text
             run = _wait_finished(client, started.json()["run_id"])

@@ -153,6 +153,8 @@ class Demo:
                 engine, tenant_id=summary.tenant_id, url=gradient_server.url, sandbox=gradient_sandbox
             )
         )
+        if summary.created:
+            setup.first_gradient_push(engine, tenant_id=summary.tenant_id, now=self.now())
 
         from seatsync.web.app import create_app
 

@@ -180,16 +180,28 @@ def replay_pushed_quantities(session: Session, *, tenant: Tenant, sandbox: Conne
     return replayed
 
 
+def _last_month(engine: Engine, *, tenant_id: int, now: datetime) -> BillingPeriod:
+    with transaction(engine) as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        return BillingPeriod.containing(now, time_zone(tenant.time_zone)).previous()
+
+
 def first_push(engine: Engine, *, tenant_id: int, now: datetime) -> int:
     """Push last month to ConnectWise, as seatsync would have done then: History has a run to show, and this
     month's preview has real before → after differences."""
     from seatsync.push.connectwise import run_push
 
-    with transaction(engine) as session:
-        tenant = session.get(Tenant, tenant_id)
-        assert tenant is not None
-        period = BillingPeriod.containing(now, time_zone(tenant.time_zone)).previous()
+    period = _last_month(engine, tenant_id=tenant_id, now=now)
     return run_push(engine, tenant_id=tenant_id, period=period, started_by=ADMIN_EMAIL)
+
+
+def first_gradient_push(engine: Engine, *, tenant_id: int, now: datetime) -> int:
+    """Last month's counts to Gradient, as the schedule would have sent them on the 1st."""
+    from seatsync.push.gradient import run_gradient_push
+
+    period = _last_month(engine, tenant_id=tenant_id, now=now)
+    return run_gradient_push(engine, tenant_id=tenant_id, period=period, started_by="schedule")
 
 
 def connect_gradient(engine: Engine, *, tenant_id: int, url: str, sandbox: GradientSandbox) -> str:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -100,14 +100,13 @@ def _runner(target: Target) -> Callable[..., int]:
         from seatsync.push.connectwise import run_push
 
         return run_push
-    try:
-        from seatsync.push import gradient as gradient_push  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        gradient_push = None
-    runner = getattr(gradient_push, "run_push", None)
-    if runner is None:
-        raise ConfigurationError("the Gradient push is not available in this installation yet")
-    return cast(Callable[..., int], runner)
+    from seatsync.push.gradient import run_gradient_push
+
+    def gradient(engine: Any, *, force: bool = False, retry_failed: bool = False, **kw: Any) -> int:
+        # a Gradient count is set, not added: nothing is blocked and every push re-sends every count
+        return run_gradient_push(engine, **kw)
+
+    return gradient
 
 
 def dispatch_push(

@@ -1,7 +1,7 @@
 """web: API tokens, browser sessions, login throttling
 
 Revision ID: 0005_web
-Revises: 0003_push
+Revises: 0004_gradient
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import seatsync.db.types
 
 revision = "0005_web"
-down_revision = "0003_push"
+down_revision = "0004_gradient"
 branch_labels = None
 depends_on = None
 
