@@ -1,0 +1,199 @@
+"""The running demo: both sandboxes and the web app in this process, each on its own server thread.
+
+demo = Demo(database_url="sqlite:///seatsync-demo.db", host="127.0.0.1", port=8000, password=None)
+info = demo.start()          # data, sandboxes, connections, web app; raises before anything listens on error
+...                          # info.url, info.password, info.connectwise_url, info.gradient_url
+demo.stop()                  # idempotent
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from seatsync.config import Settings, get_settings
+from seatsync.db.engine import make_engine, normalise_url
+from seatsync.db.migrate import upgrade
+from seatsync.demo import setup
+from seatsync.demo.data import ADMIN_EMAIL, TENANT_NAME, TENANT_SLUG
+from seatsync.errors import ConfigurationError, UserInputError
+from seatsync.sandboxes.connectwise import ConnectWiseSandbox
+from seatsync.sandboxes.connectwise import create_app as create_cw_app
+from seatsync.sandboxes.gradient import DEMO_VENDOR_KEY, GradientSandbox
+from seatsync.sandboxes.gradient import create_app as create_gradient_app
+from seatsync.sandboxes.server import BackgroundServer
+
+DEFAULT_DATABASE = "seatsync-demo.db"
+#: how long Ctrl-C waits for a push that is running to finish before the sandboxes go away
+STOP_WAIT_SECONDS = 5.0
+#: requests a minute the demo lets seatsync send to its ConnectWise sandbox
+SANDBOX_RATE_LIMIT = 60_000
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE}"
+
+
+def demo_environment(database_url: str) -> dict[str, str]:
+    """The demo's settings: the Gradient sandbox's vendor key, no pacing towards the local ConnectWise sandbox,
+    and (unless a key is configured) a key file next to the demo's SQLite database, never ./seatsync.key."""
+    # the sandbox has no rate limit: the real API's pacing (1000 a minute) would only make the demo slow
+    env = {"SEATSYNC_GRADIENT_VENDOR_KEY": DEMO_VENDOR_KEY, "SEATSYNC_CONNECTWISE_RATE_LIMIT": str(SANDBOX_RATE_LIMIT)}
+    if not os.environ.get("SEATSYNC_SECRET_KEY") and not os.environ.get("SEATSYNC_KEY_FILE"):
+        url = make_url(normalise_url(database_url))
+        if url.get_backend_name() == "sqlite" and url.database:
+            env["SEATSYNC_KEY_FILE"] = str(Path(url.database).with_suffix(".key"))
+    return env
+
+
+def configure_environment(database_url: str) -> None:
+    """Apply ``demo_environment`` to this process (the demo command's process only)."""
+    os.environ.update(demo_environment(database_url))
+    get_settings.cache_clear()
+
+
+def check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UserInputError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port") from None
+
+
+@dataclass
+class DemoInfo:
+    url: str
+    email: str
+    password: str
+    connectwise_url: str
+    gradient_url: str
+    database_url: str
+    tenant: setup.TenantSummary
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        t = self.tenant
+        first = "created" if t.created else "reused"
+        return [
+            "seatsync demo is running",
+            f"  web app: {self.url}",
+            f"  log in: {self.email} / {self.password}",
+            f"  tenant: {TENANT_NAME} ({TENANT_SLUG}), {t.companies} companies, {t.users} users ({first}: {self.database_url})",
+            f"  ConnectWise sandbox: {self.connectwise_url} (state: {self.connectwise_url}/_sandbox/state)",
+            f"  Gradient sandbox: {self.gradient_url} (state: {self.gradient_url}/_sandbox/state)",
+            *(f"  note: {n}" for n in self.notes),
+            "Press Ctrl-C to stop.",
+        ]
+
+
+class Demo:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        password: str | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database_url = database_url
+        self.host = host
+        self.port = port
+        self.password = password
+        self.now = now
+        self.engine: Engine | None = None
+        self.app: Any = None
+        self._web: BackgroundServer | None = None
+        self._sandboxes: list[BackgroundServer] = []
+
+    def start(self) -> DemoInfo:
+        if self.password is not None:
+            setup.check_password(self.password)
+        check_port_free(self.host, self.port)
+        settings = get_settings()
+        try:
+            return self._start(settings)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, settings: Settings) -> DemoInfo:
+        self.engine = engine = make_engine(self.database_url)
+        upgrade(engine)
+        password = self.password or setup.new_password()
+        summary = setup.ensure_tenant(engine, now=self.now(), password=password)
+
+        cw_sandbox = ConnectWiseSandbox(seed="demo")
+        cw_server = self._sandbox(create_cw_app(cw_sandbox))
+        gradient_sandbox = GradientSandbox.seeded("demo")
+        gradient_server = self._sandbox(create_gradient_app(gradient_sandbox, rate_limit=None))
+
+        notes: list[str] = []
+        connected = setup.connect_connectwise(
+            engine, tenant_id=summary.tenant_id, site=cw_server.url, sandbox=cw_sandbox, settings=settings
+        )
+        if connected.status is not connected.status.CONNECTED:
+            raise ConfigurationError(f"the demo could not connect to its ConnectWise sandbox: {connected.reason}")
+        if summary.created:
+            setup.first_push(engine, tenant_id=summary.tenant_id, now=self.now())
+        notes.append(
+            "Gradient accounts: "
+            + setup.connect_gradient(
+                engine, tenant_id=summary.tenant_id, url=gradient_server.url, sandbox=gradient_sandbox
+            )
+        )
+        if summary.created:
+            setup.first_gradient_push(engine, tenant_id=summary.tenant_id, now=self.now())
+
+        from seatsync.web.app import create_app
+
+        self.app = create_app(settings=settings, engine=engine, migrate=False)
+        self._web = web = BackgroundServer(self.app, host=self.host, port=self.port)
+        try:
+            web.start()
+        except RuntimeError as exc:
+            raise UserInputError(f"cannot listen on {self.host}:{self.port}: choose another --port") from exc
+        if not self.password:
+            notes.append("the password was generated for this run: pass --password to choose one")
+        # a wildcard address is not one a browser can open: show loopback
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)  # noqa: S104
+        url_host = f"[{shown}]" if ":" in shown else shown
+        return DemoInfo(
+            url=f"http://{url_host}:{web.port}/",
+            email=ADMIN_EMAIL,
+            password=password,
+            connectwise_url=cw_server.url,
+            gradient_url=gradient_server.url,
+            database_url=self.database_url,
+            tenant=summary,
+            notes=notes,
+        )
+
+    def _sandbox(self, app: Any) -> BackgroundServer:
+        server = BackgroundServer(app, host="127.0.0.1", port=0)
+        self._sandboxes.append(server)
+        return server.start()
+
+    def stop(self) -> None:
+        """Stop the web app first (no new pushes), let a running push finish briefly, then the sandboxes."""
+        web, self._web = self._web, None
+        if web is not None:
+            web.stop()
+            self.app.state.seatsync.dispatcher.wait(STOP_WAIT_SECONDS)
+        sandboxes, self._sandboxes = self._sandboxes, []
+        for server in sandboxes:
+            server.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None

@@ -1,0 +1,87 @@
+"""``seatsync demo`` end to end, in a subprocess: it starts, a login works, a push reaches the ConnectWise sandbox,
+Ctrl-C stops it cleanly, and a second start reuses the data (mappings still valid, nothing reported as drift)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.demo.helpers import DemoProcess, browser_login
+
+EMAIL = "admin@demo.local"
+
+
+def _wait_finished(client: httpx.Client, run_id: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = client.get(f"/api/v1/pushes/{run_id}", params={"results": True}).json()
+        if run["finished_at"] is not None:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"push {run_id} did not finish in {timeout} s")
+
+
+def _quantities(connectwise_url: str) -> dict[int, float]:
+    state = httpx.get(f"{connectwise_url}/_sandbox/state", timeout=10).json()
+    return {a["id"]: a["quantity"] for a in state["additions"]}
+
+
+def test_demo_runs_pushes_stops_on_sigint_and_restarts_with_its_data(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'demo.db'}"
+
+    with DemoProcess(subprocess_env, database_url, "first-password") as demo:
+        assert any("log in: admin@demo.local / first-password" in line for line in demo.lines)
+        assert any("created" in line and "34 companies" in line for line in demo.lines)
+        with browser_login(demo.url, EMAIL, "first-password") as client:
+            mapper = client.get("/connectwise/billing")
+            assert mapper.status_code == 200
+            assert "Smith and Sons Plumbing" in mapper.text
+
+            preview = client.post("/api/v1/pushes/preview", json={}).json()
+            counts = preview["counts"]
+            assert counts["update"] > 0 and counts["skip"] > 0, counts  # some mapped and changed, some not mapped
+            expected = {
+                r["company_id"]: r["billable"] for r in preview["rows"] if r["action"] in ("update", "unchanged")
+            }
+
+            # last month went to Gradient at the first start, as the schedule would have sent it
+            gradient_runs = client.get("/api/v1/pushes", params={"target": "gradient"}).json()
+            assert [r["status"] for r in gradient_runs] == ["succeeded"], gradient_runs
+            received = httpx.get(f"{demo.gradient_url}/_sandbox/state", timeout=10).json()["counts"]
+            assert len(received) == gradient_runs[0]["succeeded"] > 30
+
+            started = client.post("/api/v1/pushes", json={"target": "connectwise"})
+            assert started.status_code == 202, started.text
+            run = _wait_finished(client, started.json()["run_id"])
+            assert run["status"] == "succeeded", run
+            assert run["period"] == preview["period"]
+
+        pushed = {r["company_id"]: r for r in run["results"] if r["outcome"] in ("succeeded", "unchanged")}
+        assert set(pushed) == set(expected)
+        quantities = _quantities(demo.connectwise_url)
+        for company_id, billable in expected.items():
+            assert quantities[pushed[company_id]["addition_id"]] == billable, company_id
+
+        code, seconds = demo.interrupt()
+        assert code == 0, "\n".join(demo.lines)
+        assert seconds < 8
+    assert demo.lines[-1] == "demo stopped"
+
+    with DemoProcess(subprocess_env, database_url, "second-password") as again:
+        assert any("reused" in line for line in again.lines)
+        with browser_login(again.url, EMAIL, "second-password") as client:
+            preview = client.post("/api/v1/pushes/preview", json={}).json()
+            # what was pushed before the restart is what the fresh sandbox holds: nothing to change, no drift
+            assert preview["counts"]["blocked"] == 0 and preview["counts"]["error"] == 0, preview["counts"]
+            assert preview["counts"]["update"] == 0, [r for r in preview["rows"] if r["action"] == "update"]
+            same = {r["company_id"]: r["billable"] for r in preview["rows"] if r["action"] == "unchanged"}
+            assert same == expected
+            gradient = httpx.get(f"{again.gradient_url}/_sandbox/state", timeout=10).json()
+            assert len(gradient["accounts"]) == 34 and len(gradient["mappings"]["accounts"]) == 34
+        code, _ = again.interrupt()
+        assert code == 0
