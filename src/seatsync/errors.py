@@ -62,11 +62,15 @@ class ImportRejected(UserInputError):
     #: how many row errors are listed in the message (all are kept in ``errors``... up to ``kept``)
     shown = 100
 
-    def __init__(self, source: str, errors: list[RowError], total: int | None = None) -> None:
+    def __init__(self, source: str, errors: list[RowError], total: int | None = None, rows: int | None = None) -> None:
         self.source = source
         self.errors = errors
+        #: how many problems, and in how many rows (a row can have several)
         self.total = total if total is not None else len(errors)
-        head = f"{source} rejected: {self.total} bad row{'s' if self.total != 1 else ''}; nothing was stored"
+        self.rows = rows if rows is not None else len({e.line for e in errors})
+        plural = "s" if self.rows != 1 else ""
+        problems = f" ({self.total} problems)" if self.total != self.rows else ""
+        head = f"{source} rejected: {self.rows} bad row{plural}{problems}; nothing was stored"
         lines = [str(e) for e in errors[: self.shown]]
         more = self.total - len(lines)
         if more > 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
@@ -10,6 +12,7 @@ from seatsync.cli.main import cli
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, StatusEvent, User
 from seatsync.errors import ImportRejected
+from seatsync.services.imports import ImportKind, import_file
 from tests.foundation.util import USERS_HEADER, companies, csv_bytes, load, make_tenant, status
 
 
@@ -227,3 +230,29 @@ def test_cli_bad_file_exit_1_lists_lines(database_url: str, tmp_path) -> None:  
     assert bad_period.exit_code == 1 and "month 13 is not between 01 and 12" in bad_period.output
     usage = runner.invoke(cli, ["billable", "--tenant", slug, *db])
     assert usage.exit_code == 2
+
+
+def test_rows_and_problems_are_counted_apart(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    data = csv_bytes(
+        USERS_HEADER, [GOOD, status("u2", "a", "zombie", "x"), status("u3", "zzz", "active", "2026-10-01T00:00:00Z")]
+    )
+    with pytest.raises(ImportRejected, match=r"rejected: 2 bad rows \(3 problems\); nothing was stored") as caught:
+        load(engine, t, "users", data)
+    assert (caught.value.rows, caught.value.total) == (2, 3)
+
+
+def test_two_imports_of_users_in_one_transaction(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    with transaction(engine) as session:
+        for row in (GOOD, status("u2", "a", "active", "2026-10-02T00:00:00Z")):
+            import_file(
+                session,
+                tenant=t,
+                kind=ImportKind.USERS,
+                stream=io.BytesIO(csv_bytes(USERS_HEADER, [row])),
+                source="u.csv",
+            )
+    assert stored(engine) == (1, 2, 2)

@@ -70,15 +70,20 @@ class _Errors:
     def __init__(self) -> None:
         self.kept: list[RowError] = []
         self.total = 0
+        self.rows = 0
+        self._last_line = -1
 
     def add(self, line: int, column: str | None, reason: str) -> None:
         self.total += 1
+        if line != self._last_line:  # a row's problems are reported together
+            self.rows += 1
+            self._last_line = line
         if len(self.kept) < KEEP_ERRORS:
             self.kept.append(RowError(line, column, reason))
 
     def raise_if_any(self, source: str) -> None:
         if self.total:
-            raise ImportRejected(source, sorted(self.kept, key=lambda e: e.line), self.total)
+            raise ImportRejected(source, sorted(self.kept, key=lambda e: e.line), self.total, self.rows)
 
 
 # --- reading files ---------------------------------------------------------------------------------------------
@@ -205,16 +210,15 @@ def _copy_or_insert(session: Session, table: str, columns: tuple[str, ...], rows
 
 
 def _create_staging(session: Session, table: str, columns_sql: str) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"CREATE TEMP TABLE {table} ({columns_sql}) ON COMMIT DROP"))
-    else:
-        session.execute(text(f"DROP TABLE IF EXISTS temp.{table}"))
-        session.execute(text(f"CREATE TEMP TABLE {table} ({columns_sql})"))
+    # a staging table left by an earlier import in the same transaction is dropped first
+    _drop_staging(session, table)
+    drop_at_commit = " ON COMMIT DROP" if session.get_bind().dialect.name == "postgresql" else ""
+    session.execute(text(f"CREATE TEMP TABLE {table} ({columns_sql}){drop_at_commit}"))
 
 
 def _drop_staging(session: Session, table: str) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(text(f"DROP TABLE IF EXISTS temp.{table}"))
+    schema = "" if session.get_bind().dialect.name == "postgresql" else "temp."
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}{table}"))
 
 
 def _naive_utc(instant: datetime) -> datetime:
