@@ -141,9 +141,17 @@ def run_isolated(
         target=_child, args=(url, companies_csv, users_csv, rows, queue)
     )
     child.start()
-    result = queue.get()
-    child.join()
-    return result
+    while True:
+        try:
+            result: tuple[float, float, dict[str, int], float] = queue.get(timeout=1)
+        except Exception:  # queue.Empty: still working, unless the child died
+            if not child.is_alive():
+                raise SystemExit(
+                    f"the benchmark process for {url.split('://')[0]} died (exit {child.exitcode})"
+                ) from None
+            continue
+        child.join()
+        return result
 
 
 def main() -> None:
@@ -153,6 +161,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +171,7 @@ def main() -> None:
         print(f"generated {args.companies:,} companies, {args.users:,} users, {events:,} status events", flush=True)
         reference, duck_seconds = duckdb_counts(companies_csv, users_csv)
         results = []
-        databases = [("sqlite", f"sqlite:///{folder / 'bench.db'}")]
+        databases = [] if args.skip_sqlite else [("sqlite", f"sqlite:///{folder / 'bench.db'}")]
         pg_db = f"seatsync_bench_{uuid.uuid4().hex[:8]}"
         if not args.skip_pg:
             with psycopg.connect(args.pg, autocommit=True) as conn:
@@ -178,7 +187,10 @@ def main() -> None:
                 rate, seconds, counts, rss = run_isolated(url, companies_csv, users_csv, rows)
                 agree = counts == reference
                 results.append((name, rows, rate, seconds, seconds / duck_seconds, rss, agree))
-                print(f"{name}: done", flush=True)
+                print(
+                    f"{name}: import {rate:,.0f} rows/s, count {seconds:.3f} s, peak RSS {rss:.0f} MB, agrees: {agree}",
+                    flush=True,
+                )
         finally:
             if not args.skip_pg:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
