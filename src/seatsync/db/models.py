@@ -156,3 +156,122 @@ class Integration(Base):
     connected_at: Mapped[datetime | None] = mapped_column()
     checked_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- ConnectWise mapping and push runs (0003_push) -------------------------------------------------------
+
+
+class CWMapping(Base):
+    """Which ConnectWise company, agreement and addition a company bills to (one per company)."""
+
+    __tablename__ = "cw_mappings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
+    cw_company_id: Mapped[int | None] = mapped_column()
+    cw_company_name: Mapped[str | None] = mapped_column(String(300))
+    agreement_id: Mapped[int | None] = mapped_column()
+    agreement_name: Mapped[str | None] = mapped_column(String(300))
+    addition_id: Mapped[int | None] = mapped_column()
+    addition_name: Mapped[str | None] = mapped_column(String(300))
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    saved_by: Mapped[str] = mapped_column(String(320))
+    #: the quantity seatsync last set on (or found agreeing in) this addition; a different one later is drift
+    last_pushed_quantity: Mapped[float | None] = mapped_column()
+    last_pushed_at: Mapped[datetime | None] = mapped_column()
+
+
+class CWMappingChange(Base):
+    """Every mapping change, so a wrong invoice can be traced to the change that caused it."""
+
+    __tablename__ = "cw_mapping_changes"
+    __table_args__ = (Index("ix_cw_mapping_changes_company", "tenant_id", "company_pk", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(320))
+    #: ``{"cw_company_id", "cw_company_name", "agreement_id", ...}`` before and after (None: no mapping)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CWCompany(Base):
+    """A cached copy of the tenant's ConnectWise companies, searched by the mapper and auto-map."""
+
+    __tablename__ = "cw_companies"
+    __table_args__ = (UniqueConstraint("tenant_id", "cw_id"), Index("ix_cw_companies_name", "tenant_id", "name"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    cw_id: Mapped[int] = mapped_column()
+    identifier: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str | None] = mapped_column(String(64))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PushRun(Base):
+    """One push of one period to one target (``connectwise`` or ``gradient``)."""
+
+    __tablename__ = "push_runs"
+    __table_args__ = (Index("ix_push_runs_latest", "tenant_id", "target", "period", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))
+    #: an operator's email, "schedule" or "cli"
+    started_by: Mapped[str] = mapped_column(String(320))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    #: ``seatsync.push.runs.RunStatus``
+    status: Mapped[str] = mapped_column(String(16))
+    #: why the whole run failed or was interrupted (per-company reasons are on the results)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the process running it, and its last sign of life: a run whose process is gone is interrupted
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    total: Mapped[int] = mapped_column(default=0)
+    succeeded: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    blocked: Mapped[int] = mapped_column(default=0)
+    not_mapped: Mapped[int] = mapped_column(default=0)
+
+
+class PushResult(Base):
+    """What happened to one company (and product/service, for Gradient) in one run."""
+
+    __tablename__ = "push_results"
+    __table_args__ = (Index("ix_push_results_company", "tenant_id", "company_pk", "run_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    product: Mapped[str | None] = mapped_column(String(32))
+    service: Mapped[str | None] = mapped_column(String(200))
+    #: ``seatsync.push.runs.Outcome``
+    outcome: Mapped[str] = mapped_column(String(16))
+    quantity_before: Mapped[float | None] = mapped_column()
+    quantity_after: Mapped[float | None] = mapped_column()
+    billable: Mapped[int | None] = mapped_column()
+    cw_company_id: Mapped[int | None] = mapped_column()
+    agreement_id: Mapped[int | None] = mapped_column()
+    addition_id: Mapped[int | None] = mapped_column()
+    document_id: Mapped[int | None] = mapped_column()
+    #: the target's own id for other targets (a Gradient account id)
+    remote_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

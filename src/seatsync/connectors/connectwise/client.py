@@ -1,0 +1,555 @@
+"""A synchronous ConnectWise Manage REST client (httpx) with one error, retry and pacing policy.
+
+    client = ConnectWiseClient(site="api-na.myconnectwise.net", company_id="acme",
+                               public_key=..., private_key=..., client_id=...)
+    for company in client.list_companies(conditions=where("deletedFlag", "=", False)):
+        ...
+
+``site`` is a host (``https://`` is implied) or a full origin such as ``http://127.0.0.1:8101`` (a sandbox),
+used as-is. The codebase (``v2025_1/``) is looked up once through ``/login/companyinfo/{companyId}``.
+Thread-safe: share one client between worker threads; the rate limiter and the concurrency limit are shared.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from seatsync.config import Settings, get_settings
+from seatsync.connectors.connectwise.conditions import Condition, all_of, where
+from seatsync.connectors.connectwise.errors import (
+    SYSTEM,
+    Right,
+    error_for_exception,
+    error_for_response,
+    remote_message,
+)
+from seatsync.connectors.connectwise.models import (
+    Addition,
+    Agreement,
+    CatalogItem,
+    Company,
+    CompanyInfo,
+    DocumentInfo,
+    SystemInfo,
+)
+from seatsync.connectors.connectwise.pagination import PAGE_SIZE, next_url
+from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
+from seatsync.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectorError,
+    RateLimited,
+    RequestRejected,
+    RetriableError,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2025.8"
+M = TypeVar("M", bound=BaseModel)
+Conditions = Condition | str | None
+
+
+def site_origin(site: str) -> str:
+    """``api-na.myconnectwise.net`` -> ``https://api-na.myconnectwise.net``; a URL with a scheme is kept."""
+    site = site.strip().rstrip("/")
+    if not site:
+        raise ConfigurationError("the ConnectWise site is empty (e.g. api-na.myconnectwise.net)")
+    if "://" in site:
+        scheme = site.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise ConfigurationError(f"the ConnectWise site {site!r} must be a host name or an http(s) URL")
+        return site
+    return "https://" + site
+
+
+def basic_authorization(company_id: str, public_key: str, private_key: str) -> str:
+    token = base64.b64encode(f"{company_id}+{public_key}:{private_key}".encode()).decode()
+    return f"Basic {token}"
+
+
+def _conditions(value: Conditions) -> str | None:
+    return str(value) if value is not None and str(value) else None
+
+
+class ConnectWiseClient:
+    def __init__(
+        self,
+        *,
+        site: str,
+        company_id: str,
+        public_key: str,
+        private_key: str,
+        client_id: str,
+        http: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        rate_limiter: RateLimiter | None = None,
+        concurrency: int | threading.Semaphore | None = None,
+        max_retries: int = 5,
+        max_rate_limit_waits: int = 20,
+        max_retry_after: float = 300.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        codebase: str | None = None,
+        api_version: str = API_VERSION,
+        sleep: Callable[[float], None] = time.sleep,
+        settings: Settings | None = None,
+    ) -> None:
+        for name, value in (
+            ("company id", company_id),
+            ("public key", public_key),
+            ("private key", private_key),
+            ("client id", client_id),
+        ):
+            if not value or not value.strip():
+                raise ConfigurationError(f"the ConnectWise {name} is empty")
+        settings = settings or get_settings()
+        self.origin = site_origin(site)
+        self.company_id = company_id.strip()
+        self.client_id = client_id.strip()
+        self.api_version = api_version
+        self.__authorization = basic_authorization(self.company_id, public_key.strip(), private_key.strip())
+        self._owns_http = http is None
+        self._http = http or httpx.Client(transport=transport, timeout=timeout)
+        self._limiter: RateLimiter = rate_limiter or TokenBucket(settings.connectwise_rate_limit, 60.0)
+        if concurrency is None:
+            concurrency = settings.connectwise_concurrency
+        self._slots = threading.BoundedSemaphore(concurrency) if isinstance(concurrency, int) else concurrency
+        self.max_retries = max_retries
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self.max_retry_after = max_retry_after
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._codebase = codebase
+        self._lock = threading.Lock()
+        self._hold_until = 0.0  # monotonic instant before which nobody sends (a 429's Retry-After)
+        #: every HTTP request actually sent (retries included), for benchmarks and tests
+        self.requests_sent = 0
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"ConnectWiseClient(site={self.origin!r}, company_id={self.company_id!r})"
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> ConnectWiseClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def accept(self) -> str:
+        return f"application/vnd.connectwise.com+json; version={self.api_version}"
+
+    def _headers(self, *, authenticated: bool = True) -> dict[str, str]:
+        headers = {"Accept": self.accept, "clientId": self.client_id}
+        if authenticated:
+            headers["Authorization"] = self.__authorization
+        return headers
+
+    def _wait_for_hold(self) -> None:
+        # threads that reserved a token before a 429 arrived must still honour its Retry-After
+        while True:
+            with self._lock:
+                until = self._hold_until
+            wait = until - time.monotonic()
+            if wait <= 0:
+                return
+            self._sleep(wait)
+            with self._lock:
+                if self._hold_until <= until:  # not extended by another 429 meanwhile
+                    return
+
+    def _hold(self, seconds: float) -> None:
+        with self._lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+        pause = getattr(self._limiter, "pause", None)
+        if callable(pause):
+            pause(seconds)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        record: str | None = None,
+        right: Right | None = None,
+        idempotent: bool = True,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        """Send one logical request, retrying what may be retried. Raises ``seatsync.errors`` only."""
+        path = urlsplit(url).path
+        failures = rate_limited = 0
+        while True:
+            self._limiter.acquire()
+            self._wait_for_hold()
+            maybe_processed = True
+            started = time.monotonic()
+            with self._slots:
+                with self._lock:
+                    self.requests_sent += 1
+                headers = self._headers(authenticated=authenticated)
+                if content_type:
+                    headers["Content-Type"] = content_type
+                try:
+                    response = self._http.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        files=files,
+                        content=content,
+                        headers=headers,
+                    )
+                except httpx.HTTPError as exc:
+                    # a refused connection never reached the server; anything later might have been processed
+                    maybe_processed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                    error: ConnectorError = error_for_exception(exc, method=method, path=path)
+                    log.debug("%s %s failed: %s", method, path, type(exc).__name__)
+                else:
+                    log.debug(
+                        "%s %s -> %s in %.0f ms", method, path, response.status_code, (time.monotonic() - started) * 1e3
+                    )
+                    if response.is_success:
+                        return response
+                    error = error_for_response(response, record=record, right=right)
+            if isinstance(error, RateLimited):
+                # a 429 was not processed: safe to repeat any request
+                rate_limited += 1
+                wait = error.retry_after if error.retry_after is not None else backoff_delay(rate_limited, base=1.0)
+                if rate_limited > self.max_rate_limit_waits or wait > self.max_retry_after:
+                    raise error
+                log.info("ConnectWise rate limit: waiting %.1f s", wait)
+                self._hold(wait)
+                continue
+            if isinstance(error, RetriableError) and (idempotent or not maybe_processed):
+                failures += 1
+                if failures <= self.max_retries:
+                    self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                    continue
+            raise error
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise RequestRejected(
+                f"ConnectWise answered {response.request.method} {response.request.url.path} with something "
+                f"that is not JSON: {remote_message(response)}",
+                system=SYSTEM,
+                status_code=response.status_code,
+            ) from None
+
+    def _parse(self, model: type[M], value: Any, what: str) -> M:
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            raise RequestRejected(
+                f"ConnectWise answered with a {what} seatsync cannot read: {exc.errors()[0]['msg']}", system=SYSTEM
+            ) from None
+
+    # -- codebase -------------------------------------------------------------------------------------
+
+    def company_info(self) -> CompanyInfo:
+        """``GET /login/companyinfo/{companyId}``: the company's codebase and version (no keys needed).
+
+        The codebase found is used from then on.
+        """
+        response = self._send(
+            "GET",
+            f"{self.origin}/login/companyinfo/{self.company_id}",
+            record=f"company id {self.company_id!r}",
+            authenticated=False,
+        )
+        # an unknown company id is answered with an empty body or ``null``
+        body = self._json(response) if response.content.strip() else None
+        if isinstance(body, dict) and body.get("code") == "Security":
+            raise RequestRejected(
+                f"ConnectWise site {self.origin} refused the lookup: {body.get('message')} "
+                "(cloud sites need the api- prefix, e.g. api-na.myconnectwise.net)",
+                system=SYSTEM,
+            )
+        if not isinstance(body, dict) or not body.get("Codebase"):
+            raise AuthenticationFailed(
+                f"ConnectWise site {self.origin} does not know the company id {self.company_id!r}; "
+                "use the company id you log in to ConnectWise with",
+                system=SYSTEM,
+            )
+        info = self._parse(CompanyInfo, body, "company info")
+        with self._lock:
+            self._codebase = info.codebase
+        return info
+
+    @property
+    def base_url(self) -> str:
+        """``{origin}/{codebase}apis/3.0`` (the codebase is looked up on first use)."""
+        with self._lock:
+            codebase = self._codebase
+        if codebase is None:
+            codebase = self.company_info().codebase
+            with self._lock:
+                self._codebase = codebase
+        return f"{self.origin}/{codebase.strip('/')}/apis/3.0"
+
+    # -- generic reads --------------------------------------------------------------------------------
+
+    def _get(self, path: str, model: type[M], *, record: str, right: Right | None, fields: str | None = None) -> M:
+        params = {"fields": fields} if fields else None
+        response = self._send("GET", self.base_url + path, params=params, record=record, right=right)
+        return self._parse(model, self._json(response), record)
+
+    def iter_pages(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        record: str,
+        right: Right | None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[list[Any]]:
+        """Each page of a list (``pageSize`` up to 1,000), following the ``Link`` header's ``next``."""
+        url = self.base_url + path
+        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+        query.update(page=1, pageSize=page_size)
+        while True:
+            response = self._send("GET", url, params=query, record=record, right=right)
+            page = self._json(response)
+            if not isinstance(page, list):
+                raise RequestRejected(
+                    f"ConnectWise answered a list request for {record} with a non-list", system=SYSTEM
+                )
+            yield page
+            following = next_url(response.headers.get("Link"))
+            if not following or not page:
+                return
+            # keep our own origin and path; take only the paging query from the link
+            query = dict(parse_qsl(urlsplit(following).query, keep_blank_values=True))
+
+    def _list(
+        self,
+        path: str,
+        model: type[M],
+        *,
+        record: str,
+        right: Right | None,
+        conditions: Conditions = None,
+        fields: list[str] | str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[M]:
+        params: dict[str, Any] = dict(extra or {})
+        params["conditions"] = _conditions(conditions)
+        params["fields"] = ",".join(fields) if isinstance(fields, list) else fields
+        return [
+            self._parse(model, item, record)
+            for page in self.iter_pages(path, params=params, record=record, right=right)
+            for item in page
+        ]
+
+    # -- the calls the billing integration makes ------------------------------------------------------
+
+    def system_info(self) -> SystemInfo:
+        return self._get("/system/info", SystemInfo, record="system info", right=None)
+
+    def list_companies(self, conditions: Conditions = None, fields: list[str] | str | None = None) -> list[Company]:
+        return self._list(
+            "/company/companies",
+            Company,
+            record="companies",
+            right=Right.COMPANY_INQUIRE,
+            conditions=conditions,
+            fields=fields,
+        )
+
+    def get_company(self, company_id: int) -> Company:
+        return self._get(
+            f"/company/companies/{int(company_id)}",
+            Company,
+            record=f"company {company_id}",
+            right=Right.COMPANY_INQUIRE,
+        )
+
+    def list_agreements(
+        self,
+        company_id: int | None = None,
+        conditions: Conditions = None,
+        fields: list[str] | str | None = None,
+    ) -> list[Agreement]:
+        by_company = where("company/id", "=", int(company_id)) if company_id is not None else None
+        given = Condition(f"({conditions})") if conditions is not None and str(conditions) else None
+        return self._list(
+            "/finance/agreements",
+            Agreement,
+            record="agreements" + (f" of company {company_id}" if company_id is not None else ""),
+            right=Right.AGREEMENTS_INQUIRE,
+            conditions=all_of(by_company, given),
+            fields=fields,
+        )
+
+    def get_agreement(self, agreement_id: int) -> Agreement:
+        return self._get(
+            f"/finance/agreements/{int(agreement_id)}",
+            Agreement,
+            record=f"agreement {agreement_id}",
+            right=Right.AGREEMENTS_INQUIRE,
+        )
+
+    def list_additions(self, agreement_id: int, conditions: Conditions = None) -> list[Addition]:
+        return self._list(
+            f"/finance/agreements/{int(agreement_id)}/additions",
+            Addition,
+            record=f"additions of agreement {agreement_id}",
+            right=Right.AGREEMENTS_INQUIRE,
+            conditions=conditions,
+        )
+
+    def get_addition(self, agreement_id: int, addition_id: int) -> Addition:
+        return self._get(
+            f"/finance/agreements/{int(agreement_id)}/additions/{int(addition_id)}",
+            Addition,
+            record=f"addition {addition_id} of agreement {agreement_id}",
+            right=Right.AGREEMENTS_INQUIRE,
+        )
+
+    def patch_addition(self, agreement_id: int, addition_id: int, operations: list[dict[str, Any]]) -> Addition:
+        """Send a JSON Patch (paths without a leading slash) to one addition; returns the updated addition."""
+        record = f"addition {addition_id} of agreement {agreement_id}"
+        response = self._send(
+            "PATCH",
+            f"{self.base_url}/finance/agreements/{int(agreement_id)}/additions/{int(addition_id)}",
+            json=operations,
+            record=record,
+            right=Right.AGREEMENTS_EDIT,
+        )
+        return self._parse(Addition, self._json(response), record)
+
+    def set_addition_quantity(self, agreement_id: int, addition_id: int, quantity: float) -> Addition:
+        """One JSON-Patch ``replace`` of ``quantity`` (never PUT: PUT resets every field left out).
+
+        Replacing a value is idempotent, so a retry after a lost answer cannot count twice.
+        """
+        return self.patch_addition(
+            agreement_id, addition_id, [{"op": "replace", "path": "quantity", "value": quantity}]
+        )
+
+    def list_catalog(self, conditions: Conditions = None) -> list[CatalogItem]:
+        return self._list(
+            "/procurement/catalog",
+            CatalogItem,
+            record="catalog items",
+            right=Right.CATALOG_INQUIRE,
+            conditions=conditions,
+        )
+
+    def list_documents(self, record_type: str, record_id: int) -> list[DocumentInfo]:
+        return self._list(
+            "/system/documents",
+            DocumentInfo,
+            record=f"documents of {record_type} {record_id}",
+            right=Right.ATTACHMENTS_INQUIRE,
+            extra={"recordType": record_type, "recordId": int(record_id)},
+        )
+
+    def upload_document(
+        self,
+        record_type: str,
+        record_id: int,
+        title: str,
+        filename: str,
+        content: bytes,
+        *,
+        private: bool = True,
+        content_type: str | None = None,
+    ) -> DocumentInfo:
+        """Attach a file to a record (``POST /system/documents``, multipart).
+
+        Uploading is not idempotent: after an answer that may have been lost (a timeout, a dropped
+        connection, a 5xx) the record's documents are listed first, and a document with the same title,
+        file name and size is taken as this upload rather than attaching the file twice.
+        """
+        record = f"{record_type} {record_id} (attaching {filename!r})"
+        kind = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        form = {
+            "recordType": record_type,
+            "recordId": str(int(record_id)),
+            "title": title,
+            "privateFlag": "true" if private else "false",
+        }
+        failures = 0
+        while True:
+            try:
+                response = self._send(
+                    "POST",
+                    self.base_url + "/system/documents",
+                    data=form,
+                    files={"file": (filename, content, kind)},
+                    record=record,
+                    right=Right.ATTACHMENTS_ADD,
+                    idempotent=False,
+                )
+            except RetriableError:
+                failures += 1
+                if failures > self.max_retries:
+                    raise
+                for document in self.list_documents(record_type, record_id):
+                    if document.title == title and document.file_name == filename and document.size == len(content):
+                        return document
+                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                continue
+            return self._parse(DocumentInfo, self._json(response), "document")
+
+    def probe_document_upload(self, record_type: str, record_id: int) -> int:
+        """Ask to attach *nothing*: a multipart ``POST /system/documents`` with the record but no file.
+
+        ConnectWise checks the member's security role before it looks at the form, so the answer is
+        403 without Manage Attachments › Add and 400 (file missing) with it; nothing is created.
+        Returns the status code of a non-403 answer; raises ``PermissionDenied`` on 403.
+        """
+        boundary = "seatsync-probe-" + uuid.uuid4().hex
+        fields = {"recordType": record_type, "recordId": str(int(record_id)), "title": "seatsync right check"}
+        body = (
+            "".join(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                for name, value in fields.items()
+            )
+            + f"--{boundary}--\r\n"
+        )
+        try:
+            response = self._send(
+                "POST",
+                self.base_url + "/system/documents",
+                content=body.encode(),
+                content_type=f"multipart/form-data; boundary={boundary}",
+                record=f"{record_type} {record_id} (right check, no file)",
+                right=Right.ATTACHMENTS_ADD,
+                idempotent=False,
+            )
+        except RequestRejected as exc:
+            return exc.status_code or 400
+        return response.status_code

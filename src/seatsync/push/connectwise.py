@@ -1,0 +1,570 @@
+"""The ConnectWise push: per mapped company, read the addition, plan, set the quantity when it differs,
+attach the evidence report unless an identical one is already on the agreement, and record the outcome.
+
+    plan = preview(session, tenant=t, period=p, client=client)             # reads only
+    run_id = run_push(engine, tenant_id=t.id, period=p, started_by="cli")   # from any process
+
+Requests per company: one addition read; agreements are read in batches (``id in (...)``); a changed
+quantity adds one PATCH; a report not recorded as attached adds an upload, preceded by a documents listing
+only when a killed run may have attached it unrecorded (or another report of the period is attached). So a
+changed company costs 3 requests (4 after a crash) and an unchanged one whose report is recorded costs 1.
+
+Crash safety: a company's result is written after its remote effect; an interrupted run is detected at
+the next start (``seatsync.push.runs``); re-running reads, compares and finds the quantity already set
+(no PATCH) and the report already attached (found by the hash in its title: no second upload).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from seatsync.config import get_settings
+from seatsync.connectors.connectwise.conditions import where
+from seatsync.connectors.connectwise.models import Addition, Agreement
+from seatsync.db.engine import transaction
+from seatsync.db.models import CWMapping, PushResult, PushRun, Tenant
+from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.planning import (
+    Action,
+    AdditionView,
+    AgreementView,
+    CompanyRef,
+    MappingState,
+    MappingView,
+    Plan,
+    PlanRow,
+    RemoteView,
+    make_plan,
+    plan_company,
+)
+from seatsync.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RecordNotFound,
+    RetriableError,
+)
+from seatsync.push import runs
+from seatsync.push.protocol import ConnectWiseApi
+from seatsync.push.reports import Report, build_report, tag_in
+from seatsync.push.runs import Outcome, Target
+from seatsync.services.billing import BillableUser, billable_users, count_billable
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[Session, Tenant], ConnectWiseApi]
+#: ``progress(done, total)`` after each company's result is recorded
+Progress = Callable[[int, int], None]
+
+#: agreements read per request (``id in (...)``): keeps the URL well under ConnectWise's ~2,000 characters
+AGREEMENT_BATCH = 150
+AGREEMENT_FIELDS = "id,company/id,company/name,agreementStatus,cancelledFlag,endDate,noEndingDateFlag"
+RECORD_TYPE = "Agreement"
+
+
+def default_client_factory(session: Session, tenant: Tenant) -> ConnectWiseApi:
+    from seatsync.services.connectwise_connection import client_for
+
+    client: ConnectWiseApi = client_for(session, tenant=tenant)
+    return client
+
+
+# -- what is pushed ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Task:
+    """One company to consider, with everything the database knows about it."""
+
+    company: CompanyRef
+    billable: int
+    mapping: MappingView | None
+    report: Report | None = None
+    #: report hash -> document id, for reports already recorded as attached to this agreement for the period
+    attached: dict[str, int] = field(default_factory=dict)
+    prior_attempts: int = 0
+    #: an interrupted run of the period may have attached a report without recording it: look before uploading
+    uncertain: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.mapping is not None and self.mapping.state is MappingState.COMPLETE
+
+
+@dataclass(slots=True)
+class Work:
+    period: BillingPeriod
+    targets: list[Task]
+
+
+def _mapping_view(m: CWMapping) -> MappingView:
+    return MappingView(m.cw_company_id, m.agreement_id, m.addition_id, m.last_pushed_quantity, m.cw_company_name)
+
+
+def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[int] | None = None) -> Work:
+    """Counts, mappings, reports and what is known to be attached; ``only`` limits the companies."""
+    counts = count_billable(session, tenant=tenant, period=period)
+    mappings = {m.company_pk: m for m in session.scalars(select(CWMapping).where(CWMapping.tenant_id == tenant.id))}
+    targets = [
+        Task(
+            CompanyRef(c.company_pk, c.company_id, c.name),
+            c.billable_users,
+            _mapping_view(mappings[c.company_pk]) if c.company_pk in mappings else None,
+        )
+        for c in counts
+        if only is None or c.company_pk in only
+    ]
+    complete = [t for t in targets if t.complete]
+    users: dict[str, list[BillableUser]] = defaultdict(list)
+    if complete:
+        for user in billable_users(session, tenant=tenant, period=period, company_pks=[t.company.pk for t in complete]):
+            users[user.company_id].append(user)
+    known: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(PushResult.company_pk, PushResult.agreement_id, PushResult.report_sha256, PushResult.document_id)
+        .join(PushRun, PushRun.id == PushResult.run_id)
+        .where(
+            PushRun.tenant_id == tenant.id,
+            PushRun.target == Target.CONNECTWISE.value,
+            PushRun.period == str(period),
+            PushRun.dry_run.is_(False),
+            PushResult.document_id.is_not(None),
+            PushResult.report_sha256.is_not(None),
+        )
+    )
+    for pk, agreement_id, sha, document_id in rows:
+        if agreement_id is not None and sha is not None and document_id is not None:
+            known[(pk, agreement_id)][sha] = document_id
+    uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
+    for t in complete:
+        t.uncertain = uncertain(t.company.pk)
+        t.report = build_report(
+            company_id=t.company.company_id,
+            company_name=t.company.name,
+            period=str(period),
+            users=users.get(t.company.company_id, []),
+        )
+        assert t.mapping is not None
+        t.attached = known.get((t.company.pk, t.mapping.agreement_id or 0), {})
+    return Work(period, targets)
+
+
+def _maybe_attached_unrecorded(session: Session, *, tenant: Tenant, period: BillingPeriod) -> Callable[[int], bool]:
+    """Whether an interrupted run of the period may have reached a company without recording it."""
+    interrupted = list(
+        session.scalars(
+            select(PushRun.id).where(
+                PushRun.tenant_id == tenant.id,
+                PushRun.target == Target.CONNECTWISE.value,
+                PushRun.period == str(period),
+                PushRun.dry_run.is_(False),
+                PushRun.status == runs.RunStatus.INTERRUPTED,
+            )
+        )
+    )
+    if not interrupted:
+        return lambda _pk: False
+    recorded: dict[int, set[int]] = {run_id: set() for run_id in interrupted}
+    for run_id, pk in session.execute(
+        select(PushResult.run_id, PushResult.company_pk).where(PushResult.run_id.in_(interrupted))
+    ):
+        recorded[run_id].add(pk)
+    return lambda pk: any(pk not in pks for pks in recorded.values())
+
+
+# -- reading ConnectWise -------------------------------------------------------------------------------------
+
+
+def _agreement_view(a: Agreement) -> AgreementView:
+    return AgreementView(
+        id=a.id,
+        company_id=a.company.id if a.company else None,
+        company_name=a.company.name if a.company else None,
+        status=a.agreement_status,
+        cancelled=bool(a.cancelled_flag),
+        end_date=a.end_date,
+        no_ending_date=a.no_ending_date_flag,
+    )
+
+
+def _addition_view(a: Addition) -> AdditionView:
+    return AdditionView(a.id, a.agreement_id, a.quantity, a.cancelled_date)
+
+
+def describe(exc: ConnectorError, *, agreement_id: int | None = None, addition_id: int | None = None) -> str:
+    """A reason a person can act on, never a bare status code."""
+    if isinstance(exc, PermissionDenied):
+        right = exc.right or "a right this call needs"
+        return f"the API member lacks {right}; grant it in ConnectWise (System › Security Roles) and retry"
+    if isinstance(exc, RecordNotFound):
+        path = exc.path or ""
+        if addition_id is not None and "/additions/" in path:
+            return (
+                f"addition {addition_id} was deleted in ConnectWise (it is no longer on agreement {agreement_id}); "
+                "choose another addition in the mapper"
+            )
+        if agreement_id is not None and "/finance/agreements" in path:
+            return f"agreement {agreement_id} was deleted in ConnectWise; choose another agreement in the mapper"
+        return exc.message
+    if isinstance(exc, RateLimited):
+        return "ConnectWise kept refusing requests as too many (rate limit); retry the failed companies later"
+    if isinstance(exc, RetriableError):
+        return f"{exc.message}; retry the failed companies"
+    return exc.message
+
+
+def _read_agreements(
+    client: ConnectWiseApi, ids: Iterable[int | None], pool: ThreadPoolExecutor
+) -> dict[int, AgreementView | str]:
+    """Each agreement's view, or why it could not be read; an id ConnectWise does not return is absent."""
+    wanted = sorted({i for i in ids if i is not None})
+    chunks = [wanted[i : i + AGREEMENT_BATCH] for i in range(0, len(wanted), AGREEMENT_BATCH)]
+
+    def read(chunk: list[int]) -> dict[int, AgreementView | str]:
+        try:
+            found = client.list_agreements(conditions=where("id", "in", chunk), fields=AGREEMENT_FIELDS)
+        except ConnectorError as exc:
+            return dict.fromkeys(chunk, describe(exc))
+        return {a.id: _agreement_view(a) for a in found}
+
+    out: dict[int, AgreementView | str] = {}
+    for part in pool.map(read, chunks):
+        out.update(part)
+    return out
+
+
+def _remote(client: ConnectWiseApi, mapping: MappingView, agreement: AgreementView | str | None) -> RemoteView:
+    assert mapping.agreement_id is not None
+    assert mapping.addition_id is not None
+    if isinstance(agreement, str):
+        return RemoteView(None, None, agreement)
+    if agreement is None:
+        return RemoteView(None, None)
+    try:
+        addition = _addition_view(client.get_addition(mapping.agreement_id, mapping.addition_id))
+    except RecordNotFound:
+        return RemoteView(agreement, None)
+    except ConnectorError as exc:
+        return RemoteView(agreement, None, describe(exc, agreement_id=mapping.agreement_id))
+    return RemoteView(agreement, addition)
+
+
+def _plan_row(client: ConnectWiseApi, t: Task, agreements: dict[int, AgreementView | str], now: datetime) -> PlanRow:
+    remote = None
+    if t.complete:
+        assert t.mapping is not None
+        assert t.mapping.agreement_id is not None
+        remote = _remote(client, t.mapping, agreements.get(t.mapping.agreement_id))
+    return plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=remote, now=now)
+
+
+def _concurrency(concurrency: int | None) -> int:
+    return max(1, concurrency or get_settings().connectwise_concurrency)
+
+
+def preview(
+    session: Session, *, tenant: Tenant, period: BillingPeriod, client: ConnectWiseApi, concurrency: int | None = None
+) -> Plan:
+    """The plan for every company of the tenant; reads ConnectWise, changes nothing anywhere."""
+    work = _load(session, tenant=tenant, period=period)
+    now = datetime.now(UTC)
+    with ThreadPoolExecutor(_concurrency(concurrency), thread_name_prefix="cw-preview") as pool:
+        agreements = _read_agreements(
+            client, (t.mapping.agreement_id for t in work.targets if t.complete and t.mapping), pool
+        )
+        rows = list(pool.map(lambda t: _plan_row(client, t, agreements, now), work.targets))
+    return make_plan(str(period), rows)
+
+
+# -- pushing -------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CompanyResult:
+    target: Task
+    row: PlanRow
+    outcome: Outcome
+    quantity_after: float | None = None
+    document_id: int | None = None
+    reason: str | None = None
+    #: seatsync set the quantity (or found it already right): the mapping's last pushed quantity
+    confirmed_quantity: float | None = None
+    fatal: ConnectorError | None = None
+
+
+def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
+    """The report's document id on the agreement: recorded, found by its hash, or uploaded now."""
+    report = t.report
+    assert report is not None
+    if report.sha256 in t.attached:
+        return t.attached[report.sha256]
+    if t.uncertain or t.attached:
+        # a run killed after uploading, or a report attached earlier under another hash (which may be back)
+        for document in client.list_documents(RECORD_TYPE, agreement_id):
+            if tag_in(document.title) == report.tag:
+                return document.id
+    uploaded = client.upload_document(
+        RECORD_TYPE, agreement_id, report.title, report.filename, report.content, content_type="text/csv"
+    )
+    return uploaded.id
+
+
+def _push_one(
+    client: ConnectWiseApi,
+    t: Task,
+    agreements: dict[int, AgreementView | str],
+    *,
+    force: bool,
+    dry_run: bool,
+    now: datetime,
+) -> CompanyResult:
+    row = _plan_row(client, t, agreements, now)
+    if row.action is Action.ERROR:
+        return CompanyResult(t, row, Outcome.FAILED, reason=row.reason)
+    if row.action is Action.SKIP:
+        outcome = Outcome.NOT_MAPPED if row.mapping_state is MappingState.UNMAPPED else Outcome.SKIPPED
+        return CompanyResult(t, row, outcome, reason=row.reason)
+    if not row.pushes(force=force):
+        return CompanyResult(t, row, Outcome.BLOCKED, reason=row.reason)
+    if dry_run:
+        if row.action is Action.UNCHANGED:
+            return CompanyResult(t, row, Outcome.UNCHANGED, quantity_after=row.current_quantity)
+        return CompanyResult(t, row, Outcome.PLANNED, quantity_after=row.proposed_quantity, reason=row.reason)
+    assert t.mapping is not None
+    assert t.mapping.agreement_id is not None
+    assert t.mapping.addition_id is not None
+    agreement_id, addition_id = t.mapping.agreement_id, t.mapping.addition_id
+    after = row.current_quantity
+    changed = row.action is not Action.UNCHANGED
+    try:
+        if changed:
+            after = client.set_addition_quantity(agreement_id, addition_id, float(t.billable)).quantity
+    except ConnectorError as exc:
+        reason = describe(exc, agreement_id=agreement_id, addition_id=addition_id)
+        fatal = exc if isinstance(exc, AuthenticationFailed) else None
+        return CompanyResult(t, row, Outcome.FAILED, quantity_after=row.current_quantity, reason=reason, fatal=fatal)
+    try:
+        document_id = _attach(client, t, agreement_id)
+    except ConnectorError as exc:
+        said = describe(exc, agreement_id=agreement_id)
+        done = f"the quantity was set to {t.billable}" if changed else "the quantity was already right"
+        return CompanyResult(
+            t,
+            row,
+            Outcome.FAILED,
+            quantity_after=after,
+            reason=f"{done}, but the billing report could not be attached: {said}",
+            confirmed_quantity=after,
+        )
+    outcome = Outcome.SUCCEEDED if changed else Outcome.UNCHANGED
+    forced = " (blocked, pushed with the override: " + (row.reason or "") + ")" if row.action is Action.BLOCKED else ""
+    return CompanyResult(
+        t,
+        row,
+        outcome,
+        quantity_after=after,
+        document_id=document_id,
+        reason=forced.strip() or None,
+        confirmed_quantity=after,
+    )
+
+
+def _record(session: Session, *, run: PushRun, results: list[CompanyResult], now: datetime) -> None:
+    for r in results:
+        t, row = r.target, r.row
+        session.add(
+            PushResult(
+                run_id=run.id,
+                tenant_id=run.tenant_id,
+                company_pk=t.company.pk,
+                outcome=r.outcome.value,
+                quantity_before=row.current_quantity,
+                quantity_after=r.quantity_after,
+                billable=t.billable,
+                cw_company_id=row.cw_company_id,
+                agreement_id=row.agreement_id,
+                addition_id=row.addition_id,
+                document_id=r.document_id,
+                attempts=t.prior_attempts + (1 if t.complete else 0),
+                reason=r.reason,
+                report_sha256=t.report.sha256 if t.report is not None and t.complete else None,
+                updated_at=now,
+            )
+        )
+        if r.confirmed_quantity is not None and not run.dry_run:
+            # only if the mapping still points at the addition that was pushed
+            session.execute(
+                update(CWMapping)
+                .where(CWMapping.company_pk == t.company.pk, CWMapping.addition_id == row.addition_id)
+                .values(last_pushed_quantity=r.confirmed_quantity, last_pushed_at=now)
+            )
+
+
+def _retry_scope(session: Session, *, tenant_id: int, period: str) -> tuple[set[int], dict[int, int]]:
+    """The companies a retry-failed pass re-runs (and their attempts so far)."""
+    last = runs.latest_run(session, tenant_id=tenant_id, target=Target.CONNECTWISE, period=period)
+    if last is None:
+        raise NotFound(f"there is no ConnectWise push for {period} to retry; push it first")
+    results = {r.company_pk: r for r in session.scalars(select(PushResult).where(PushResult.run_id == last.id))}
+    failed = {pk for pk, r in results.items() if r.outcome == Outcome.FAILED}
+    if last.status == runs.RunStatus.INTERRUPTED:
+        # companies the interrupted run never reached
+        mapped = session.scalars(
+            select(CWMapping.company_pk).where(
+                CWMapping.tenant_id == tenant_id,
+                CWMapping.agreement_id.is_not(None),
+                CWMapping.addition_id.is_not(None),
+            )
+        )
+        failed |= {pk for pk in mapped if pk not in results}
+    return failed, {pk: results[pk].attempts for pk in failed if pk in results}
+
+
+def run_push(
+    engine: Engine,
+    *,
+    tenant_id: int,
+    period: BillingPeriod,
+    client_factory: ClientFactory | None = None,
+    started_by: str = "cli",
+    force: bool = False,
+    retry_failed: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    concurrency: int | None = None,
+) -> int:
+    """Push ``period``'s billable counts of one tenant to ConnectWise; returns the run id.
+
+    Callable from any process with just the engine and ids (a job queue worker, the web app, the CLI).
+    ``force`` pushes blocked rows too; ``retry_failed`` re-runs only the companies that failed in the
+    period's latest run; ``dry_run`` records a run whose rows say what would be done (outcome ``planned``)
+    and sends nothing but reads.
+    """
+    factory = client_factory or default_client_factory
+    with transaction(engine) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound(f"no tenant {tenant_id}")
+        only, attempts = _retry_scope(session, tenant_id=tenant_id, period=str(period)) if retry_failed else (None, {})
+        run = runs.start_run(
+            session,
+            tenant_id=tenant_id,
+            target=Target.CONNECTWISE,
+            period=str(period),
+            started_by=started_by,
+            dry_run=dry_run,
+            forced=force,
+            retry_failed=retry_failed,
+        )
+        run_id = run.id
+    try:
+        _execute(
+            engine,
+            run_id=run_id,
+            period=period,
+            factory=factory,
+            only=only,
+            attempts=attempts,
+            force=force,
+            dry_run=dry_run,
+            progress=progress,
+            concurrency=concurrency,
+        )
+    except BaseException as exc:
+        with transaction(engine) as session:
+            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
+        raise
+    return run_id
+
+
+def _execute(
+    engine: Engine,
+    *,
+    run_id: int,
+    period: BillingPeriod,
+    factory: ClientFactory,
+    only: set[int] | None,
+    attempts: dict[int, int],
+    force: bool,
+    dry_run: bool,
+    progress: Progress | None,
+    concurrency: int | None,
+) -> None:
+    with transaction(engine) as session:
+        run = session.get(PushRun, run_id)
+        assert run is not None
+        tenant = session.get(Tenant, run.tenant_id)
+        assert tenant is not None
+        work = _load(session, tenant=tenant, period=period, only=only)
+        client = factory(session, tenant)
+    for t in work.targets:
+        t.prior_attempts = attempts.get(t.company.pk, 0)
+    total = len(work.targets)
+    now = datetime.now(UTC)
+    fatal: list[ConnectorError] = []
+    stop = threading.Event()
+    done = 0
+    last_beat = now
+    try:
+        with ThreadPoolExecutor(_concurrency(concurrency), thread_name_prefix="cw-push") as pool:
+            remote = [t for t in work.targets if t.complete]
+            local = [t for t in work.targets if not t.complete]
+            if local:
+                with transaction(engine) as session:
+                    run = session.get(PushRun, run_id)
+                    assert run is not None
+                    _record(
+                        session,
+                        run=run,
+                        results=[_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local],
+                        now=now,
+                    )
+                done += len(local)
+                if progress:
+                    progress(done, total)
+            agreements = _read_agreements(client, (t.mapping.agreement_id for t in remote if t.mapping), pool)
+
+            def one(t: Task) -> CompanyResult:
+                if stop.is_set():
+                    assert fatal
+                    row = plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=None, now=now)
+                    return CompanyResult(t, row, Outcome.FAILED, reason=f"not pushed: {describe(fatal[0])}")
+                result = _push_one(client, t, agreements, force=force, dry_run=dry_run, now=now)
+                if result.fatal is not None:
+                    fatal.append(result.fatal)
+                    stop.set()
+                return result
+
+            pending: set[Future[CompanyResult]] = {pool.submit(one, t) for t in remote}
+            while pending:
+                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                stamp = datetime.now(UTC)
+                with transaction(engine) as session:
+                    run = session.get(PushRun, run_id)
+                    assert run is not None
+                    _record(session, run=run, results=[f.result() for f in finished], now=stamp)
+                    if stamp - last_beat >= runs.HEARTBEAT_EVERY:
+                        runs.heartbeat(session, run_id=run_id)
+                        last_beat = stamp
+                done += len(finished)
+                if progress and finished:
+                    progress(done, total)
+    finally:
+        client.close()
+    with transaction(engine) as session:
+        reason = f"ConnectWise refused the credentials: {fatal[0].message}" if fatal else None
+        runs.finish_run(session, run_id=run_id, reason=reason, failed=bool(fatal))
+
+
+__all__ = ["ClientFactory", "CompanyResult", "Progress", "default_client_factory", "describe", "preview", "run_push"]

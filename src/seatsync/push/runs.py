@@ -1,0 +1,373 @@
+"""Push runs and their per-company results, for every target (ConnectWise now, Gradient later).
+
+A run is written ``running`` before anything is sent, with the process that runs it (host, pid) and a
+heartbeat. A company's result is written only after its remote effect happened, so a run killed at any
+point claims nothing that did not happen. The next start marks a run whose process is gone (or whose
+heartbeat is older than the lease) ``interrupted``; re-running then finishes the work, and the engine's
+read-compare-set makes that free of double effects.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import Company, PushResult, PushRun
+from seatsync.errors import Conflict, NotFound
+
+#: a running run whose heartbeat is older than this is taken as dead, whatever host it runs on
+LEASE = timedelta(minutes=2)
+#: how often a running push writes its heartbeat
+HEARTBEAT_EVERY = timedelta(seconds=10)
+
+
+class Target(enum.StrEnum):
+    CONNECTWISE = "connectwise"
+    GRADIENT = "gradient"
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    INTERRUPTED = "interrupted"
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    BLOCKED = "blocked"
+    NOT_MAPPED = "not_mapped"
+    #: a dry run's row: this change would be made
+    PLANNED = "planned"
+
+
+#: outcomes of a company that was meant to be pushed and was not
+BAD = (Outcome.FAILED, Outcome.BLOCKED)
+GOOD = (Outcome.SUCCEEDED, Outcome.UNCHANGED)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_dead(run: PushRun, now: datetime) -> bool:
+    beat = run.heartbeat_at or run.started_at
+    if now - beat > LEASE:
+        return True
+    # on this host the process table answers at once; our own process's runs live on other threads
+    same_host = run.host == socket.gethostname()
+    return same_host and run.pid is not None and run.pid != os.getpid() and not _process_alive(run.pid)
+
+
+def reap_stale_runs(session: Session, *, tenant_id: int, target: Target, now: datetime | None = None) -> list[int]:
+    """Mark every ``running`` run of this tenant and target whose process is gone as ``interrupted``."""
+    now = now or _now()
+    reaped: list[int] = []
+    for run in session.scalars(
+        select(PushRun).where(
+            PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.status == RunStatus.RUNNING
+        )
+    ):
+        if _is_dead(run, now):
+            run.status = RunStatus.INTERRUPTED
+            run.status_reason = (
+                f"the process running it ({run.host}, pid {run.pid}) stopped before it finished; "
+                "companies without a result were not pushed by it"
+            )
+            run.finished_at = run.heartbeat_at or run.started_at
+            _store_counts(session, run)
+            reaped.append(run.id)
+    session.flush()
+    return reaped
+
+
+def start_run(
+    session: Session,
+    *,
+    tenant_id: int,
+    target: Target,
+    period: str,
+    started_by: str,
+    dry_run: bool = False,
+    forced: bool = False,
+    retry_failed: bool = False,
+) -> PushRun:
+    """A new ``running`` run; refuses while another live run of the same tenant and target is going."""
+    reap_stale_runs(session, tenant_id=tenant_id, target=target)
+    live = session.scalar(
+        select(PushRun).where(
+            PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.status == RunStatus.RUNNING
+        )
+    )
+    if live is not None:
+        raise Conflict(
+            f"a {target.value} push is already running (run {live.id} for {live.period}, started by "
+            f"{live.started_by} at {live.started_at:%Y-%m-%d %H:%M} UTC); wait for it to finish"
+        )
+    now = _now()
+    run = PushRun(
+        tenant_id=tenant_id,
+        target=target.value,
+        period=period,
+        started_by=started_by,
+        started_at=now,
+        status=RunStatus.RUNNING,
+        dry_run=dry_run,
+        forced=forced,
+        retry_failed=retry_failed,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        heartbeat_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _store_counts(session: Session, run: PushRun) -> dict[Outcome, int]:
+    rows = session.execute(
+        select(PushResult.outcome, func.count()).where(PushResult.run_id == run.id).group_by(PushResult.outcome)
+    )
+    counts = {Outcome(outcome): int(n) for outcome, n in rows}
+    run.total = sum(counts.values())
+    run.succeeded = counts.get(Outcome.SUCCEEDED, 0)
+    run.failed = counts.get(Outcome.FAILED, 0)
+    run.unchanged = counts.get(Outcome.UNCHANGED, 0)
+    run.skipped = counts.get(Outcome.SKIPPED, 0)
+    run.blocked = counts.get(Outcome.BLOCKED, 0)
+    run.not_mapped = counts.get(Outcome.NOT_MAPPED, 0)
+    return counts
+
+
+def finish_run(session: Session, *, run_id: int, reason: str | None = None, failed: bool = False) -> PushRun:
+    """Close a run: its counts, and its status from its results (or ``failed`` with ``reason``)."""
+    run = session.get(PushRun, run_id)
+    assert run is not None
+    counts = _store_counts(session, run)
+    good = sum(counts.get(o, 0) for o in GOOD)
+    bad = sum(counts.get(o, 0) for o in BAD)
+    if failed:
+        run.status = RunStatus.FAILED
+    elif bad == 0:
+        run.status = RunStatus.SUCCEEDED
+    elif good == 0:
+        run.status = RunStatus.FAILED
+    else:
+        run.status = RunStatus.PARTIAL
+    run.status_reason = reason
+    run.finished_at = _now()
+    session.flush()
+    return run
+
+
+def interrupt_run(session: Session, *, run_id: int, reason: str) -> None:
+    """The run stopped early in this process (an exception, Ctrl-C): say so, keep what was recorded."""
+    session.execute(
+        update(PushRun)
+        .where(PushRun.id == run_id, PushRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.INTERRUPTED, status_reason=reason, finished_at=_now())
+    )
+    run = session.get(PushRun, run_id)
+    if run is not None:
+        _store_counts(session, run)
+
+
+def heartbeat(session: Session, *, run_id: int) -> None:
+    session.execute(update(PushRun).where(PushRun.id == run_id).values(heartbeat_at=_now()))
+
+
+# -- queries for the CLI and the web -------------------------------------------------------------------------
+
+
+def get_run(session: Session, *, tenant_id: int, run_id: int) -> PushRun:
+    run = session.scalar(select(PushRun).where(PushRun.id == run_id, PushRun.tenant_id == tenant_id))
+    if run is None:
+        raise NotFound(f"no push run {run_id} for this tenant")
+    return run
+
+
+def list_runs(
+    session: Session,
+    *,
+    tenant_id: int,
+    target: Target | None = None,
+    period: str | None = None,
+    include_dry_runs: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[PushRun]:
+    """Runs, newest first."""
+    query = select(PushRun).where(PushRun.tenant_id == tenant_id)
+    if target is not None:
+        query = query.where(PushRun.target == target.value)
+    if period is not None:
+        query = query.where(PushRun.period == period)
+    if not include_dry_runs:
+        query = query.where(PushRun.dry_run.is_(False))
+    query = query.order_by(PushRun.started_at.desc(), PushRun.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def latest_run(session: Session, *, tenant_id: int, target: Target, period: str | None = None) -> PushRun | None:
+    """The newest real (not dry) run that is not still running."""
+    query = select(PushRun).where(
+        PushRun.tenant_id == tenant_id,
+        PushRun.target == target.value,
+        PushRun.dry_run.is_(False),
+        PushRun.status != RunStatus.RUNNING,
+    )
+    if period is not None:
+        query = query.where(PushRun.period == period)
+    return session.scalar(query.order_by(PushRun.started_at.desc(), PushRun.id.desc()).limit(1))
+
+
+def last_push(session: Session, *, tenant_id: int, target: Target) -> datetime | None:
+    """ "Last Push": the end of the latest finished real run."""
+    run = latest_run(session, tenant_id=tenant_id, target=target)
+    return run.finished_at if run is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One per-company row of a run, with the company named (history pages, CSV export)."""
+
+    run_id: int
+    company_pk: int
+    company_id: str
+    company_name: str
+    result: PushResult
+
+
+def run_results(session: Session, *, tenant_id: int, run_id: int) -> list[ResultRow]:
+    get_run(session, tenant_id=tenant_id, run_id=run_id)
+    rows = session.execute(
+        select(PushResult, Company.company_id, Company.name)
+        .join(Company, Company.id == PushResult.company_pk)
+        .where(PushResult.run_id == run_id, PushResult.tenant_id == tenant_id)
+        .order_by(Company.company_id, PushResult.product, PushResult.service)
+    )
+    return [ResultRow(run_id, r.company_pk, cid, name, r) for r, cid, name in rows]
+
+
+def latest_results(session: Session, *, tenant_id: int, target: Target, period: str) -> dict[int, PushResult]:
+    """Per company, its result in the newest real run of ``period`` that has one (the mapper's Billing Status).
+
+    A retry-failed pass only touches failed companies, so the others keep their result from earlier runs.
+    """
+    newest = (
+        select(PushResult.company_pk, func.max(PushResult.run_id).label("run_id"))
+        .join(PushRun, PushRun.id == PushResult.run_id)
+        .where(
+            PushRun.tenant_id == tenant_id,
+            PushRun.target == target.value,
+            PushRun.period == period,
+            PushRun.dry_run.is_(False),
+        )
+        .group_by(PushResult.company_pk)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(PushResult).join(
+            newest, (newest.c.company_pk == PushResult.company_pk) & (newest.c.run_id == PushResult.run_id)
+        )
+    )
+    return {r.company_pk: r for r in rows}
+
+
+HISTORY_COLUMNS = (
+    "run_id",
+    "target",
+    "period",
+    "started_by",
+    "started_at",
+    "finished_at",
+    "run_status",
+    "dry_run",
+    "company_id",
+    "company_name",
+    "product",
+    "service",
+    "outcome",
+    "quantity_before",
+    "quantity_after",
+    "billable",
+    "cw_company_id",
+    "agreement_id",
+    "addition_id",
+    "document_id",
+    "remote_id",
+    "attempts",
+    "reason",
+    "report_sha256",
+)
+
+
+def history_rows(
+    session: Session,
+    *,
+    tenant_id: int,
+    target: Target | None = None,
+    period: str | None = None,
+    run_id: int | None = None,
+    limit: int = 50,
+) -> list[tuple[object, ...]]:
+    """Flat per-company rows of the newest ``limit`` runs (or one run), in ``HISTORY_COLUMNS`` order: the
+    history CSV export."""
+    chosen = (
+        [get_run(session, tenant_id=tenant_id, run_id=run_id)]
+        if run_id is not None
+        else list_runs(session, tenant_id=tenant_id, target=target, period=period, limit=limit)
+    )
+    out: list[tuple[object, ...]] = []
+    for run in chosen:
+        for row in run_results(session, tenant_id=tenant_id, run_id=run.id):
+            r = row.result
+            out.append(
+                (
+                    run.id,
+                    run.target,
+                    run.period,
+                    run.started_by,
+                    run.started_at.isoformat(),
+                    run.finished_at.isoformat() if run.finished_at else "",
+                    run.status,
+                    run.dry_run,
+                    row.company_id,
+                    row.company_name,
+                    r.product,
+                    r.service,
+                    r.outcome,
+                    r.quantity_before,
+                    r.quantity_after,
+                    r.billable,
+                    r.cw_company_id,
+                    r.agreement_id,
+                    r.addition_id,
+                    r.document_id,
+                    r.remote_id,
+                    r.attempts,
+                    r.reason,
+                    r.report_sha256,
+                )
+            )
+    return out
