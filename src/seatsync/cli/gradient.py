@@ -1,12 +1,17 @@
-"""Gradient commands: ``sandbox gradient``, ``connect gradient``, ``sync-accounts``."""
+"""Gradient commands: ``sandbox gradient``, ``connect gradient``, ``disconnect gradient``, ``sync-accounts``,
+``push gradient``."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import click
 
 from seatsync.cli.context import app_context, database_option
+from seatsync.cli.output import render
 from seatsync.connectors.gradient import DEFAULT_URL
 from seatsync.db.engine import transaction
+from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import AuthenticationFailed, SeatsyncError
 from seatsync.services import gradient as gradient_service
 from seatsync.services import tenants as tenant_service
@@ -75,11 +80,101 @@ def sync_accounts(tenant_slug: str) -> None:
     click.echo(f"accounts: {report.summary()}")
 
 
+@click.command("gradient")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def disconnect_gradient(tenant_slug: str) -> None:
+    """Tell Gradient the integration is inactive and forget the partner token."""
+    with transaction(app_context().engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        note = gradient_service.disconnect(session, tenant=tenant)
+    click.echo(f"Gradient disconnected for {tenant_slug}; the partner token is forgotten")
+    if note:
+        click.echo(note)
+
+
+def _previous_month(zone_name: str) -> BillingPeriod:
+    return BillingPeriod.containing(datetime.now(UTC), time_zone(zone_name)).previous()
+
+
+@click.command("gradient")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--period", default=None, help="YYYY-MM (default: the previous month in the tenant's time zone).")
+@click.option("--dry-run", is_flag=True, help="Print the counts that would be sent; send and write nothing.")
+@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
+@database_option
+def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_by: str) -> None:
+    """Set each account's unit count of each subscribed service in Gradient to its billable users.
+
+    Exits 0 only when every mapped account and service succeeded ("not mapped in Gradient" is not a failure).
+    """
+    from seatsync.cli.push import _Bar, number
+    from seatsync.push import gradient as gradient_push
+    from seatsync.push import runs
+
+    engine = app_context().engine
+    with transaction(engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        tenant_id = tenant.id
+        chosen = BillingPeriod.parse(period) if period else _previous_month(tenant.time_zone)
+        if dry_run:
+            items = gradient_push.plan(session, tenant=tenant, period=chosen)
+            click.echo(f"counts for {tenant_slug}, {chosen} (dry run: nothing is sent or written)")
+            rows = [
+                [
+                    i.company_id,
+                    i.company_name,
+                    i.service_name,
+                    i.count,
+                    "" if i.service_id else "service not registered",
+                ]
+                for i in items
+            ]
+            click.echo(render(["account", "company", "service", "count", "note"], rows, "table"), nl=False)
+            click.echo(f"{len(items)} count(s) would be sent; accounts missing in Gradient would be created first")
+            return
+    bar = _Bar()
+    try:
+        run_id = gradient_push.run_gradient_push(
+            engine, tenant_id=tenant_id, period=chosen, started_by=started_by, progress=bar
+        )
+    finally:
+        bar.close()
+    with transaction(engine) as session:
+        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
+        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
+    names = gradient_push.SERVICE_NAMES
+    rows = [
+        [
+            r.company_id,
+            r.company_name,
+            names.get(r.result.product or "", r.result.product or ""),
+            number(r.result.billable),
+            r.result.outcome,
+            r.result.reason or "",
+        ]
+        for r in results
+    ]
+    click.echo(render(["account", "company", "service", "count", "outcome", "reason"], rows, "table"), nl=False)
+    click.echo(
+        f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
+        f"{run.failed} failed"
+    )
+    if run.status_reason:
+        click.echo(run.status_reason)
+    ok = {runs.Outcome.SUCCEEDED.value, runs.Outcome.NOT_MAPPED.value}
+    if run.status == runs.RunStatus.FAILED or any(r.result.outcome not in ok for r in results):
+        click.get_current_context().exit(1)
+
+
 def register(cli: click.Group) -> None:
-    """Add the commands, joining the ``sandbox`` and ``connect`` groups when other modules created them."""
+    """Add the commands, joining the ``sandbox``, ``connect``, ``disconnect`` and ``push`` groups when other
+    modules created them."""
     for group_name, command, help_text in (
         ("sandbox", sandbox_gradient, "Run a simulator of an external API."),
         ("connect", connect_gradient, "Connect a tenant to ConnectWise or Gradient."),
+        ("disconnect", disconnect_gradient, "Disconnect a tenant from a billing system."),
+        ("push", push_gradient, "Push a period's billable counts to a billing system."),
     ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):

@@ -275,3 +275,26 @@ class PushResult(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     report_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- Gradient schedule (0004_gradient) -------------------------------------------------------------------
+
+
+class ScheduledPush(Base):
+    """The schedule's claim on one period of one target for one tenant.
+
+    Inserted, with the run it starts, before anything is sent: the unique key is what lets two processes
+    catching up the same missed 1st push it once. A claim whose run failed or was interrupted may be taken
+    again (``attempts`` is compared-and-set), a bounded number of times.
+    """
+
+    __tablename__ = "scheduled_pushes"
+    __table_args__ = (UniqueConstraint("tenant_id", "target", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=1)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))

@@ -468,7 +468,7 @@ def run_push(
             retry_failed=retry_failed,
         )
         run_id = run.id
-    try:
+    with runs.interrupted_on_error(engine, run_id=run_id):
         _execute(
             engine,
             run_id=run_id,
@@ -481,10 +481,6 @@ def run_push(
             progress=progress,
             concurrency=concurrency,
         )
-    except BaseException as exc:
-        with transaction(engine) as session:
-            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
-        raise
     return run_id
 
 
@@ -515,21 +511,14 @@ def _execute(
     fatal: list[ConnectorError] = []
     stop = threading.Event()
     done = 0
-    last_beat = now
+    recorder = runs.Recorder(engine, run_id=run_id)
     try:
         with ThreadPoolExecutor(_concurrency(concurrency), thread_name_prefix="cw-push") as pool:
             remote = [t for t in work.targets if t.complete]
             local = [t for t in work.targets if not t.complete]
             if local:
-                with transaction(engine) as session:
-                    run = session.get(PushRun, run_id)
-                    assert run is not None
-                    _record(
-                        session,
-                        run=run,
-                        results=[_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local],
-                        now=now,
-                    )
+                planned = [_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local]
+                recorder.write(lambda session, run: _record(session, run=run, results=planned, now=now))
                 done += len(local)
                 if progress:
                     progress(done, total)
@@ -550,13 +539,8 @@ def _execute(
             while pending:
                 finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
                 stamp = datetime.now(UTC)
-                with transaction(engine) as session:
-                    run = session.get(PushRun, run_id)
-                    assert run is not None
-                    _record(session, run=run, results=[f.result() for f in finished], now=stamp)
-                    if stamp - last_beat >= runs.HEARTBEAT_EVERY:
-                        runs.heartbeat(session, run_id=run_id)
-                        last_beat = stamp
+                batch = [f.result() for f in finished]
+                recorder.write(lambda session, run: _record(session, run=run, results=batch, now=stamp))  # noqa: B023
                 done += len(finished)
                 if progress and finished:
                     progress(done, total)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import enum
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PushResult, PushRun
 from seatsync.errors import Conflict, NotFound
 
@@ -194,6 +197,37 @@ def interrupt_run(session: Session, *, run_id: int, reason: str) -> None:
 
 def heartbeat(session: Session, *, run_id: int) -> None:
     session.execute(update(PushRun).where(PushRun.id == run_id).values(heartbeat_at=_now()))
+
+
+@contextmanager
+def interrupted_on_error(engine: Engine, *, run_id: int) -> Iterator[None]:
+    """Anything escaping the block (an exception, Ctrl-C) marks the run ``interrupted``, then goes on up."""
+    try:
+        yield
+    except BaseException as exc:
+        with transaction(engine) as session:
+            interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
+        raise
+
+
+class Recorder:
+    """Writes a running run's results as they come, one short transaction per batch, beating its heart."""
+
+    def __init__(self, engine: Engine, *, run_id: int) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self._last_beat = _now()
+
+    def write(self, add: Callable[[Session, PushRun], None]) -> None:
+        """``add(session, run)`` stores a batch of results; the heartbeat is written when due."""
+        stamp = _now()
+        with transaction(self.engine) as session:
+            run = session.get(PushRun, self.run_id)
+            assert run is not None
+            add(session, run)
+            if stamp - self._last_beat >= HEARTBEAT_EVERY:
+                heartbeat(session, run_id=self.run_id)
+                self._last_beat = stamp
 
 
 # -- queries for the CLI and the web -------------------------------------------------------------------------

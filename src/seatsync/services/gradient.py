@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings, get_settings
@@ -36,9 +36,10 @@ from seatsync.connectors.gradient import (
     NewAccount,
 )
 from seatsync.connectors.limits import RateLimiter
+from seatsync.db.engine import transaction
 from seatsync.db.models import Company, Integration, Tenant
 from seatsync.db.types import utcnow
-from seatsync.errors import AuthenticationFailed, ConfigurationError, ConnectorError, UserInputError
+from seatsync.errors import AuthenticationFailed, ConfigurationError, ConnectorError, SeatsyncError, UserInputError
 from seatsync.security.secrets import SecretBox
 
 KIND = "gradient"
@@ -139,6 +140,20 @@ def _connected(session: Session, *, tenant: Tenant) -> Integration:
             f"run `seatsync connect gradient --tenant {tenant.slug} --token TOKEN`"
         )
     return integration
+
+
+def connected_integration(session: Session, *, tenant: Tenant) -> Integration:
+    """The tenant's Gradient integration, or ``ConfigurationError`` saying how to connect."""
+    return _connected(session, tenant=tenant)
+
+
+def is_connected(integration: Integration | None) -> bool:
+    """Connected with a stored token and not refused last time (``broken`` waits for a reconnect)."""
+    return (
+        integration is not None
+        and integration.secret is not None
+        and integration.status not in (ConnectionStatus.DISCONNECTED, ConnectionStatus.BROKEN)
+    )
 
 
 def _update_settings(integration: Integration, **changes: Any) -> None:
@@ -381,3 +396,68 @@ def sync_accounts(
 def accounts_synced_at(integration: Integration) -> datetime | None:
     value = (integration.settings or {}).get("accounts_synced_at")
     return datetime.fromisoformat(value) if value else None
+
+
+def accounts_for_new_companies(
+    session: Session,
+    *,
+    tenant: Tenant,
+    company_ids: Sequence[str],
+    client: GradientClient | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> list[str] | None:
+    """Create the Gradient accounts of companies that just appeared (an import, the API), in batches.
+
+    Returns the ids created, or None when Gradient is not connected or is broken (the next push or account
+    sync creates them then). A 401 marks the integration broken in ``session`` (commit it) and raises.
+    """
+    if not company_ids or not is_connected(get_integration(session, tenant=tenant)):
+        return None
+    wanted = set(company_ids)
+    new = [
+        NewAccount(id=c.company_id, name=c.name)
+        for c in session.scalars(
+            select(Company)
+            .where(Company.tenant_id == tenant.id, Company.archived.is_(False))
+            .order_by(Company.company_id)
+        )
+        if c.company_id in wanted
+    ]
+    if not new:
+        return []
+    own = client is None
+    active = client if client is not None else client_for(session, tenant=tenant)
+    try:
+        created, _present = _create_missing(active, new, batch_size)
+    except AuthenticationFailed as exc:
+        mark_broken(session, tenant=tenant, reason=str(exc))
+        raise
+    finally:
+        if own:
+            active.close()
+    mark_working(session, tenant=tenant)
+    return created
+
+
+def after_company_import(engine: Engine, *, tenant_id: int, company_ids: Sequence[str]) -> str | None:
+    """The hook every company import path calls after its transaction committed: new companies become Gradient
+    accounts at once. Never fails the import: returns a line for the person who imported (None: nothing to say)."""
+    if not company_ids:
+        return None
+    failure: SeatsyncError | None = None
+    with transaction(engine) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            return None
+        try:
+            created = accounts_for_new_companies(session, tenant=tenant, company_ids=company_ids)
+        except SeatsyncError as exc:
+            failure = exc  # the "broken" mark of a 401 is committed with this transaction
+    if failure is not None:
+        return (
+            f"Gradient accounts for the {len(company_ids)} new companies were not created yet ({failure}); "
+            "the next push or `seatsync sync-accounts` creates them"
+        )
+    if created is None:
+        return None
+    return f"Gradient: {len(created)} account(s) created for the new companies"

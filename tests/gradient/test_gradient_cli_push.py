@@ -1,0 +1,85 @@
+"""``seatsync push gradient`` and ``seatsync disconnect gradient`` against the sandbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine
+
+from seatsync.cli.main import cli
+from seatsync.domain.periods import BillingPeriod
+from seatsync.services import gradient as svc
+from tests.gradient.gradient_helpers import TOKEN, VENDOR, Connected, connect, seed_tenant
+
+
+@pytest.fixture(autouse=True)
+def _vendor_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seatsync.config import get_settings
+
+    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", VENDOR)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def world(engine: Engine, gradient: Any) -> Connected:
+    return connect(engine, seed_tenant(engine), gradient.url)
+
+
+def invoke(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, [*args, "--database-url", database_url])
+
+
+def test_dry_run_prints_the_counts_and_sends_nothing(world: Connected, gradient: Any, database_url: str) -> None:
+    result = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "dry run" in lines[0]
+    assert any(line.split()[:1] == ["c-1"] and "Security Awareness Training" in line and " 2" in line for line in lines)
+    assert any(
+        line.startswith("c-3") and "Phishing Simulation" in line and line.rstrip().endswith("0") for line in lines
+    )
+    assert "5 count(s) would be sent" in result.output
+    assert gradient.sandbox.latest_counts() == {}
+    assert world.runs() == []
+
+
+def test_push_prints_a_summary_and_exits_0_with_not_mapped_accounts(
+    world: Connected, gradient: Any, database_url: str
+) -> None:
+    gradient.sandbox.map(accounts=["c-2"], unmap=True)
+    result = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "not mapped in Gradient" in result.output
+    assert "succeeded; 4 succeeded, 1 not mapped in Gradient, 0 failed" in result.output
+    assert len(gradient.sandbox.latest_counts()) == 4
+    [run] = world.runs()
+    assert (run.period, run.started_by) == ("2026-10", "cli")
+
+
+def test_the_default_period_is_the_previous_month_in_the_tenant_zone(world: Connected, database_url: str) -> None:
+    result = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug)
+    assert result.exit_code == 0, result.output
+    expected = BillingPeriod.containing(datetime.now(UTC), ZoneInfo("UTC")).previous()
+    assert [r.period for r in world.runs()] == [str(expected)]
+
+
+def test_a_refused_token_exits_1_and_marks_broken(world: Connected, gradient: Any, database_url: str) -> None:
+    gradient.sandbox.revoke(TOKEN)
+    result = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10")
+    assert result.exit_code == 1
+    assert "refused the credentials" in result.output
+    assert world.integration().status == svc.ConnectionStatus.BROKEN
+
+
+def test_disconnect(world: Connected, gradient: Any, database_url: str) -> None:
+    result = invoke(database_url, "disconnect", "gradient", "--tenant", world.tenant.slug)
+    assert result.exit_code == 0, result.output
+    assert world.integration().status == svc.ConnectionStatus.DISCONNECTED
+    assert gradient.sandbox.state()["status"] == "inactive"
+    pushed = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10")
+    assert pushed.exit_code == 1
+    assert "seatsync connect gradient" in pushed.output
