@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 
 from seatsync.config import get_settings
+from seatsync.connectors.limits import Unlimited
 from seatsync.db.engine import transaction
-from seatsync.db.models import Company, CWMapping, Integration
+from seatsync.db.models import Company, CWMapping, Integration, Tenant
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
+from seatsync.sandboxes.gradient import GradientSandbox
 from seatsync.security.secrets import SecretBox
-from seatsync.services import connectwise_connection, tenants
+from seatsync.services import connectwise_connection, gradient, tenants
 from seatsync.services.imports import ImportKind, import_file
 
 CLIENT_ID = "3f1c2a4e-0000-4000-8000-000000000001"
@@ -27,6 +30,11 @@ class TenantWorld:
     slug: str
     #: addition id -> the billable count it must end at
     expected: dict[int, int] = field(default_factory=dict)
+    #: company id -> its billable count (what Gradient must end with, for both services)
+    counts: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    #: the tenant's Gradient partner token (``connect_gradient``)
+    token: str = ""
 
 
 def build(
@@ -84,6 +92,8 @@ def build(
                     )
                 )
                 world.expected[addition["id"]] = 1 + n % 4
+                world.counts[cid] = 1 + n % 4
+                world.names[cid] = company["name"]
             if template is None:
                 connectwise_connection.connect(
                     session,
@@ -115,3 +125,32 @@ def build(
         sandbox.request_counts.clear()
         sandbox.changes.clear()
     return out
+
+
+GRADIENT_VENDOR = "demo-vendor"
+GRADIENT_SERVICES = ("Security Awareness Training", "Phishing Simulation")
+
+
+def connect_gradient(
+    engine: Engine, sandbox: GradientSandbox, url: str, worlds: list[TenantWorld], *, since: datetime
+) -> None:
+    """Each tenant becomes a partner of the sandbox (its own token; every company and service mapped on the MSP's
+    side) and is connected through the real ``connect``; ``since`` is when the schedule began for it."""
+    for world in worlds:
+        world.token = f"partner-{world.id}"
+        sandbox.add_partner(
+            GRADIENT_VENDOR,
+            world.token,
+            name=world.slug,
+            psa_companies=world.names.values(),
+            psa_products=GRADIENT_SERVICES,
+        )
+        with transaction(engine) as session:
+            tenant = session.get(Tenant, world.id)
+            assert tenant is not None
+            gradient.connect(
+                session, tenant=tenant, token=world.token, url=url, vendor_key=GRADIENT_VENDOR, limiter=Unlimited()
+            )
+            integration = gradient.get_integration(session, tenant=tenant)
+            assert integration is not None
+            integration.connected_at = since

@@ -1,27 +1,26 @@
 """The monthly Gradient schedule, distributed: one job per tenant and due period, enqueued exactly once.
 
-The periodic task ``gradient_schedule`` (one job per minute for the whole cluster) calls ``enqueue_due``. For each
-tenant with Gradient connected, the periods due (``seatsync.domain.schedule.due_periods``, from the newest period
-the schedule completed) are claimed in ``seatsync_fanout`` and their ``push_gradient`` job is deferred *in the same
-transaction*: a claim exists if and only if its job was queued, so a second trigger (the next minute, a second
-worker, an operator) finds the claim and enqueues nothing. The job itself then claims the period in the
-schedule's own ``scheduled_pushes`` before sending anything (``seatsync.push.scheduler``), so even a job retried
-after its worker died pushes the period once.
+The periodic task ``gradient_schedule`` (one job per minute for the whole cluster) calls ``enqueue_due``. The
+periods open for each tenant are the schedule's own (``seatsync.push.scheduler``: due and unclaimed, or claimed
+with a run that may be tried again). For each, unless a job for it is still queued or running (a job of a dead
+worker is retried by the stalled-job check, not enqueued again), a claim on (tenant, period, attempt) is inserted
+in ``seatsync_fanout`` and the ``push_gradient`` job is deferred *in the same transaction*: the claim exists if
+and only if the job was queued, so a second trigger (the next minute, another worker, an operator) enqueues
+nothing. The job then claims the period in ``scheduled_pushes`` before sending anything, so even a job run twice
+pushes the period once.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine, select, text
 
 from seatsync.config import Settings
 from seatsync.db.engine import transaction
-from seatsync.db.models import Integration, Tenant
+from seatsync.db.models import ScheduledPush
 from seatsync.domain.periods import BillingPeriod
-from seatsync.domain.schedule import due_periods
 from seatsync.jobs.dispatch import push_lock
 from seatsync.jobs.work import Task
 from seatsync.push.runs import Target
@@ -31,38 +30,35 @@ log = logging.getLogger(__name__)
 STARTED_BY = "schedule"
 
 _CLAIM = text(
-    "INSERT INTO seatsync_fanout (target, period, tenant_id) VALUES (:target, :period, :tenant_id) "
+    "INSERT INTO seatsync_fanout (target, period, tenant_id, attempt) VALUES (:target, :period, :tenant_id, :attempt) "
     "ON CONFLICT DO NOTHING RETURNING tenant_id"
 )
 _SET_JOB = text(
-    "UPDATE seatsync_fanout SET job_id = :job_id WHERE target = :target AND period = :period AND tenant_id = :tenant_id"
+    "UPDATE seatsync_fanout SET job_id = :job_id "
+    "WHERE target = :target AND period = :period AND tenant_id = :tenant_id AND attempt = :attempt"
+)
+_LIVE_JOB = text(
+    "SELECT id FROM procrastinate_jobs WHERE task_name = :task AND status IN ('todo', 'doing') "
+    "AND args->>'tenant_id' = :tenant AND args->>'period' = :period AND (args->>'scheduled')::boolean LIMIT 1"
 )
 
 
-def _last_scheduled(session: Any, tenant_id: int) -> BillingPeriod | None:
-    from seatsync.push.scheduler import last_scheduled  # type: ignore[import-not-found, unused-ignore]
+def due(engine: Engine, *, now: datetime) -> list[tuple[int, BillingPeriod, int]]:
+    """(tenant id, period, attempts so far) of every scheduled Gradient push open at ``now``, oldest first."""
+    from seatsync.push import scheduler
 
-    found: BillingPeriod | None = last_scheduled(session, tenant_id=tenant_id)
-    return found
-
-
-def due(engine: Engine, *, now: datetime) -> list[tuple[int, BillingPeriod]]:
-    """(tenant id, period) of every scheduled Gradient push due at ``now`` and not yet completed, oldest first."""
-    from seatsync.services import gradient as gradient_service
-
-    out: list[tuple[int, BillingPeriod]] = []
+    out: list[tuple[int, BillingPeriod, int]] = []
     with transaction(engine) as session:
-        rows = session.execute(
-            select(Tenant, Integration)
-            .join(Integration, Integration.tenant_id == Tenant.id)
-            .where(Integration.kind == gradient_service.KIND)
-            .order_by(Tenant.id)
-        )
-        for tenant, integration in rows:
-            if not gradient_service.is_connected(integration):  # type: ignore[attr-defined, unused-ignore]
-                continue
-            last = _last_scheduled(session, tenant.id)
-            out.extend((tenant.id, p) for p in due_periods(now, tenant.time_zone, last, since=integration.connected_at))
+        for tenant, since in scheduler._connected_tenants(session):
+            attempts = dict(
+                session.execute(
+                    select(ScheduledPush.period, ScheduledPush.attempts).where(
+                        ScheduledPush.tenant_id == tenant.id, ScheduledPush.target == Target.GRADIENT.value
+                    )
+                ).all()
+            )
+            for period in scheduler._open_periods(session, tenant=tenant, since=since, now=now):
+                out.append((tenant.id, period, attempts.get(str(period), 0)))
     return out
 
 
@@ -73,11 +69,14 @@ def enqueue_due(engine: Engine, settings: Settings, *, now: datetime) -> list[in
     queue = JobQueue(settings.database_url)
     enqueued: list[int] = []
     try:
-        for tenant_id, period in due(engine, now=now):
-            key = {"target": Target.GRADIENT.value, "period": str(period), "tenant_id": tenant_id}
+        for tenant_id, period, attempt in due(engine, now=now):
+            key = {"target": Target.GRADIENT.value, "period": str(period), "tenant_id": tenant_id, "attempt": attempt}
             with engine.begin() as conn:
+                live = {"task": Task.PUSH_GRADIENT.value, "tenant": str(tenant_id), "period": str(period)}
+                if conn.execute(_LIVE_JOB, live).first() is not None:
+                    continue  # queued, running, or its worker died and the stalled-job check will run it again
                 if conn.execute(_CLAIM, key).first() is None:
-                    continue  # claimed (and enqueued) before
+                    continue  # enqueued before
                 # the job row is inserted in this transaction: the claim and the job exist together or not at all
                 job_id, _ = queue.defer(
                     Task.PUSH_GRADIENT.value,

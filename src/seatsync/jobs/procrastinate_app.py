@@ -36,6 +36,7 @@ from seatsync.errors import Conflict, RetriableError
 from seatsync.jobs import work
 from seatsync.jobs.dispatch import JobState
 from seatsync.jobs.work import Task
+from seatsync.push.runs import Target
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def _env(context: JobContext) -> tuple[Engine, Settings]:
     return extra["engine"], extra["settings"]
 
 
-def _push(context: JobContext, **kwargs: Any) -> int | None:
+def _push(context: JobContext, target: Target, kwargs: dict[str, Any]) -> int | None:
     engine, settings = _env(context)
+    kwargs = {**kwargs, "target": target.value}  # the task says which engine, whatever the arguments say
     job_id = context.job.id
     run_id: int | None = work.timed(
         context.job.task_name,
@@ -78,12 +80,12 @@ def _push(context: JobContext, **kwargs: Any) -> int | None:
 
 @app.task(name=Task.PUSH_CONNECTWISE.value, pass_context=True, retry=PUSH_RETRY)
 def push_connectwise(context: JobContext, /, **kwargs: Any) -> int | None:
-    return _push(context, **kwargs)
+    return _push(context, Target.CONNECTWISE, kwargs)
 
 
 @app.task(name=Task.PUSH_GRADIENT.value, pass_context=True, retry=PUSH_RETRY)
 def push_gradient(context: JobContext, /, **kwargs: Any) -> int | None:
-    return _push(context, **kwargs)
+    return _push(context, Target.GRADIENT, kwargs)
 
 
 @app.task(name=Task.SYNC_ACCOUNTS.value, pass_context=True, retry=SYNC_RETRY)

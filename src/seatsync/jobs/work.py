@@ -13,7 +13,6 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, func, select
@@ -76,7 +75,7 @@ def gradient_factory(engine: Engine, settings: Settings, *, shared_pacing: bool)
 
 def _gradient_runner() -> Callable[..., int]:
     try:
-        from seatsync.push import gradient as gradient_push  # type: ignore[attr-defined, unused-ignore]
+        from seatsync.push import gradient as gradient_push
     except ImportError as exc:
         raise ConfigurationError("the Gradient push is not available in this installation") from exc
     return cast(Callable[..., int], gradient_push.run_gradient_push)
@@ -86,11 +85,11 @@ def _scheduled_gradient_push(
     engine: Engine, *, tenant_id: int, period: BillingPeriod, factory: Callable[[Session, Tenant], Any]
 ) -> int | None:
     """The schedule's push of ``period``: claimed in ``scheduled_pushes`` first, so it happens once whoever asks."""
-    from seatsync.db.models import ScheduledPush  # type: ignore[attr-defined, unused-ignore]
-    from seatsync.push import gradient as gradient_push  # type: ignore[attr-defined, unused-ignore]
-    from seatsync.push import scheduler  # type: ignore[attr-defined, unused-ignore]
+    from seatsync.db.models import ScheduledPush
+    from seatsync.push import gradient as gradient_push
+    from seatsync.push import scheduler
 
-    run_id: int | None = scheduler._claim_and_start(engine, tenant_id=tenant_id, period=period, now=datetime.now(UTC))
+    run_id: int | None = scheduler._claim_and_start(engine, tenant_id=tenant_id, period=period)
     if run_id is None:
         with transaction(engine) as session:
             claimed = session.scalar(

@@ -31,9 +31,11 @@ CREATE TABLE seatsync_fanout (
     target varchar(16) NOT NULL,
     period varchar(7) NOT NULL,
     tenant_id integer NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    -- the schedule's attempts on the period when this job was queued (0: first push; more: a failed run retried)
+    attempt integer NOT NULL,
     job_id bigint,
     claimed_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT pk_seatsync_fanout PRIMARY KEY (target, period, tenant_id)
+    CONSTRAINT pk_seatsync_fanout PRIMARY KEY (target, period, tenant_id, attempt)
 );
 """
 
