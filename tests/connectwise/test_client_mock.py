@@ -26,8 +26,20 @@ from seatsync.errors import (
 
 PRIVATE = "s3cr3t-PRIVATE-key"
 PUBLIC = "pub-KEY-123"
-COMPANY_INFO = {"CompanyName": "Acme", "Codebase": "v2025_1/", "VersionCode": "v2025.1", "CompanyID": "acme", "IsCloud": "True"}
-ADDITION = {"id": 5, "agreementId": 7, "product": {"id": 1, "identifier": "PHISH-SAT"}, "quantity": 3.0, "billCustomer": "Billable"}
+COMPANY_INFO = {
+    "CompanyName": "Acme",
+    "Codebase": "v2025_1/",
+    "VersionCode": "v2025.1",
+    "CompanyID": "acme",
+    "IsCloud": "True",
+}
+ADDITION = {
+    "id": 5,
+    "agreementId": 7,
+    "product": {"id": 1, "identifier": "PHISH-SAT"},
+    "quantity": 3.0,
+    "billCustomer": "Billable",
+}
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -93,8 +105,13 @@ def test_headers_codebase_and_url_exactly_as_the_reference() -> None:
 
 def test_unknown_company_id_is_an_authentication_failure() -> None:
     client = ConnectWiseClient(
-        site="api-na.myconnectwise.net", company_id="nobody", public_key="p", private_key="k", client_id="c",
-        transport=httpx.MockTransport(lambda r: httpx.Response(200, content=b"null")), rate_limiter=Unlimited(),
+        site="api-na.myconnectwise.net",
+        company_id="nobody",
+        public_key="p",
+        private_key="k",
+        client_id="c",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, content=b"null")),
+        rate_limiter=Unlimited(),
     )
     with client, pytest.raises(AuthenticationFailed, match="does not know the company id 'nobody'"):
         client.system_info()
@@ -106,7 +123,13 @@ def test_lists_follow_the_link_header_with_page_size_1000() -> None:
         assert request.url.params["pageSize"] == "1000"
         assert request.url.params["conditions"] == 'name like "Acme*"'
         items = [{"id": page * 10 + i, "identifier": f"c{i}", "name": "n"} for i in range(2)]
-        links = {"next": f"https://elsewhere/v2025_1/apis/3.0/company/companies?page={page + 1}&pageSize=1000&conditions=name%20like%20%22Acme*%22"} if page < 3 else {}
+        links = (
+            {
+                "next": f"https://elsewhere/v2025_1/apis/3.0/company/companies?page={page + 1}&pageSize=1000&conditions=name%20like%20%22Acme*%22"
+            }
+            if page < 3
+            else {}
+        )
         return httpx.Response(200, json=items, headers={"Link": format_link_header(links)} if links else {})
 
     client, recorder, _ = make(api)
@@ -119,7 +142,10 @@ def test_lists_follow_the_link_header_with_page_size_1000() -> None:
 
 def test_link_header_parsing() -> None:
     header = '<https://h/a?page=2&pageSize=1000>; rel="next", <https://h/a?page=3&pageSize=1000>; rel="last"'
-    assert parse_link_header(header) == {"next": "https://h/a?page=2&pageSize=1000", "last": "https://h/a?page=3&pageSize=1000"}
+    assert parse_link_header(header) == {
+        "next": "https://h/a?page=2&pageSize=1000",
+        "last": "https://h/a?page=3&pageSize=1000",
+    }
     assert next_url('<https://h/a?page=1>; rel="first", <https://h/a?page=2>; rel="prev"') is None
     assert parse_link_header(None) == {} == parse_link_header("")
 
@@ -167,14 +193,20 @@ def test_429_waits_retry_after_then_retries() -> None:
 
 
 def test_429_beyond_the_waiting_budget_is_raised() -> None:
-    client, _, _ = make(lambda r: httpx.Response(429, json={"error": "ConnectWiseAPI", "message": "Too many"}, headers={"Retry-After": "900"}))
+    client, _, _ = make(
+        lambda r: httpx.Response(
+            429, json={"error": "ConnectWiseAPI", "message": "Too many"}, headers={"Retry-After": "900"}
+        )
+    )
     with client, pytest.raises(RateLimited) as caught:
         client.get_addition(7, 5)
     assert caught.value.retry_after == 900
 
 
 def test_5xx_is_retried_with_bounded_exponential_backoff() -> None:
-    client, recorder, sleeps = make(lambda r: error(503, "Busy", "try later"), max_retries=4, backoff_base=1.0, backoff_cap=3.0)
+    client, recorder, sleeps = make(
+        lambda r: error(503, "Busy", "try later"), max_retries=4, backoff_base=1.0, backoff_cap=3.0
+    )
     with client, pytest.raises(ServerError, match="HTTP 503"):
         client.get_agreement(7)
     assert len(recorder.api_requests) == 5
@@ -190,7 +222,9 @@ def test_5xx_then_success() -> None:
     assert len(recorder.api_requests) == 3
 
 
-@pytest.mark.parametrize("exc", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.RemoteProtocolError("dropped")])
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.RemoteProtocolError("dropped")]
+)
 def test_timeouts_and_dropped_connections_are_retried_then_transport_error(exc: httpx.HTTPError) -> None:
     def api(request: httpx.Request) -> httpx.Response:
         raise exc
@@ -204,7 +238,18 @@ def test_timeouts_and_dropped_connections_are_retried_then_transport_error(exc: 
 
 
 def test_other_4xx_is_fatal_with_connectwise_message() -> None:
-    body = {"code": "InvalidObject", "message": "addition object is invalid", "errors": [{"code": "InvalidField", "message": "quantity must be a number", "resource": "addition", "field": "quantity"}]}
+    body = {
+        "code": "InvalidObject",
+        "message": "addition object is invalid",
+        "errors": [
+            {
+                "code": "InvalidField",
+                "message": "quantity must be a number",
+                "resource": "addition",
+                "field": "quantity",
+            }
+        ],
+    }
     client, recorder, _ = make(lambda r: httpx.Response(400, json=body))
     with client, pytest.raises(RequestRejected) as caught:
         client.set_addition_quantity(7, 5, 1)

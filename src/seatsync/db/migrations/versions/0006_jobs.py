@@ -7,7 +7,7 @@ changes its schema gets its own revision here that applies the matching file of
 ``procrastinate.schema.SchemaManager.get_migrations_path()``.
 
 Revision ID: 0006_jobs
-Revises: 0004_gradient (the lead re-chains: 0005_web → 0006_jobs)
+Revises: 0005_web
 Create Date: 2026-11-22 08:20:00
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0006_jobs"
-down_revision = "0004_gradient"
+down_revision = "0005_web"
 branch_labels = None
 depends_on = None
 

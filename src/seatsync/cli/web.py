@@ -1,0 +1,30 @@
+"""``seatsync serve``: the web app and API with uvicorn (pushes run on background threads of this process)."""
+
+from __future__ import annotations
+
+import click
+
+from seatsync.cli.context import app_context, database_option
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--secure-cookies/--no-secure-cookies", default=None, help="Default: Secure when the request came over HTTPS."
+)
+@database_option
+def serve(host: str, port: int, secure_cookies: bool | None) -> None:
+    """Run the web app and the JSON API (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from seatsync.web.app import create_app
+
+    context = app_context()
+    app = create_app(settings=context.settings, engine=context.engine, secure_cookies=secure_cookies)
+    click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)

@@ -1,0 +1,12 @@
+"""The JSON API under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from seatsync.web.api.routes import auth, billable, companies, connectwise, gradient, mappings, pushes, tokens, users
+
+router = APIRouter(prefix="/api/v1")
+for module in (auth, tokens, companies, users, billable, connectwise, gradient, mappings, pushes):
+    router.include_router(module.router)
+router.include_router(mappings.automap_router)

@@ -1,0 +1,86 @@
+"""Companies: list and search; create or update (one, or a batch) through the importer's validation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, or_, select
+
+from seatsync.db.models import Company
+from seatsync.errors import NotFound
+from seatsync.services.imports import ImportKind, import_records
+from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Tenant
+from seatsync.web.ingest import import_out, numbered
+
+router = APIRouter(prefix="/companies", tags=["companies"])
+
+CompanyIdPath = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def company_out(company: Company) -> CompanyOut:
+    return CompanyOut(
+        company_id=company.company_id,
+        name=company.name,
+        products=[p for p in company.products.split(";") if p],
+        archived=company.archived,
+    )
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@router.get("")
+def list_companies(
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    q: Annotated[str | None, Query(max_length=200, description="part of the name or company id")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CompanyPage:
+    query = select(Company).where(Company.tenant_id == tenant.id)
+    if q:
+        pattern = f"%{escape_like(q.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Company.name).like(pattern, escape="\\"),
+                func.lower(Company.company_id).like(pattern, escape="\\"),
+            )
+        )
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.scalars(query.order_by(Company.company_id).offset((page - 1) * per_page).limit(per_page))
+    return CompanyPage(total=total, page=page, per_page=per_page, companies=[company_out(c) for c in rows])
+
+
+@router.get("/{company_id}", responses={404: {"model": ImportProblem, "description": "no such company"}})
+def get_company(company_id: CompanyIdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> CompanyOut:
+    company = db.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
+    if company is None:
+        raise NotFound(f"no company {company_id!r}")
+    return company_out(company)
+
+
+@router.put("/{company_id}", responses={422: {"model": ImportProblem}})
+def put_company(
+    company_id: CompanyIdPath, body: CompanyIn, principal: AdminOperator, tenant: Tenant, db: DbSession
+) -> CompanyOut:
+    """Create the company or update its name and products."""
+    record = {"company_id": company_id, "name": body.name}
+    if body.products is not None:
+        record["products"] = body.products if isinstance(body.products, str) else ";".join(body.products)
+    import_records(db, tenant=tenant, kind=ImportKind.COMPANIES, records=[(1, record)], source="company")
+    company = db.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
+    assert company is not None
+    return company_out(company)
+
+
+@router.post("/batch", responses={422: {"model": ImportProblem, "description": "every bad record; nothing stored"}})
+def post_companies(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
+    """Create or update many companies at once (all or nothing)."""
+    result = import_records(
+        db, tenant=tenant, kind=ImportKind.COMPANIES, records=numbered(body.records), source="companies batch"
+    )
+    return import_out(result)

@@ -1,0 +1,375 @@
+"""Pushes: preview the plan, start a push (in the background, through ``dispatch_push``), follow its progress,
+and the history: every run with its per-company rows, CSV export, the report file of a company."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import Company, PushResult, PushRun
+from seatsync.domain.periods import BillingPeriod
+from seatsync.errors import Conflict, NotFound
+from seatsync.push import connectwise as cw_push
+from seatsync.push import runs
+from seatsync.push.reports import build_report
+from seatsync.push.runs import RunStatus, Target
+from seatsync.services import billing
+from seatsync.services import connectwise_connection as cw
+from seatsync.web.deps import (
+    AdminOperator,
+    CurrentOperator,
+    DbSession,
+    IdPath,
+    State,
+    Tenant,
+    commit_on_connector_error,
+)
+from seatsync.web.dispatch import dispatch_push, progress_board
+from seatsync.web.periods import current_period
+
+router = APIRouter(prefix="/pushes", tags=["pushes"])
+PERIOD = r"^\d{4}-\d{2}$"
+
+
+class PreviewIn(BaseModel):
+    period: str | None = Field(None, pattern=PERIOD, description="default: the current month")
+
+
+class PlanRowOut(BaseModel):
+    company_id: str
+    name: str
+    billable: int
+    mapping: str
+    before: float | None
+    after: int | None
+    action: str
+    reason: str | None
+
+
+class PreviewOut(BaseModel):
+    period: str
+    counts: dict[str, int]
+    rows: list[PlanRowOut]
+
+
+class PushIn(BaseModel):
+    target: Target = Target.CONNECTWISE
+    period: str | None = Field(
+        None, pattern=PERIOD, description="default: current month (ConnectWise), previous (Gradient)"
+    )
+    force: bool = Field(False, description="also push rows that are blocked (confirm with the operator first)")
+    retry_failed: bool = Field(False, description="only the companies that failed in the period's latest run")
+
+
+class RunOut(BaseModel):
+    id: int
+    target: str
+    period: str
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    status_reason: str | None
+    dry_run: bool
+    forced: bool
+    retry_failed: bool
+    total: int
+    succeeded: int
+    failed: int
+    unchanged: int
+    skipped: int
+    blocked: int
+    not_mapped: int
+    done: int = Field(0, description="companies recorded so far")
+    expected: int | None = Field(None, description="companies this run considers, while it runs (when known)")
+
+
+class ResultOut(BaseModel):
+    company_id: str
+    name: str
+    outcome: str
+    billable: int | None
+    before: float | None
+    after: float | None
+    reason: str | None
+    cw_company_id: int | None
+    agreement_id: int | None
+    addition_id: int | None
+    document_id: int | None
+    product: str | None
+    service: str | None
+    attempts: int
+    has_report: bool
+
+
+class RunDetailOut(RunOut):
+    results: list[ResultOut]
+
+
+class StartedOut(BaseModel):
+    run_id: int | None
+    status_url: str | None
+
+
+def run_out(db: Session, run: PushRun, state: State | None = None) -> RunOut:
+    out = RunOut.model_validate(run, from_attributes=True)
+    if run.status == RunStatus.RUNNING:
+        out.done = db.scalar(select(func.count()).where(PushResult.run_id == run.id)) or 0
+        live = progress_board(state).get((run.tenant_id, run.target)) if state is not None else None
+        if live is not None and live.total:
+            out.done, out.expected = max(out.done, live.done), live.total
+    else:
+        out.done = out.expected = run.total
+    return out
+
+
+def result_out(row: runs.ResultRow) -> ResultOut:
+    r = row.result
+    return ResultOut(
+        company_id=row.company_id,
+        name=row.company_name,
+        outcome=r.outcome,
+        billable=r.billable,
+        before=r.quantity_before,
+        after=r.quantity_after,
+        reason=r.reason,
+        cw_company_id=r.cw_company_id,
+        agreement_id=r.agreement_id,
+        addition_id=r.addition_id,
+        document_id=r.document_id,
+        product=r.product,
+        service=r.service,
+        attempts=r.attempts,
+        has_report=r.report_sha256 is not None,
+    )
+
+
+def default_period(target: Target, tenant: Tenant, now: datetime) -> BillingPeriod:
+    current = current_period(tenant, now)
+    return current if target is Target.CONNECTWISE else current.previous()
+
+
+@router.post("/preview")
+def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State) -> PreviewOut:
+    """What a ConnectWise push would do for each company (before → after, action, reason). Changes nothing."""
+    period = BillingPeriod.parse(body.period) if body.period else current_period(tenant, state.clock())
+    with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
+        plan = cw_push.preview(db, tenant=tenant, period=period, client=client)
+    return PreviewOut(
+        period=plan.period,
+        counts={action.value: n for action, n in plan.counts().items()},
+        rows=[
+            PlanRowOut(
+                company_id=r.company.company_id,
+                name=r.company.name,
+                billable=r.billable,
+                mapping=r.mapping_state.value,
+                before=r.current_quantity,
+                after=r.proposed_quantity,
+                action=r.action.value,
+                reason=r.reason,
+            )
+            for r in plan.rows
+        ],
+    )
+
+
+@router.post("", status_code=202, responses={409: {"description": "a push of this target is already running"}})
+def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, state: State) -> JSONResponse:
+    """Start a push in the background; follow it at ``status_url`` (``GET /api/v1/pushes/{run_id}``)."""
+    period = BillingPeriod.parse(body.period) if body.period else default_period(body.target, tenant, state.clock())
+    run_id = dispatch_push(
+        state,
+        tenant_id=tenant.id,
+        target=body.target,
+        period=period,
+        started_by=principal.email,
+        force=body.force,
+        retry_failed=body.retry_failed,
+    )
+    started = StartedOut(run_id=run_id, status_url=f"/api/v1/pushes/{run_id}" if run_id else None)
+    return JSONResponse(started.model_dump(), status_code=202)
+
+
+@router.get("")
+def list_runs(
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    target: Target | None = None,
+    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[RunOut]:
+    """Every push run, newest first."""
+    found = runs.list_runs(
+        db, tenant_id=tenant.id, target=target, period=period, limit=per_page, offset=(page - 1) * per_page
+    )
+    return [run_out(db, r, state) for r in found]
+
+
+@router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_runs(principal: CurrentOperator, tenant: Tenant, db: DbSession, target: Target | None = None) -> Response:
+    """Every run (up to 10,000, newest first) as CSV."""
+    found = runs.list_runs(db, tenant_id=tenant.id, target=target, limit=10_000)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["run_id", "target", "period", "started_by", "started_at", "finished_at", "status", "status_reason"]
+    header += ["dry_run", "forced", "total", "succeeded", "unchanged", "failed", "blocked", "skipped", "not_mapped"]
+    writer.writerow(header)
+    for r in found:
+        writer.writerow(
+            [
+                r.id,
+                r.target,
+                r.period,
+                r.started_by,
+                r.started_at.isoformat(),
+                r.finished_at.isoformat() if r.finished_at else "",
+                r.status,
+                r.status_reason or "",
+                r.dry_run,
+                r.forced,
+                r.total,
+                r.succeeded,
+                r.unchanged,
+                r.failed,
+                r.blocked,
+                r.skipped,
+                r.not_mapped,
+            ]
+        )
+    return csv_response(buffer.getvalue(), "seatsync-push-runs.csv")
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text.encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/{run_id}", responses={404: {"description": "no such run for your tenant"}})
+def get_run(
+    run_id: IdPath,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    results: Annotated[bool, Query(description="include the per-company rows")] = False,
+) -> RunDetailOut:
+    """A run's status and counts (poll this while it runs), with its per-company rows on request."""
+    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    rows = [result_out(r) for r in runs.run_results(db, tenant_id=tenant.id, run_id=run_id)] if results else []
+    return RunDetailOut(**run_out(db, run, state).model_dump(), results=rows)
+
+
+@router.get("/{run_id}/results.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}, 404: {}})
+def export_results(run_id: IdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> Response:
+    """A run's per-company rows as CSV: before → after, outcome, reason."""
+    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "run_id",
+            "period",
+            "target",
+            "company_id",
+            "company_name",
+            "product",
+            "service",
+            "billable",
+            "before",
+            "after",
+            "outcome",
+            "reason",
+            "cw_company_id",
+            "agreement_id",
+            "addition_id",
+            "document_id",
+        ]
+    )
+    for row in runs.run_results(db, tenant_id=tenant.id, run_id=run_id):
+        r = row.result
+        writer.writerow(
+            [
+                run.id,
+                run.period,
+                run.target,
+                row.company_id,
+                row.company_name,
+                r.product or "",
+                r.service or "",
+                r.billable if r.billable is not None else "",
+                _num(r.quantity_before),
+                _num(r.quantity_after),
+                r.outcome,
+                r.reason or "",
+                r.cw_company_id or "",
+                r.agreement_id or "",
+                r.addition_id or "",
+                r.document_id or "",
+            ]
+        )
+    return csv_response(buffer.getvalue(), f"seatsync-push-{run.id}-{run.target}-{run.period}.csv")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@router.get(
+    "/{run_id}/reports/{company_id}",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {}, 409: {"description": "the data changed since the push"}},
+)
+def report_file(
+    run_id: IdPath,
+    company_id: Annotated[str, Path(min_length=1, max_length=200)],
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+) -> Response:
+    """The billable-user report attached to the agreement for this company in this run (rebuilt and checked
+    against the hash recorded at push time)."""
+    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    company = db.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
+    if company is None:
+        raise NotFound(f"no company {company_id!r}")
+    result = db.scalar(
+        select(PushResult).where(
+            PushResult.run_id == run.id, PushResult.company_pk == company.id, PushResult.tenant_id == tenant.id
+        )
+    )
+    if result is None or result.report_sha256 is None:
+        raise NotFound(f"run {run.id} attached no report for {company_id!r}")
+    users = billing.billable_users(db, tenant=tenant, period=BillingPeriod.parse(run.period), company_pks=[company.id])
+    report = build_report(company_id=company.company_id, company_name=company.name, period=run.period, users=users)
+    if report.sha256 != result.report_sha256:
+        where = (
+            f" (ConnectWise document {result.document_id} on agreement {result.agreement_id})"
+            if result.document_id
+            else ""
+        )
+        raise Conflict(
+            f"the users of {company.name} for {run.period} changed since this push, so its report cannot be rebuilt "
+            f"exactly; the report as attached is in ConnectWise{where}"
+        )
+    return Response(
+        report.content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{report.filename}"'},
+    )

@@ -1,0 +1,117 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class RowProblem(BaseModel):
+    line: int = Field(description="the row's line in the file, or its position (1 = first) in a JSON batch")
+    column: str | None
+    reason: str
+
+
+class ImportProblem(BaseModel):
+    detail: str
+    total: int
+    errors: list[RowProblem]
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class Me(BaseModel):
+    email: str
+    role: str
+    tenant: str
+    tenant_name: str
+    via: str
+    csrf_token: str | None = None
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field("viewer", pattern="^(admin|viewer)$")
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the token itself: shown only now, store it safely")
+
+
+class CompanyOut(BaseModel):
+    company_id: str
+    name: str
+    products: list[str]
+    archived: bool
+
+
+class CompanyPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    companies: list[CompanyOut]
+
+
+class CompanyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    products: list[str] | str | None = None
+
+
+class Batch(BaseModel):
+    """Records in the import format (PRODUCT.md › Import formats), all accepted or none."""
+
+    records: list[dict[str, Any]] = Field(max_length=10000)
+
+
+class ImportOut(BaseModel):
+    kind: str
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    new_company_ids: list[str]
+    summary: str
+
+
+class BillableCompany(BaseModel):
+    company_id: str
+    name: str
+    products: list[str]
+    billable_users: int
+
+
+class BillableUserOut(BaseModel):
+    company_id: str
+    user_id: str
+    email: str
+    name: str
+    since: datetime
+    reason: str
+
+
+class BillableOut(BaseModel):
+    period: str
+    rule: str
+    companies: list[BillableCompany]
+    users: list[BillableUserOut] | None = None

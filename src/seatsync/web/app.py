@@ -1,0 +1,112 @@
+"""The web app: ``create_app(...)`` builds the FastAPI application (pages, JSON API under /api/v1, static files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from seatsync import __version__
+from seatsync.config import Settings, get_settings
+from seatsync.db.engine import make_engine, session_factory
+from seatsync.db.types import utcnow
+from seatsync.errors import SeatsyncError
+from seatsync.web.auth import Clock, NotAuthenticated, TooManyAttempts
+from seatsync.web.errors import error_body, status_for
+from seatsync.web.state import AppState
+
+HERE = Path(__file__).parent
+
+#: no inline script or style, nothing from elsewhere
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _seatsync_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SeatsyncError)
+    code = status_for(exc)
+    if is_api(request):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+        if isinstance(exc, NotAuthenticated):
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(error_body(exc), status_code=code, headers=headers)
+    if isinstance(exc, NotAuthenticated) and request.method == "GET":
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    from seatsync.web.pages import render_error
+
+    return render_error(request, code, str(exc))
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    secure_cookies: bool | None = None,
+) -> FastAPI:
+    """The whole web app. Without ``engine`` one is made from ``settings.database_url``; the schema is brought up
+    to date first (an empty database gets every table). ``clock`` is injectable for tests (login throttling)."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    if migrate:
+        from seatsync.db.migrate import upgrade
+
+        upgrade(engine)
+
+    app = FastAPI(
+        title="seatsync",
+        version=__version__,
+        summary="Billable users per company, pushed to ConnectWise Manage and Gradient MSP.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.seatsync = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock or utcnow,
+        secure_cookies=secure_cookies,
+    )
+    from seatsync.web.dispatch import ThreadDispatcher
+
+    app.state.seatsync.dispatcher = ThreadDispatcher(app.state.seatsync)
+    app.add_exception_handler(SeatsyncError, _seatsync_error)
+    app.add_middleware(SecurityHeaders)
+
+    from seatsync.web import pages
+    from seatsync.web.api import router as api_router
+
+    app.include_router(api_router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

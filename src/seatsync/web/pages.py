@@ -1,0 +1,535 @@
+"""Server-rendered pages (Jinja2). They call the same services as the API; the JavaScript in /static only
+enhances them (saving a mapping at once, live push progress)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
+from seatsync.db.models import Company
+from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import BillingPeriod
+from seatsync.errors import ImportRejected, SeatsyncError
+from seatsync.push import runs
+from seatsync.push.runs import Target, last_push
+from seatsync.services import connectwise_connection as cw
+from seatsync.services import gradient as gradient_service
+from seatsync.services.imports import ImportKind, import_file
+from seatsync.web import auth
+from seatsync.web.api.routes import connectwise as cw_routes
+from seatsync.web.api.routes import gradient as gradient_routes
+from seatsync.web.api.routes import pushes as push_routes
+from seatsync.web.api.routes.auth import do_login, wants_secure_cookie
+from seatsync.web.api.routes.companies import escape_like
+from seatsync.web.deps import (
+    SESSION_COOKIE,
+    AdminOperator,
+    CurrentOperator,
+    DbSession,
+    IdPath,
+    Now,
+    State,
+    Tenant,
+    optional_principal,
+)
+from seatsync.web.dispatch import dispatch_push
+from seatsync.web.errors import status_for
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, filter_counts, mapper_page
+from seatsync.web.periods import current_period, recent_periods
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
+
+
+def _fmt_instant(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _fmt_date(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "—"
+
+
+def _fmt_qty(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+templates.env.filters["instant"] = _fmt_instant
+templates.env.filters["date"] = _fmt_date
+templates.env.filters["qty"] = _fmt_qty
+
+
+def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    base = {"principal": principal, "csrf": principal.csrf_token if principal else None}
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
+    titles = {401: "Please log in", 403: "Not allowed", 404: "Not found", 409: "Cannot do that now", 429: "Slow down"}
+    title = titles.get(status_code, "Something went wrong" if status_code >= 500 else "Please check your input")
+    tenant = None
+    return page(request, "error.html", {"title": title, "message": message, "tenant": tenant}, status_code)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path: never send a logged-in user to another site."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- login / logout -----------------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(
+    request: Request,
+    principal: Annotated[auth.Principal | None, Depends(optional_principal)],
+    state: State,
+    next: str | None = None,
+) -> Response:
+    if principal is not None:
+        return redirect(safe_next(next))
+    token = secrets.token_urlsafe(24)
+    response = page(request, "login.html", {"login_csrf": token, "next": safe_next(next), "tenant": None})
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=wants_secure_cookie(request, state.secure_cookies),
+    )
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    db: DbSession,
+    state: State,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not auth.csrf_matches(expected, csrf_token):
+        raise auth.Forbidden("the login form expired: reload the page and log in again")
+    response = redirect(safe_next(next))
+    try:
+        do_login(request, response, db, state, email=email, password=password)
+    except (auth.NotAuthenticated, auth.TooManyAttempts) as exc:
+        token = secrets.token_urlsafe(24)
+        failed = page(
+            request,
+            "login.html",
+            {"login_csrf": token, "next": safe_next(next), "error": str(exc), "email": email, "tenant": None},
+            status_code=429 if isinstance(exc, auth.TooManyAttempts) else 401,
+        )
+        failed.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
+        return failed
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout_submit(request: Request, principal: CurrentOperator, db: DbSession) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        auth.logout(db, cookie=cookie)
+    response = redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(principal: CurrentOperator) -> Response:
+    return redirect("/connectwise/billing")
+
+
+# --- companies and CSV upload -------------------------------------------------------------------------------------
+
+
+@router.get("/companies")
+def companies_page(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    query = select(Company).where(Company.tenant_id == tenant.id)
+    if q:
+        pattern = f"%{escape_like(q.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Company.name).like(pattern, escape="\\"),
+                func.lower(Company.company_id).like(pattern, escape="\\"),
+            )
+        )
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(db.scalars(query.order_by(Company.company_id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return page(
+        request,
+        "companies.html",
+        {
+            "nav": "companies",
+            "tenant": tenant,
+            "companies": rows,
+            "q": q or "",
+            "pager": Pager(page_no, total, PAGE_SIZE, {"q": q or ""}),
+            "kinds": [k.value for k in ImportKind],
+        },
+    )
+
+
+@router.post("/companies/upload")
+def upload_page(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    kind: Annotated[ImportKind, Form()],
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    source = file.filename or f"{kind.value}.csv"
+    try:
+        result = import_file(db, tenant=tenant, kind=kind, stream=file.file, source=source)
+    except ImportRejected as exc:
+        db.rollback()
+        return page(
+            request,
+            "import_result.html",
+            {"nav": "companies", "tenant": tenant, "rejected": exc, "source": source},
+            status_code=422,
+        )
+    return page(
+        request, "import_result.html", {"nav": "companies", "tenant": tenant, "result": result, "source": source}
+    )
+
+
+# --- API tokens ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/tokens")
+def tokens_page(request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession) -> Response:
+    tokens = auth.list_tokens(db, tenant_id=tenant.id)
+    return page(request, "tokens.html", {"nav": "tokens", "tenant": tenant, "tokens": tokens})
+
+
+@router.post("/tokens")
+def tokens_create(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+    name: Annotated[str, Form(max_length=200)],
+    role: Annotated[auth.Role, Form()] = auth.Role.VIEWER,
+) -> Response:
+    row, token = auth.create_token(db, principal=principal, name=name, role=role, now=at)
+    tokens = auth.list_tokens(db, tenant_id=tenant.id)
+    return page(
+        request, "tokens.html", {"nav": "tokens", "tenant": tenant, "tokens": tokens, "created": row, "secret": token}
+    )
+
+
+@router.post("/tokens/{token_id}/revoke")
+def tokens_revoke(token_id: IdPath, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now) -> Response:
+    auth.revoke_token(db, tenant_id=tenant.id, token_id=token_id, now=at)
+    return redirect("/tokens")
+
+
+# --- helpers for templates ----------------------------------------------------------------------------------------
+
+
+class Pager:
+    def __init__(self, page_no: int, total: int, size: int, params: dict[str, str]) -> None:
+        self.page = page_no
+        self.total = total
+        self.size = size
+        self.pages = max(1, (total + size - 1) // size)
+        self.params = {k: v for k, v in params.items() if v}
+
+    @property
+    def first_row(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.size + 1
+
+    @property
+    def last_row(self) -> int:
+        return min(self.total, self.page * self.size)
+
+    def url(self, page_no: int) -> str:
+        query = "&".join(f"{k}={quote(v)}" for k, v in {**self.params, "page": str(page_no)}.items())
+        return f"?{query}"
+
+
+# --- ConnectWise › Billing (the mapper) ---------------------------------------------------------------------------
+
+
+@router.get("/connectwise/billing")
+def mapper_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Filter = Filter.ALL,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
+    counts = state.counts.counts(db, tenant=tenant, period=chosen)
+    rows, total = mapper_page(db, tenant=tenant, period=chosen, counts=counts, q=q, chosen=filter, page=page_no)
+    periods = recent_periods(tenant, state.clock())
+    if chosen not in periods:
+        periods.append(chosen)
+    return page(
+        request,
+        "mapper.html",
+        {
+            "nav": "billing",
+            "tenant": tenant,
+            "rows": rows,
+            "period": str(chosen),
+            "periods": periods,
+            "q": q,
+            "filter": filter.value,
+            "filters": list(FILTER_LABELS.items()),
+            "filter_counts": filter_counts(db, tenant=tenant, period=chosen),
+            "pager": Pager(page_no, total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
+            "last_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
+            "connection": cw_routes.connection_out(db, tenant),
+        },
+    )
+
+
+# --- Integrations -------------------------------------------------------------------------------------------------
+
+
+def integrations_page(
+    request: Request,
+    db: Session,
+    tenant: TenantRow,
+    at: datetime,
+    *,
+    cw_result: Any = None,
+    flash: str | None = None,
+    flash_kind: str = "ok",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "integrations.html",
+        {
+            "nav": "integrations",
+            "tenant": tenant,
+            "cw": cw_routes.connection_out(db, tenant, cw_result),
+            "gradient": gradient_routes.gradient_out(db, tenant, at),
+            "periods": recent_periods(tenant, at),
+            "default_gradient_period": current_period(tenant, at).previous(),
+            "last_cw_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
+            "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
+            "flash": flash,
+            "flash_kind": flash_kind,
+        },
+        status_code,
+    )
+
+
+@router.get("/integrations")
+def integrations_view(request: Request, principal: CurrentOperator, tenant: Tenant, db: DbSession, at: Now) -> Response:
+    return integrations_page(request, db, tenant, at)
+
+
+def _failed(request: Request, db: Session, tenant: TenantRow, at: datetime, exc: SeatsyncError) -> HTMLResponse:
+    db.commit()  # keep what the service recorded about the failure (status broken, reason)
+    return integrations_page(request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc))
+
+
+@router.post("/integrations/connectwise/connect")
+def cw_connect_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    site: Annotated[str, Form(max_length=300)],
+    company_id: Annotated[str, Form(max_length=100)],
+    public_key: Annotated[str, Form(max_length=200)],
+    private_key: Annotated[str, Form(max_length=200)],
+    client_id: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    try:
+        result = cw.connect(
+            db,
+            tenant=tenant,
+            site=site.strip(),
+            company_id=company_id.strip(),
+            public_key=public_key,
+            private_key=private_key,
+            client_id=client_id or None,
+            settings=state.settings,
+        )
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    ok = result.status is cw.IntegrationStatus.CONNECTED
+    flash = (
+        "Connected to ConnectWise: every right is granted."
+        if ok
+        else f"Saved, but the connection is broken: {result.reason}"
+    )
+    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
+
+
+@router.post("/integrations/connectwise/check")
+def cw_check_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State, at: Now
+) -> Response:
+    try:
+        result = cw.check_connection(db, tenant=tenant, settings=state.settings)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    ok = result.status is cw.IntegrationStatus.CONNECTED
+    flash = "The connection works and every right is granted." if ok else f"The connection is broken: {result.reason}"
+    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
+
+
+@router.post("/integrations/connectwise/disconnect")
+def cw_disconnect_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    cw.disconnect(db, tenant=tenant)
+    return integrations_page(request, db, tenant, at, flash="ConnectWise disconnected: the keys are forgotten.")
+
+
+@router.post("/integrations/gradient/connect")
+def gradient_connect_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+    token: Annotated[str, Form(max_length=2000)],
+    url: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    try:
+        result = gradient_service.connect(db, tenant=tenant, token=token, url=url.strip() or GRADIENT_URL)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    flash = f"Connected to Gradient ({result.organization_name or 'organization'})."
+    if result.sync is not None:
+        flash += f" Company accounts: {result.sync.summary()}."
+    if result.sync_error:
+        return integrations_page(
+            request, db, tenant, at, flash=f"{flash} The account sync failed: {result.sync_error}", flash_kind="error"
+        )
+    return integrations_page(request, db, tenant, at, flash=flash)
+
+
+@router.post("/integrations/gradient/disconnect")
+def gradient_disconnect_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    note = gradient_service.disconnect(db, tenant=tenant)
+    return integrations_page(request, db, tenant, at, flash=note or "Gradient disconnected: the token is forgotten.")
+
+
+@router.post("/integrations/gradient/sync")
+def gradient_sync_submit(
+    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    try:
+        with gradient_service.client_for(db, tenant=tenant) as client:
+            report = gradient_service.sync_accounts(db, tenant=tenant, client=client)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    return integrations_page(request, db, tenant, at, flash=f"Company accounts synced: {report.summary()}.")
+
+
+@router.post("/integrations/push")
+def push_now_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    target: Annotated[Target, Form()],
+    period: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
+) -> Response:
+    try:
+        run_id = dispatch_push(
+            state, tenant_id=tenant.id, target=target, period=BillingPeriod.parse(period), started_by=principal.email
+        )
+    except SeatsyncError as exc:
+        return integrations_page(
+            request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc)
+        )
+    return redirect(f"/history/{run_id}" if run_id else "/history")
+
+
+# --- History --------------------------------------------------------------------------------------------------------
+
+
+@router.get("/history")
+def history_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    target: Target | None = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    found = runs.list_runs(
+        db, tenant_id=tenant.id, target=target, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE
+    )
+    return page(
+        request,
+        "history.html",
+        {
+            "nav": "history",
+            "tenant": tenant,
+            "runs": found[:PAGE_SIZE],
+            "more": len(found) > PAGE_SIZE,
+            "page_no": page_no,
+            "target": target.value if target else "",
+        },
+    )
+
+
+@router.get("/history/{run_id}")
+def run_view(
+    request: Request, run_id: IdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State
+) -> Response:
+    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    return page(
+        request,
+        "run.html",
+        {
+            "nav": "history",
+            "tenant": tenant,
+            "run": push_routes.run_out(db, run, state),
+            "results": runs.run_results(db, tenant_id=tenant.id, run_id=run_id),
+        },
+    )

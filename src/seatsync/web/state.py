@@ -1,0 +1,42 @@
+"""What the web app keeps for its lifetime: settings, database, clock, the push dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from seatsync.config import Settings
+from seatsync.web.auth import Clock
+
+if TYPE_CHECKING:
+    from seatsync.web.dispatch import Dispatcher, ProgressBoard
+    from seatsync.web.mapper import CountCache
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    #: None: Secure cookies when the request came over HTTPS (directly or per X-Forwarded-Proto)
+    secure_cookies: bool | None = None
+    dispatcher: Dispatcher | None = field(default=None)
+    progress: ProgressBoard = field(default_factory=lambda: _board())
+    #: billable counts reused while the data is unchanged (the mapper's column)
+    counts: CountCache = field(default_factory=lambda: _counts())
+
+
+def _board() -> ProgressBoard:
+    from seatsync.web.dispatch import ProgressBoard
+
+    return ProgressBoard()
+
+
+def _counts() -> CountCache:
+    from seatsync.web.mapper import CountCache
+
+    return CountCache()

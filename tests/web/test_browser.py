@@ -1,0 +1,193 @@
+"""The mapper in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; never downloaded).
+
+Log in; map a company by choosing company, agreement and addition and see "Mapping Saved"; accept an auto-map
+suggestion; preview; push and see ✓; a failing row shows ✗ with its reason; a viewer cannot push.
+Screenshots of the key pages go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import Engine
+
+from seatsync.config import get_settings
+from seatsync.db.engine import make_engine, transaction
+from seatsync.db.migrate import upgrade
+from seatsync.sandboxes.connectwise import ConnectWiseSandbox
+from seatsync.sandboxes.connectwise import create_app as create_cw_app
+from seatsync.sandboxes.server import BackgroundServer
+from seatsync.services import connectwise_connection as cw
+from seatsync.services import mappings
+from seatsync.services.tenants import get_tenant
+from seatsync.web.app import create_app
+from tests.web.conftest import PASSWORD, connect_cw, seed_tenant
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (the tests never download a browser)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(sqlite_url: str) -> Iterator[tuple[str, Engine, ConnectWiseSandbox]]:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    seed_tenant(engine, "Alpha MSP", "a")
+    sandbox = ConnectWiseSandbox(seed="demo")
+    with BackgroundServer(create_cw_app(sandbox)) as cw_server:
+        connect_cw(engine, "alpha-msp", cw_server.url)
+        app = create_app(settings=get_settings(), engine=engine)
+        with BackgroundServer(app) as web:
+            yield web.url, engine, sandbox
+            app.state.seatsync.dispatcher.wait(30)
+    engine.dispose()
+
+
+def login(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="ConnectWise › Billing")).to_be_visible()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def map_northwind_and_break_it(engine: Engine, sandbox: ConnectWiseSandbox) -> None:
+    """Map Northwind completely, then delete its addition in ConnectWise: its push must fail, with the reason."""
+    with transaction(engine) as session:
+        tenant = get_tenant(session, slug="alpha-msp")
+        with cw.client_for(session, tenant=tenant) as client:
+            company = next(c for c in client.list_companies() if c.name == "Northwind Traders")
+            agreement = mappings.cw_agreements(client, cw_company=company.id)[0]
+            addition = mappings.cw_additions(client, agreement=agreement.id)[0]
+            mappings.set_mapping(
+                session,
+                tenant=tenant,
+                company_id="a-002",
+                cw_company=company.id,
+                agreement=agreement.id,
+                addition=addition.id,
+                by="test",
+                client=client,
+            )
+    with sandbox.lock:
+        del sandbox.additions[addition.id]
+
+
+def test_mapper_end_to_end(browser: Browser, site: tuple[str, Engine, ConnectWiseSandbox]) -> None:
+    base, engine, sandbox = site
+    map_northwind_and_break_it(engine, sandbox)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    shot(page, "01-login")
+    login(page, base, "admin@a.test")
+    shot(page, "02-mapper")
+
+    # map Acme Corp: company, then agreement, then addition, each saved at once
+    row = page.locator("tr[data-company='a-001']")
+    combo = row.get_by_role("combobox", name="ConnectWise company for Acme Corp")
+    combo.fill("Acme")
+    page.get_by_role("option", name="Acme Corporation").click()
+    expect(page.locator("#toast")).to_contain_text("Mapping Saved: Acme Corp")
+    agreement = row.get_by_label("ConnectWise agreement for Acme Corp")
+    expect(agreement).to_be_enabled()
+    expect(agreement.locator("option")).to_have_count(2)
+    agreement.select_option(index=1)
+    addition = row.get_by_label("ConnectWise addition for Acme Corp")
+    expect(addition).to_be_enabled()
+    expect(addition.locator("option")).to_have_count(2)  # the cancelled addition is not offered
+    addition.select_option(index=1)
+    expect(page.locator("#toast")).to_contain_text("Mapping Saved: Acme Corp (ready to push)")
+    expect(row.locator(".saved")).not_to_have_text("—")
+    shot(page, "03-mapping-saved")
+
+    # accept one auto-map suggestion
+    page.get_by_role("button", name="Auto-map suggestions…").click()
+    accept = page.get_by_role("button", name="Accept Globex Logistics for Globex Logistics")
+    expect(accept).to_be_visible()
+    shot(page, "04-automap")
+    accept.click()
+    expect(accept).to_have_text("Saved ✓")
+    page.locator("#automap").get_by_role("button", name="Close").click()
+    page.wait_for_load_state("load")
+    globex = page.locator("tr[data-company='a-004']")
+    expect(globex.locator(".cw-company")).to_have_value("Globex Logistics")
+
+    # preview: the plan, before → after
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#preview")
+    expect(preview).to_contain_text("Update")
+    expect(preview.locator("tr", has_text="Acme Corp")).to_contain_text("Update")
+    shot(page, "05-preview")
+    preview.get_by_role("button", name="Close").click()
+
+    # push, follow the progress, then see ✓ for Acme and ✗ with the reason for Northwind
+    page.get_by_role("button", name="Push Billing").click()
+    page.locator("#push-confirm").get_by_role("button", name="Push Billing").click()
+    expect(page.locator("#push-progress")).to_be_visible()
+    expect(page.locator("tr[data-company='a-001'] .status-ok")).to_be_visible(timeout=30_000)
+    expect(page.locator("tr[data-company='a-001'] .status-ok")).to_contain_text("✓")
+    failed = page.locator("tr[data-company='a-002'] .status-bad")
+    expect(failed).to_contain_text("✗")
+    reason = failed.get_attribute("title") or ""
+    assert "addition" in reason.lower(), reason
+    expect(page.locator("#last-push")).not_to_have_text("—")
+    shot(page, "06-pushed")
+    failed.click()
+    expect(page.locator("#details-body")).to_contain_text(reason)
+    shot(page, "07-failure-details")
+    page.locator("#details").get_by_role("button", name="Close").click()
+
+    page.goto(f"{base}/history")
+    shot(page, "08-history")
+    page.get_by_role("link", name="#1").click()
+    expect(page.get_by_role("heading", name="Run #1: ConnectWise for")).to_be_visible()
+    shot(page, "09-run")
+    page.goto(f"{base}/integrations")
+    shot(page, "10-integrations")
+    context.close()
+
+
+def test_viewer_cannot_push(browser: Browser, site: tuple[str, Engine, ConnectWiseSandbox]) -> None:
+    base, _engine, _sandbox = site
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, base, "viewer@a.test")
+    expect(page.get_by_role("button", name="Push Billing")).to_have_count(0)
+    expect(page.get_by_text("Push Billing needs the admin role")).to_be_visible()
+    expect(page.get_by_role("combobox", name="ConnectWise company for Acme Corp")).to_have_attribute("readonly", "")
+    status = page.evaluate(
+        """async () => (await fetch('/api/v1/pushes', {method: 'POST', headers: {'Content-Type': 'application/json',
+            'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}, body: '{}'})).status"""
+    )
+    assert status == 403
+    shot(page, "11-viewer")
+    context.close()

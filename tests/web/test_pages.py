@@ -1,0 +1,87 @@
+"""Server-rendered pages: login form with CSRF, every page renders, forms are protected, viewers see no controls."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from seatsync.sandboxes.server import BackgroundServer
+from tests.web.conftest import PASSWORD
+
+
+def form_login(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1), "next": "/history"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/history"
+    home = client.get("/connectwise/billing")
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', home.text)
+    assert csrf
+    return csrf.group(1)
+
+
+def test_pages_need_login(app_client: TestClient) -> None:
+    r = app_client.get("/connectwise/billing", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_login_form_rejects_missing_csrf_and_wrong_password(app_client: TestClient) -> None:
+    r = app_client.post("/login", data={"email": "admin@a.test", "password": PASSWORD})
+    assert r.status_code == 403
+    page = app_client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = app_client.post(
+        "/login", data={"email": "admin@a.test", "password": "bad-password", "csrf_token": token.group(1)}
+    )
+    assert r.status_code == 401 and "the email or password is not right" in r.text
+
+
+def test_every_page_renders_for_admin(app_client: TestClient, connected: BackgroundServer) -> None:
+    csrf = form_login(app_client, "admin@a.test")
+    for path in (
+        "/connectwise/billing",
+        "/integrations",
+        "/history",
+        "/companies",
+        "/tokens",
+        "/connectwise/billing?filter=failed&q=acme",
+    ):
+        r = app_client.get(path)
+        assert r.status_code == 200, path
+        assert "Content-Security-Policy" in r.headers
+    mapper = app_client.get("/connectwise/billing").text
+    assert "Push Billing" in mapper and "Acme Corp" in mapper and "Billing Period" in mapper and "Last Push" in mapper
+    r = app_client.post("/integrations/connectwise/check", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "every right is granted" in r.text
+    r = app_client.post("/integrations/connectwise/check", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    r = app_client.post("/tokens", data={"csrf_token": csrf, "name": "from page", "role": "viewer"})
+    assert r.status_code == 200 and "will not be shown again" in r.text
+    files = {"file": ("companies.csv", b"company_id,name\n,\n", "text/csv")}
+    r = app_client.post("/companies/upload", data={"csrf_token": csrf, "kind": "companies"}, files=files)
+    assert r.status_code == 422 and "Nothing was stored" in r.text
+
+
+def test_viewer_sees_no_push_or_credentials(app_client: TestClient, connected: BackgroundServer) -> None:
+    csrf = form_login(app_client, "viewer@a.test")
+    mapper = app_client.get("/connectwise/billing").text
+    assert 'id="push-open"' not in mapper and "needs the admin role" in mapper
+    integrations = app_client.get("/integrations").text
+    assert "Private key" not in integrations and "Partner token" not in integrations
+    assert app_client.get("/tokens").status_code == 403
+    assert app_client.post("/integrations/connectwise/disconnect", data={"csrf_token": csrf}).status_code == 403
+
+
+def test_logout(app_client: TestClient) -> None:
+    csrf = form_login(app_client, "admin@a.test")
+    r = app_client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert app_client.get("/connectwise/billing", follow_redirects=False).status_code == 303
