@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from seatsync.cli.main import cli
 from seatsync.config import Settings
@@ -33,15 +33,26 @@ def test_auto_is_inprocess_on_sqlite(sqlite_engine: Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_auto_is_procrastinate_on_postgresql(pg_url: str, pg_engine: Engine) -> None:
-    assert dispatch.queue_kind(Settings(database_url=pg_url), pg_engine) is QueueKind.PROCRASTINATE
+def test_auto_queues_on_postgresql_while_a_worker_runs(pg_url: str, pg_engine: Engine) -> None:
+    settings = Settings(database_url=pg_url)
+    # no worker: `seatsync serve` alone runs the jobs itself rather than queue them for nobody
+    assert dispatch.queue_kind(settings, pg_engine) is QueueKind.INPROCESS
+    assert dispatch.queue_kind(Settings(database_url=pg_url, job_queue="procrastinate"), pg_engine) is (
+        QueueKind.PROCRASTINATE
+    )
+    with pg_engine.begin() as conn:  # a worker's registration, as `seatsync worker` writes it
+        conn.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now())"))
+    assert dispatch.queue_kind(settings, pg_engine) is QueueKind.PROCRASTINATE
     assert dispatch.queue_kind(Settings(job_queue="inprocess"), pg_engine) is QueueKind.INPROCESS
     try:
-        found = dispatch.get_dispatcher(Settings(database_url=pg_url), pg_engine)
+        found = dispatch.get_dispatcher(settings, pg_engine)
         assert isinstance(found, ProcrastinateDispatcher)
-        assert dispatch.get_dispatcher(Settings(database_url=pg_url), pg_engine) is found  # one per engine
+        assert dispatch.get_dispatcher(settings, pg_engine) is found  # one per engine
     finally:
         dispatch.close_dispatchers()
+    with pg_engine.begin() as conn:  # a worker silent for minutes is dead: back to in-process
+        conn.execute(text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '5 minutes'"))
+    assert dispatch.queue_kind(settings, pg_engine) is QueueKind.INPROCESS
 
 
 def test_get_dispatcher_is_one_per_engine(sqlite_engine: Engine) -> None:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from seatsync.config import Settings
 from seatsync.db.engine import is_postgres
@@ -102,21 +103,31 @@ def _push_kwargs(tenant_id: int, target: Target | str, period: BillingPeriod | s
 # -- in-process ----------------------------------------------------------------------------------------------
 
 
+Submit = Callable[[str, Callable[[], None]], None]
+
+
 class InProcessDispatcher:
-    """Each job on its own daemon thread; one lock per tenant and target serialises pushes of the same key."""
+    """Each job on its own daemon thread; one lock per tenant and target serialises pushes of the same key.
+
+    ``submit(name, work)``: who starts the threads (the web app's, so that it can join them at shutdown); by default
+    this dispatcher's own daemon threads. Push options: ``progress(done, total)`` and ``on_finish()`` callbacks.
+    """
 
     kind = QueueKind.INPROCESS
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, submit: Submit | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self._external_submit = submit
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._queued: dict[str, JobHandle] = {}
         self._threads: list[threading.Thread] = []
 
-    def _submit(self, key: str, task: str, run: Callable[[], Any], *, dedupe: bool) -> JobHandle:
+    def _submit(
+        self, key: str, task: str, run: Callable[[], Any], *, dedupe: bool, on_finish: Callable[[], None] | None = None
+    ) -> JobHandle:
         with self._lock:
             if dedupe and key in self._queued:
                 queued = self._queued[key]
@@ -140,10 +151,15 @@ class InProcessDispatcher:
                 except BaseException as exc:
                     handle.error = exc
                     states.append(JobState.FAILED)
-                    log.exception("job %s %s failed", task, key)
+                    log.info("job %s %s failed: %s", task, key, exc)
                 finally:
+                    if on_finish is not None:
+                        on_finish()
                     done.set()
 
+        if self._external_submit is not None:
+            self._external_submit(f"job:{key}", body)
+            return handle
         thread = threading.Thread(target=body, name=f"job:{key}", daemon=True)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
@@ -156,11 +172,12 @@ class InProcessDispatcher:
     ) -> JobHandle:
         kwargs = _push_kwargs(tenant_id, target, period, started_by)
         task = work.push_task(Target(target)).value
+        on_finish = opts.pop("on_finish", None)
 
         def run() -> int | None:
             return work.run_push_job(self.engine, settings=self.settings, **kwargs, **opts)
 
-        return self._submit(push_lock(tenant_id, target), task, run, dedupe=True)
+        return self._submit(push_lock(tenant_id, target), task, run, dedupe=True, on_finish=on_finish)
 
     def enqueue_sync_accounts(self, tenant_id: int) -> JobHandle:
         def run() -> dict[str, int]:
@@ -198,7 +215,8 @@ class ProcrastinateDispatcher:
     def enqueue_push(
         self, tenant_id: int, target: Target | str, period: BillingPeriod | str, started_by: str, **opts: Any
     ) -> JobHandle:
-        opts.pop("progress", None)  # a callback cannot cross processes: follow the run's results instead
+        for callback in ("progress", "on_finish"):
+            opts.pop(callback, None)  # a callback cannot cross processes: follow the run's results instead
         kwargs = {**_push_kwargs(tenant_id, target, period, started_by), **opts}
         task = work.push_task(Target(target)).value
         job_id, existing = self._queue.defer(task, kwargs, lock=push_lock(tenant_id, target))
@@ -216,33 +234,55 @@ class ProcrastinateDispatcher:
 # -- selection -----------------------------------------------------------------------------------------------
 
 
+#: a worker whose heartbeat is older than this does not count as running (``auto``)
+WORKER_ALIVE = 60.0
+
+
+def live_workers(engine: Engine) -> int:
+    """``seatsync worker`` processes with a recent heartbeat (0 when the queue's tables are absent)."""
+    if not is_postgres(engine):
+        return 0
+    sql = text(
+        "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :alive)"
+    )
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sql, {"alive": WORKER_ALIVE}).scalar_one())
+    except SQLAlchemyError:
+        return 0
+
+
 def queue_kind(settings: Settings, engine: Engine) -> QueueKind:
-    """``job_queue``: "auto" is procrastinate on PostgreSQL and in-process on SQLite."""
+    """``job_queue``: "procrastinate" (PostgreSQL only) queues every job for ``seatsync worker``; "inprocess" runs
+    them on threads of this process; "auto" queues them on PostgreSQL while a worker is running, and otherwise
+    runs them here (an installation with only ``seatsync serve`` works as before; SQLite always runs here)."""
     wanted = settings.job_queue
     if wanted == "inprocess":
         return QueueKind.INPROCESS
-    if wanted == "procrastinate" or (wanted == "auto" and is_postgres(engine)):
+    if wanted == "procrastinate":
         if not is_postgres(engine):
             raise ConfigurationError(
                 "SEATSYNC_JOB_QUEUE=procrastinate needs PostgreSQL (SEATSYNC_DATABASE_URL=postgresql://...); "
                 "with SQLite use auto or inprocess"
             )
         return QueueKind.PROCRASTINATE
-    return QueueKind.INPROCESS
+    return QueueKind.PROCRASTINATE if live_workers(engine) else QueueKind.INPROCESS
 
 
 _dispatchers: dict[tuple[int, QueueKind], Dispatcher] = {}
 _dispatchers_lock = threading.Lock()
 
 
-def get_dispatcher(settings: Settings, engine: Engine) -> Dispatcher:
-    """The dispatcher for this installation, one per engine (its in-process locks must be shared)."""
+def get_dispatcher(settings: Settings, engine: Engine, *, submit: Submit | None = None) -> Dispatcher:
+    """The dispatcher for this installation now, one per engine and kind (in-process locks must be shared).
+
+    ``submit``: the thread starter of an in-process dispatcher created by this call (the web app's)."""
     kind = queue_kind(settings, engine)
     with _dispatchers_lock:
         found = _dispatchers.get((id(engine), kind))
         if found is None or getattr(found, "engine", None) is not engine:
             found = (
-                InProcessDispatcher(engine, settings)
+                InProcessDispatcher(engine, settings, submit=submit)
                 if kind is QueueKind.INPROCESS
                 else ProcrastinateDispatcher(engine, settings)
             )
