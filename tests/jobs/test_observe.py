@@ -81,3 +81,32 @@ def test_json_log_lines_carry_tenant_and_run() -> None:
     assert (line["tenant_id"], line["run_id"], line["job_id"]) == (7, 42, 3)
     outside = json.loads(formatter.format(record))
     assert "tenant_id" not in outside
+
+
+def test_jobs_cli_runs_in_process_without_workers(engine: Engine, database_url: str) -> None:
+    from click.testing import CliRunner
+
+    from seatsync.cli.main import cli
+
+    sandbox = ConnectWiseSandbox(seed=None)
+    with BackgroundServer(create_app(sandbox)) as server:
+        (world,) = build(engine, sandbox, server.url, tenants_count=1, companies=2)
+        args = [
+            "--tenant",
+            world.slug,
+            "--target",
+            "connectwise",
+            "--period",
+            "2026-10",
+            "--database-url",
+            database_url,
+        ]
+        result = CliRunner().invoke(cli, ["jobs", "push", *args])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("push_connectwise done: ")
+    assert {a: sandbox.additions[a]["quantity"] for a in world.expected} == {
+        a: float(n) for a, n in world.expected.items()
+    }
+    status = CliRunner().invoke(cli, ["jobs", "status", "--database-url", database_url])
+    assert status.exit_code == 0, status.output
+    assert ("workers alive: 0" in status.output) == (engine.dialect.name == "postgresql")
