@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,21 @@ def gradient() -> Iterator[RunningSandbox]:
     app = create_app(rate_limit=None)
     with BackgroundServer(app) as server:
         yield RunningSandbox(app, server.url)
+
+
+@pytest.fixture
+def gradient_vendor_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The installation's vendor key set to the demo vendor's (``SEATSYNC_GRADIENT_VENDOR_KEY``)."""
+    from seatsync.config import get_settings
+
+    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", DEMO_VENDOR_KEY)
+    get_settings.cache_clear()
+    return DEMO_VENDOR_KEY
+
+
+@pytest.fixture
+def gradient_world(engine: Any, gradient: RunningSandbox, gradient_vendor_key: str) -> Any:
+    """A tenant (UTC) with three companies and users, connected to the demo sandbox (``gradient_helpers``)."""
+    from tests.gradient.gradient_helpers import connect, seed_tenant
+
+    return connect(engine, seed_tenant(engine), gradient.url)

@@ -8,25 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine
 
 from seatsync.cli.main import cli
 from seatsync.domain.periods import BillingPeriod
 from seatsync.services import gradient as svc
-from tests.gradient.gradient_helpers import TOKEN, VENDOR, Connected, connect, seed_tenant
+from tests.gradient.gradient_helpers import TOKEN, Connected
 
-
-@pytest.fixture(autouse=True)
-def _vendor_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seatsync.config import get_settings
-
-    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", VENDOR)
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("gradient_vendor_key")
 
 
 @pytest.fixture
-def world(engine: Engine, gradient: Any) -> Connected:
-    return connect(engine, seed_tenant(engine), gradient.url)
+def world(gradient_world: Connected) -> Connected:
+    return gradient_world
 
 
 def invoke(database_url: str, *args: str) -> Result:

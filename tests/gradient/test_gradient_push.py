@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from seatsync.push import runs
 from seatsync.push.gradient import NOT_MAPPED, run_gradient_push
 from seatsync.push.runs import Outcome, RunStatus
 from seatsync.sandboxes.gradient import create_app
+from seatsync.sandboxes.gradient.app import _Bucket
 from seatsync.sandboxes.server import BackgroundServer
 from seatsync.services import gradient as svc
 from tests.foundation.util import csv_bytes, load
@@ -26,17 +28,12 @@ from tests.gradient.gradient_helpers import PERIOD, TOKEN, VENDOR, Connected, co
 EXPECTED = {("c-1", "sat"): 2, ("c-1", "phishing"): 2, ("c-2", "sat"): 1, ("c-3", "sat"): 0, ("c-3", "phishing"): 0}
 
 
-@pytest.fixture(autouse=True)
-def _vendor_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seatsync.config import get_settings
-
-    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", VENDOR)
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("gradient_vendor_key")
 
 
 @pytest.fixture
-def world(engine: Engine, gradient: Any) -> Connected:
-    return connect(engine, seed_tenant(engine), gradient.url)
+def world(gradient_world: Connected) -> Connected:
+    return gradient_world
 
 
 def push(world: Connected, **kw: Any) -> int:
@@ -167,9 +164,10 @@ def connect_retrying(engine: Engine, url: str) -> Connected:
 
 
 def test_429_backs_off_and_every_count_arrives(engine: Engine) -> None:
-    app = create_app(rate_limit=10)
+    app = create_app(rate_limit=None)
     with BackgroundServer(app) as server:
         world = connect(engine, seed_tenant(engine), server.url)
+        app.bucket = _Bucket(3, time.monotonic)  # from now on: the push sends 6 requests at once, some are refused
         run_id = push(world, client_factory=world.factory(TokenBucket(1000)))
         assert world.run(run_id).status == RunStatus.SUCCEEDED
         assert app.rate_limited > 0

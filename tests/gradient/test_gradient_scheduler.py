@@ -19,7 +19,7 @@ from seatsync.push.runs import RunStatus
 from seatsync.push.scheduler import MAX_ATTEMPTS, Scheduler, next_scheduled_push, run_due
 from seatsync.sandboxes.gradient import DEMO_PARTNER_TOKEN, DEMO_VENDOR_KEY
 from seatsync.services import gradient as svc
-from tests.gradient.gradient_helpers import VENDOR, Connected, connect, seed_tenant
+from tests.gradient.gradient_helpers import Connected, connect, seed_tenant
 
 ZONE = "America/Chicago"
 
@@ -28,12 +28,7 @@ def chicago(*args: int) -> datetime:
     return datetime(*args, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)  # type: ignore[misc]
 
 
-@pytest.fixture(autouse=True)
-def _vendor_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seatsync.config import get_settings
-
-    monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", VENDOR)
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("gradient_vendor_key")
 
 
 @pytest.fixture

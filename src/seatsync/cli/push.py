@@ -27,6 +27,24 @@ def number(value: float | int | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+RESULT_HEADER = ["company_id", "company", "before", "after", "outcome", "document", "reason"]
+
+
+def result_rows(results: list[runs.ResultRow]) -> list[list[object]]:
+    return [
+        [
+            x.company_id,
+            x.company_name,
+            number(x.result.quantity_before),
+            number(x.result.quantity_after),
+            x.result.outcome,
+            x.result.document_id or "",
+            x.result.reason or "",
+        ]
+        for x in results
+    ]
+
+
 def _client(session: Any, tenant: Any) -> Any:
     from seatsync.services.connectwise_connection import client_for
 
@@ -205,19 +223,7 @@ def push_connectwise(
     with transaction(engine) as session:
         run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
         results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
-    header = ["company_id", "company", "before", "after", "outcome", "reason"]
-    rows = [
-        [
-            r.company_id,
-            r.company_name,
-            number(r.result.quantity_before),
-            number(r.result.quantity_after),
-            r.result.outcome,
-            r.result.reason or "",
-        ]
-        for r in results
-    ]
-    click.echo(render(header, rows, "table"), nl=False)
+    click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
     click.echo(
         f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
         f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
@@ -287,25 +293,7 @@ def history(tenant_slug: str, target: str | None, period: str | None, run_id: in
         if run_id is not None:
             results = runs.run_results(session, tenant_id=tenant.id, run_id=run_id)
             click.echo()
-            click.echo(
-                render(
-                    ["company_id", "company", "before", "after", "outcome", "document", "reason"],
-                    [
-                        [
-                            x.company_id,
-                            x.company_name,
-                            number(x.result.quantity_before),
-                            number(x.result.quantity_after),
-                            x.result.outcome,
-                            x.result.document_id or "",
-                            x.result.reason or "",
-                        ]
-                        for x in results
-                    ],
-                    "table",
-                ),
-                nl=False,
-            )
+            click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
 
 
 def register(cli: click.Group) -> None:

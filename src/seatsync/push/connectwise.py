@@ -17,14 +17,17 @@ the next start (``seatsync.push.runs``); re-running reads, compares and finds th
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from seatsync.config import get_settings
@@ -32,6 +35,7 @@ from seatsync.connectors.connectwise.conditions import where
 from seatsync.connectors.connectwise.models import Addition, Agreement
 from seatsync.db.engine import transaction
 from seatsync.db.models import CWMapping, PushResult, PushRun, Tenant
+from seatsync.db.types import UTCDateTime
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import (
     Action,
@@ -71,6 +75,8 @@ Progress = Callable[[int, int], None]
 AGREEMENT_BATCH = 150
 AGREEMENT_FIELDS = "id,company/id,company/name,agreementStatus,cancelledFlag,endDate,noEndingDateFlag"
 RECORD_TYPE = "Agreement"
+#: results are written at most this often (seconds), in one transaction
+WRITE_EVERY = 0.25
 
 
 def default_client_factory(session: Session, tenant: Tenant) -> ConnectWiseApi:
@@ -380,35 +386,55 @@ def _push_one(
     )
 
 
-def _record(session: Session, *, run: PushRun, results: list[CompanyResult], now: datetime) -> None:
+_CONFIRM = (
+    update(CWMapping.__table__)  # type: ignore[arg-type]
+    # only if the mapping still points at the addition that was pushed
+    .where(CWMapping.company_pk == bindparam("b_pk"), CWMapping.addition_id == bindparam("b_addition"))
+    .values(last_pushed_quantity=bindparam("b_quantity"), last_pushed_at=bindparam("b_at", type_=UTCDateTime()))
+)
+
+
+def _record(session: Session, *, run: RunRef, results: list[CompanyResult], now: datetime) -> None:
+    """Write results in two statements (executemany): the push's main thread must keep up with 16 workers."""
+    if not results:
+        return
+    rows: list[dict[str, Any]] = []
+    confirmed: list[dict[str, Any]] = []
     for r in results:
         t, row = r.target, r.row
-        session.add(
-            PushResult(
-                run_id=run.id,
-                tenant_id=run.tenant_id,
-                company_pk=t.company.pk,
-                outcome=r.outcome.value,
-                quantity_before=row.current_quantity,
-                quantity_after=r.quantity_after,
-                billable=t.billable,
-                cw_company_id=row.cw_company_id,
-                agreement_id=row.agreement_id,
-                addition_id=row.addition_id,
-                document_id=r.document_id,
-                attempts=t.prior_attempts + (1 if t.complete else 0),
-                reason=r.reason,
-                report_sha256=t.report.sha256 if t.report is not None and t.complete else None,
-                updated_at=now,
-            )
+        rows.append(
+            {
+                "run_id": run.id,
+                "tenant_id": run.tenant_id,
+                "company_pk": t.company.pk,
+                "outcome": r.outcome.value,
+                "quantity_before": row.current_quantity,
+                "quantity_after": r.quantity_after,
+                "billable": t.billable,
+                "cw_company_id": row.cw_company_id,
+                "agreement_id": row.agreement_id,
+                "addition_id": row.addition_id,
+                "document_id": r.document_id,
+                "attempts": t.prior_attempts + (1 if t.complete else 0),
+                "reason": r.reason,
+                "report_sha256": t.report.sha256 if t.report is not None and t.complete else None,
+                "updated_at": now,
+            }
         )
         if r.confirmed_quantity is not None and not run.dry_run:
-            # only if the mapping still points at the addition that was pushed
-            session.execute(
-                update(CWMapping)
-                .where(CWMapping.company_pk == t.company.pk, CWMapping.addition_id == row.addition_id)
-                .values(last_pushed_quantity=r.confirmed_quantity, last_pushed_at=now)
+            confirmed.append(
+                {"b_pk": t.company.pk, "b_addition": row.addition_id, "b_quantity": r.confirmed_quantity, "b_at": now}
             )
+    session.execute(insert(PushResult), rows)
+    if confirmed:
+        session.connection().execute(_CONFIRM, confirmed)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    id: int
+    tenant_id: int
+    dry_run: bool
 
 
 def _retry_scope(session: Session, *, tenant_id: int, period: str) -> tuple[set[int], dict[int, int]]:
@@ -468,7 +494,7 @@ def run_push(
             retry_failed=retry_failed,
         )
         run_id = run.id
-    with runs.interrupted_on_error(engine, run_id=run_id):
+    with runs.run_guard(engine, run_id=run_id):
         _execute(
             engine,
             run_id=run_id,
@@ -500,6 +526,7 @@ def _execute(
     with transaction(engine) as session:
         run = session.get(PushRun, run_id)
         assert run is not None
+        ref = RunRef(run.id, run.tenant_id, run.dry_run)
         tenant = session.get(Tenant, run.tenant_id)
         assert tenant is not None
         work = _load(session, tenant=tenant, period=period, only=only)
@@ -517,8 +544,13 @@ def _execute(
             remote = [t for t in work.targets if t.complete]
             local = [t for t in work.targets if not t.complete]
             if local:
-                planned = [_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local]
-                recorder.write(lambda session, run: _record(session, run=run, results=planned, now=now))
+                with transaction(engine) as session:
+                    _record(
+                        session,
+                        run=ref,
+                        results=[_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local],
+                        now=now,
+                    )
                 done += len(local)
                 if progress:
                     progress(done, total)
@@ -535,14 +567,29 @@ def _execute(
                     stop.set()
                 return result
 
-            pending: set[Future[CompanyResult]] = {pool.submit(one, t) for t in remote}
-            while pending:
-                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+            finished: queue.SimpleQueue[Future[CompanyResult]] = queue.SimpleQueue()
+            for t in remote:
+                pool.submit(one, t).add_done_callback(finished.put)
+            outstanding = len(remote)
+            while outstanding:
+                try:
+                    ready = [finished.get(timeout=runs.HEARTBEAT_EVERY.total_seconds())]
+                except queue.Empty:
+                    ready = []  # slow answers (a rate-limit pause): still alive, say so below
+                deadline = time.monotonic() + WRITE_EVERY
+                while len(ready) < outstanding and (wait_for := deadline - time.monotonic()) > 0:
+                    try:
+                        ready.append(finished.get(timeout=wait_for))
+                    except queue.Empty:
+                        break
+                outstanding -= len(ready)
+                # results are written in batches (a killed run loses at most the last batch's records,
+                # never claims an effect that did not happen; the next run reconciles by reading)
                 stamp = datetime.now(UTC)
-                batch = [f.result() for f in finished]
-                recorder.write(lambda session, run: _record(session, run=run, results=batch, now=stamp))  # noqa: B023
-                done += len(finished)
-                if progress and finished:
+                batch = [f.result() for f in ready]
+                recorder.write(lambda session: _record(session, run=ref, results=batch, now=stamp))  # noqa: B023
+                done += len(ready)
+                if progress:
                     progress(done, total)
     finally:
         client.close()

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from seatsync.config import get_settings
@@ -105,31 +105,47 @@ def describe(exc: ConnectorError) -> str:
     return exc.message
 
 
-def _record(session: Session, run: PushRun, results: list[ItemResult], now: datetime) -> None:
-    for r in results:
-        i = r.item
-        session.add(
-            PushResult(
-                run_id=run.id,
-                tenant_id=run.tenant_id,
-                company_pk=i.company_pk,
-                product=i.product,
-                service=i.service_id,
-                outcome=r.outcome.value,
-                quantity_after=float(i.count) if r.outcome is Outcome.SUCCEEDED else None,
-                billable=i.count,
-                remote_id=i.company_id,
-                attempts=1 if i.service_id is not None else 0,
-                reason=r.reason,
-                updated_at=now,
-            )
-        )
+def _record(session: Session, *, run_id: int, tenant_id: int, results: list[ItemResult], now: datetime) -> None:
+    """One statement (executemany) per batch: the main thread keeps up with the senders."""
+    if not results:
+        return
+    session.execute(
+        insert(PushResult),
+        [
+            {
+                "run_id": run_id,
+                "tenant_id": tenant_id,
+                "company_pk": r.item.company_pk,
+                "product": r.item.product,
+                "service": r.item.service_id,
+                "outcome": r.outcome.value,
+                "quantity_after": float(r.item.count) if r.outcome is Outcome.SUCCEEDED else None,
+                "billable": r.item.count,
+                "remote_id": r.item.company_id,
+                "attempts": 1 if r.item.service_id is not None else 0,
+                "reason": r.reason,
+                "updated_at": now,
+            }
+            for r in results
+        ],
+    )
 
 
 class _Pusher:
     """Sends the items of one run and records their results as they come."""
 
-    def __init__(self, engine: Engine, *, run_id: int, client: GradientClient, total: int, progress: Progress | None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        run_id: int,
+        tenant_id: int,
+        client: GradientClient,
+        total: int,
+        progress: Progress | None,
+    ) -> None:
+        self.run_id = run_id
+        self.tenant_id = tenant_id
         self.client = client
         self.recorder = runs.Recorder(engine, run_id=run_id)
         self.total = total
@@ -171,7 +187,9 @@ class _Pusher:
 
     def record(self, results: list[ItemResult]) -> None:
         stamp = datetime.now(UTC)
-        self.recorder.write(lambda session, run: _record(session, run, results, stamp))
+        self.recorder.write(
+            lambda session: _record(session, run_id=self.run_id, tenant_id=self.tenant_id, results=results, now=stamp)
+        )
         self.done += len(results)
         if self.progress is not None and results:
             self.progress(self.done, self.total)
@@ -221,8 +239,8 @@ def execute(
     progress: Progress | None = None,
     concurrency: int | None = None,
 ) -> None:
-    """Carry out a started run (``start``) to its end; anything escaping marks it interrupted."""
-    with runs.interrupted_on_error(engine, run_id=run_id):
+    """Carry out a started run (``start``) to its end (see ``runs.run_guard`` for one that cannot)."""
+    with runs.run_guard(engine, run_id=run_id):
         _execute(
             engine,
             run_id=run_id,
@@ -281,7 +299,7 @@ def _execute(
             except ConnectorError as exc:
                 note = f"the accounts could not be brought up to date before pushing: {describe(exc)}"
             items = plan(session, tenant=tenant, period=period)
-        pusher = _Pusher(engine, run_id=run_id, client=client, total=len(items), progress=progress)
+        pusher = _Pusher(engine, run_id=run_id, tenant_id=tenant.id, client=client, total=len(items), progress=progress)
         if fatal is not None:
             pusher.stop(fatal)
         if items:

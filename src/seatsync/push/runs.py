@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PushResult, PushRun
-from seatsync.errors import Conflict, NotFound
+from seatsync.errors import Conflict, NotFound, SeatsyncError
 
 #: a running run whose heartbeat is older than this is taken as dead, whatever host it runs on
 LEASE = timedelta(minutes=2)
@@ -200,13 +200,18 @@ def heartbeat(session: Session, *, run_id: int) -> None:
 
 
 @contextmanager
-def interrupted_on_error(engine: Engine, *, run_id: int) -> Iterator[None]:
-    """Anything escaping the block (an exception, Ctrl-C) marks the run ``interrupted``, then goes on up."""
+def run_guard(engine: Engine, *, run_id: int) -> Iterator[None]:
+    """Close a started run that does not reach its end: a deliberate error (not connected, a tenant gone ...)
+    fails it with that reason; anything else (a crash, Ctrl-C) marks it ``interrupted``. Then re-raises."""
     try:
         yield
+    except SeatsyncError as exc:
+        with transaction(engine) as session:
+            finish_run(session, run_id=run_id, reason=str(exc), failed=True)
+        raise
     except BaseException as exc:
         with transaction(engine) as session:
-            interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
+            interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc!r}")
         raise
 
 
@@ -218,13 +223,11 @@ class Recorder:
         self.run_id = run_id
         self._last_beat = _now()
 
-    def write(self, add: Callable[[Session, PushRun], None]) -> None:
-        """``add(session, run)`` stores a batch of results; the heartbeat is written when due."""
+    def write(self, add: Callable[[Session], None]) -> None:
+        """``add(session)`` stores a batch of results; the run's heartbeat is written with it when due."""
         stamp = _now()
         with transaction(self.engine) as session:
-            run = session.get(PushRun, self.run_id)
-            assert run is not None
-            add(session, run)
+            add(session)
             if stamp - self._last_beat >= HEARTBEAT_EVERY:
                 heartbeat(session, run_id=self.run_id)
                 self._last_beat = stamp
