@@ -51,6 +51,8 @@ def test_fifty_tenants_two_workers_one_killed(
     due = BillingPeriod.containing(now, UTC).previous()  # the month the schedule pushes now
     monkeypatch.setenv("SEATSYNC_GRADIENT_VENDOR_KEY", GRADIENT_VENDOR)
     workers.env["SEATSYNC_GRADIENT_VENDOR_KEY"] = GRADIENT_VENDOR
+    # one company at a time within a push: its results are recorded one by one, so "mid-run" lasts
+    workers.env["SEATSYNC_CONNECTWISE_CONCURRENCY"] = "1"
     sandbox = ConnectWiseSandbox(seed=None)
     gradient = GradientSandbox.seeded("empty")
     gradient_app = gradient_sandbox.create_app(gradient, rate_limit=100)
