@@ -6,6 +6,7 @@ Procrastinate keeps its jobs in the same PostgreSQL database (schema applied by 
 - ``push_connectwise`` / ``push_gradient`` (tenant_id, period, started_by, force, retry_failed, dry_run): lock
   ``push:<tenant>:<target>`` (one at a time per tenant and target) and queueing lock of the same name (one queued);
 - ``sync_accounts`` (tenant_id): lock and queueing lock ``sync_accounts:<tenant>``;
+- ``prune_jobs``: periodic, daily: succeeded jobs older than a week are deleted;
 - ``gradient_schedule``: periodic, every minute; Procrastinate defers one job per tick for the whole cluster
   (``procrastinate_periodic_defers`` is unique per task and tick) and the fan-out claims each (tenant, period)
   once (``seatsync.jobs.fanout``).
@@ -112,6 +113,17 @@ def gradient_schedule(context: JobContext, timestamp: int) -> int:
     return int(work.timed(Task.GRADIENT_SCHEDULE, lambda: len(fanout.enqueue_due(engine, settings, now=now))))
 
 
+#: how long succeeded jobs are kept (the history that matters is in push_runs); failed ones are kept
+JOB_RETENTION_HOURS = 24 * 7
+
+
+@app.periodic(cron="17 3 * * *", periodic_id="daily")
+@app.task(name="prune_jobs", queueing_lock="prune_jobs")
+async def prune_jobs(timestamp: int) -> None:
+    """Delete succeeded jobs older than a week (the schedule alone queues one a minute)."""
+    await app.job_manager.delete_old_jobs(nb_hours=JOB_RETENTION_HOURS)
+
+
 # -- the queue, as seen by the web app and the CLI -----------------------------------------------------------
 
 _TERMINAL = {
@@ -211,8 +223,12 @@ async def run_worker_async(
     heartbeat: float = HEARTBEAT_EVERY,
     stalled_after: float = STALLED_AFTER,
 ) -> None:
-    engine = make_engine(settings.database_url, pool_size=max(5, concurrency * 2), max_overflow=concurrency * 8)
-    connector = PsycopgConnector(conninfo=conninfo(settings.database_url), min_size=1, max_size=concurrency + 4)
+    # connections are the scarce resource (PostgreSQL's max_connections is shared by every worker): at most
+    # concurrency + 2 for the jobs (the engines' transactions and the rate limiter's one-statement checkouts are
+    # short; threads wait for a free one) and 4 for the queue itself
+    half = max(1, concurrency // 2)
+    engine = make_engine(settings.database_url, pool_size=half + 2, max_overflow=concurrency - half, pool_timeout=120)
+    connector = PsycopgConnector(conninfo=conninfo(settings.database_url), min_size=1, max_size=4)
     try:
         with app.replace_connector(connector):
             async with app.open_async():
