@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256), help="Jobs run at once.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Jobs run at once.")
 @click.option(
     "--queues", default="", help="Comma-separated queues to take jobs from (default: all; seatsync uses 'default')."
 )

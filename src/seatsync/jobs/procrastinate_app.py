@@ -218,7 +218,7 @@ async def _stalled_job_loop(stalled_after: float, every: float) -> None:
 async def run_worker_async(
     *,
     settings: Settings,
-    concurrency: int = 4,
+    concurrency: int = 8,
     queues: list[str] | None = None,
     heartbeat: float = HEARTBEAT_EVERY,
     stalled_after: float = STALLED_AFTER,
