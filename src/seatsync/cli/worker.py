@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Jobs run at once.")
 @click.option(
-    "--queues", default="", help="Comma-separated queues to take jobs from (default: all; seatsync uses 'default')."
+    "--queues",
+    default="",
+    help="Comma-separated queues to take jobs from: connectwise, gradient (pushes, account syncs), default "
+    "(the schedule, housekeeping). Default: all.",
 )
 @click.option(
     "--heartbeat", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds between heartbeats."

@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 PUSH_RETRY = RetryStrategy(max_attempts=12, wait=20, retry_exceptions={Conflict, RetriableError})
 SYNC_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5, retry_exceptions={RetriableError})
 
+#: the queue of each task: a deployment may give Gradient (one global limit) and ConnectWise (a limit per tenant)
+#: their own workers (``seatsync worker --queues gradient``), so neither waits behind the other
+QUEUES = {
+    Task.PUSH_CONNECTWISE.value: "connectwise",
+    Task.PUSH_GRADIENT.value: "gradient",
+    Task.SYNC_ACCOUNTS.value: "gradient",
+}
+
 #: seconds between a worker's heartbeats, and without one after which its jobs are taken as stalled
 HEARTBEAT_EVERY = 10.0
 STALLED_AFTER = 30.0
@@ -164,7 +172,12 @@ class JobQueue:
         for _ in range(3):
             try:
                 deferrer = configure_task(
-                    name=task, job_manager=self.manager, lock=lock, queueing_lock=qlock, connection=connection
+                    name=task,
+                    job_manager=self.manager,
+                    lock=lock,
+                    queueing_lock=qlock,
+                    queue=QUEUES.get(task, "default"),
+                    connection=connection,
                 )
                 return deferrer.defer(**kwargs), False
             except pexc.AlreadyEnqueued:
