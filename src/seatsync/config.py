@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     connectwise_concurrency: int = 8
     #: requests a second the installation may send to Gradient (per vendor key)
     gradient_rate_limit: float = 100.0
+    #: "json": structured log lines (with tenant, run and job ids); anything else: plain text
+    log_format: str = "text"
+    #: where pushes and syncs run: "auto" (procrastinate on PostgreSQL, in-process on SQLite), "inprocess", "procrastinate"
+    job_queue: Literal["auto", "inprocess", "procrastinate"] = "auto"
     #: requests in flight at once during a Gradient push (the rate limit still applies to all of them)
     gradient_concurrency: int = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import connectwise, core, demo, gradient, push, web
+from seatsync.cli import connectwise, core, demo, gradient, push, web, worker
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -21,6 +21,7 @@ push.register(cli)
 gradient.register(cli)  # after any module that creates the `sandbox`/`connect` groups
 web.register(cli)
 demo.register(cli)
+worker.register(cli)
 
 
 def main() -> None:

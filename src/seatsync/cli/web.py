@@ -18,9 +18,11 @@ def serve(host: str, port: int, secure_cookies: bool | None) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json)."""
     import uvicorn
 
+    from seatsync.jobs.observe import configure_logging
     from seatsync.web.app import create_app
 
     context = app_context()
+    configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
     app = create_app(settings=context.settings, engine=context.engine, secure_cookies=secure_cookies)
     click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)

@@ -100,9 +100,11 @@ def create_app(
 
     from seatsync.web import pages
     from seatsync.web.api import router as api_router
+    from seatsync.web.api.routes import metrics as metrics_routes
 
     app.include_router(api_router)
     app.include_router(pages.router)
+    app.include_router(metrics_routes.router)  # /metrics (Prometheus)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)

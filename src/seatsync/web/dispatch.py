@@ -11,13 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select
 
 from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ConfigurationError, SeatsyncError
+from seatsync.jobs.dispatch import get_dispatcher
 from seatsync.push.runs import Target
 from seatsync.services.connectwise_connection import client_for
 from seatsync.web.state import AppState
@@ -95,20 +96,6 @@ class ProgressBoard:
 START_WAIT = 10.0
 
 
-def _runner(target: Target) -> Callable[..., int]:
-    if target is Target.CONNECTWISE:
-        from seatsync.push.connectwise import run_push
-
-        return run_push
-    from seatsync.push.gradient import run_gradient_push
-
-    def gradient(engine: Any, *, force: bool = False, retry_failed: bool = False, **kw: Any) -> int:
-        # a Gradient count is set, not added: nothing is blocked and every push re-sends every count
-        return run_gradient_push(engine, **kw)
-
-    return gradient
-
-
 def dispatch_push(
     state: AppState,
     *,
@@ -124,7 +111,6 @@ def dispatch_push(
     The one place the web starts pushes. Errors raised before the run exists (a push already running, nothing
     to retry) are raised here, so the caller can answer with them.
     """
-    runner = _runner(target)
     key = (tenant_id, target.value)
     with state.sessions() as session:
         if target is Target.CONNECTWISE:
@@ -135,30 +121,19 @@ def dispatch_push(
         before = session.scalar(
             select(func.max(PushRun.id)).where(PushRun.tenant_id == tenant_id, PushRun.target == target.value)
         )
-    finished = threading.Event()
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            runner(
-                state.engine,
-                tenant_id=tenant_id,
-                period=period,
-                started_by=started_by,
-                force=force,
-                retry_failed=retry_failed,
-                progress=lambda done, total: progress_board(state).update(key, done, total),
-            )
-        except BaseException as exc:
-            failure.append(exc)
-            raise
-        finally:
-            progress_board(state).clear(key)
-            finished.set()
-
     assert state.dispatcher is not None
     progress_board(state).update(key, 0, 0)
-    state.dispatcher.submit(f"push:{target.value}:{tenant_id}", work)
+    # in-process (threads of this app) or queued for `seatsync worker`: seatsync.jobs.dispatch decides
+    job = get_dispatcher(state.settings, state.engine, submit=state.dispatcher.submit).enqueue_push(
+        tenant_id,
+        target,
+        period,
+        started_by,
+        force=force,
+        retry_failed=retry_failed,
+        progress=lambda done, total: progress_board(state).update(key, done, total),
+        on_finish=lambda: progress_board(state).clear(key),
+    )
     deadline = time.monotonic() + START_WAIT
     while True:
         with state.sessions() as session:
@@ -169,11 +144,11 @@ def dispatch_push(
             )
         if run_id is not None:
             return int(run_id)
-        if finished.is_set():
-            if failure and isinstance(failure[0], SeatsyncError):
-                raise failure[0]
-            if failure:
-                raise ConfigurationError(f"the push could not start: {failure[0]}")
+        if job.finished:
+            if isinstance(job.error, SeatsyncError):
+                raise job.error
+            if job.error is not None:
+                raise ConfigurationError(f"the push could not start: {job.error}")
             return None
         if time.monotonic() > deadline:
             return None
