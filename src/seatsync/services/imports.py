@@ -289,9 +289,12 @@ def _import_companies(
         seen[company_id] = (line, name, products)
     errors.raise_if_any(source)
 
-    existing = {
-        c.company_id: c for c in session.scalars(select(Company).where(Company.tenant_id == tenant.id))
-    }  # companies are few (thousands): an in-memory merge is simplest
+    # only the companies this file names, a chunk of ids at a time (a one-company update stays cheap)
+    ids = list(seen)
+    existing: dict[str, Company] = {}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        query = select(Company).where(Company.tenant_id == tenant.id, Company.company_id.in_(chunk))
+        existing.update((c.company_id, c) for c in session.scalars(query))
     for company_id, (_line, name, products) in seen.items():
         company = existing.get(company_id)
         if company is None:
