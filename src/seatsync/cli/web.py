@@ -1,4 +1,5 @@
-"""``seatsync serve``: the web app and API with uvicorn (pushes run on background threads of this process)."""
+"""``seatsync serve``: the web app and API with uvicorn; pushes run on background threads of this process (or on
+workers), and the monthly Gradient schedule runs here unless ``SEATSYNC_JOB_QUEUE=procrastinate``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,18 @@ def serve(host: str, port: int, secure_cookies: bool | None) -> None:
     configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
     app = create_app(settings=context.settings, engine=context.engine, secure_cookies=secure_cookies)
     click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    scheduler = None
+    if context.settings.job_queue != "procrastinate":
+        # the monthly Gradient push; with workers running too, their periodic task and this loop share the
+        # schedule's claims, so each tenant's month is still pushed once
+        from seatsync.push.scheduler import Scheduler
+
+        scheduler = Scheduler(context.engine).start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop(timeout=30)
 
 
 def register(cli: click.Group) -> None:
