@@ -20,6 +20,7 @@ from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.push.runs import Outcome, Target
 from seatsync.services.billing import count_billable
+from seatsync.services.companies import escape_like
 
 PAGE_SIZE = 50
 
@@ -87,10 +88,6 @@ def _latest_results(tenant_id: int, period: str) -> Any:
     return newest
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _query(tenant_id: int, period: str, q: str, chosen: Filter) -> Select[Company, CWMapping, PushResult]:
     newest = _latest_results(tenant_id, period)
     query = (
@@ -101,7 +98,7 @@ def _query(tenant_id: int, period: str, q: str, chosen: Filter) -> Select[Compan
         .where(Company.tenant_id == tenant_id, Company.archived.is_(False))
     )
     if q.strip():
-        pattern = f"%{_escape_like(q.strip().lower())}%"
+        pattern = f"%{escape_like(q.strip().lower())}%"
         query = query.where(
             or_(
                 func.lower(Company.name).like(pattern, escape="\\"),

@@ -12,11 +12,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
-from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ImportRejected, SeatsyncError
@@ -24,13 +22,13 @@ from seatsync.push import runs
 from seatsync.push.runs import Target, last_push
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
+from seatsync.services.companies import search_companies
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.web import auth
 from seatsync.web.api.routes import connectwise as cw_routes
 from seatsync.web.api.routes import gradient as gradient_routes
 from seatsync.web.api.routes import pushes as push_routes
 from seatsync.web.api.routes.auth import do_login, wants_secure_cookie
-from seatsync.web.api.routes.companies import escape_like
 from seatsync.web.deps import (
     SESSION_COOKIE,
     AdminOperator,
@@ -176,17 +174,7 @@ def companies_page(
     q: Annotated[str | None, Query(max_length=200)] = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    query = select(Company).where(Company.tenant_id == tenant.id)
-    if q:
-        pattern = f"%{escape_like(q.lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Company.name).like(pattern, escape="\\"),
-                func.lower(Company.company_id).like(pattern, escape="\\"),
-            )
-        )
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(db.scalars(query.order_by(Company.company_id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    total, rows = search_companies(db, tenant_id=tenant.id, q=q, page=page_no, per_page=PAGE_SIZE)
     return page(
         request,
         "companies.html",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from seatsync.db.models import Company
 from seatsync.errors import NotFound
+from seatsync.services.companies import search_companies
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Tenant
@@ -28,10 +29,6 @@ def company_out(company: Company) -> CompanyOut:
     )
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @router.get("")
 def list_companies(
     principal: CurrentOperator,
@@ -41,17 +38,7 @@ def list_companies(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CompanyPage:
-    query = select(Company).where(Company.tenant_id == tenant.id)
-    if q:
-        pattern = f"%{escape_like(q.lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Company.name).like(pattern, escape="\\"),
-                func.lower(Company.company_id).like(pattern, escape="\\"),
-            )
-        )
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.scalars(query.order_by(Company.company_id).offset((page - 1) * per_page).limit(per_page))
+    total, rows = search_companies(db, tenant_id=tenant.id, q=q, page=page, per_page=per_page)
     return CompanyPage(total=total, page=page, per_page=per_page, companies=[company_out(c) for c in rows])
 
 
