@@ -234,7 +234,8 @@ def test_timeouts_and_dropped_connections_are_retried_then_transport_error(exc: 
         client.list_catalog()
     assert len(recorder.api_requests) == 3
     assert not isinstance(caught.value, httpx.HTTPError)
-    assert caught.value.__cause__ is None and caught.value.__context__ is None  # httpx does not leak, even chained
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
 
 
 def test_other_4xx_is_fatal_with_connectwise_message() -> None:
@@ -264,7 +265,9 @@ def test_upload_is_multipart_and_not_repeated_when_the_first_one_landed() -> Non
         if request.method == "POST":
             assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
             body = request.read()
-            assert b'name="recordType"' in body and b"Agreement" in body and b'filename="r.csv"' in body
+            assert b'name="recordType"' in body
+            assert b"Agreement" in body
+            assert b'filename="r.csv"' in body
             stored.append({"id": 9, "title": "Report", "fileName": "r.csv", "size": 4})
             raise httpx.RemoteProtocolError("connection dropped after the server stored the file")
         return httpx.Response(200, json=stored)
@@ -280,13 +283,15 @@ def test_upload_is_multipart_and_not_repeated_when_the_first_one_landed() -> Non
 def test_secrets_never_appear_in_repr_or_errors() -> None:
     client, _, _ = make(lambda r: error(401, "UserNotAuthenticated", "bad"))
     with client:
-        assert PRIVATE not in repr(client) and PUBLIC not in repr(client)
+        assert PRIVATE not in repr(client)
+        assert PUBLIC not in repr(client)
         assert PRIVATE not in str(vars(client))
         with pytest.raises(AuthenticationFailed) as caught:
             client.list_companies()
     token = base64.b64encode(f"acme+{PUBLIC}:{PRIVATE}".encode()).decode()
     for text in (str(caught.value), repr(caught.value), repr(vars(caught.value))):
-        assert PRIVATE not in text and token not in text
+        assert PRIVATE not in text
+        assert token not in text
 
 
 def test_retry_after_forms() -> None:

@@ -6,8 +6,8 @@ import httpx
 import jsonschema
 import pytest
 from cw_helpers import ERROR_BODY, SPEC_PATH, ContractTransport, load_spec, openapi
-from conftest import ClientFactory
 
+from conftest import ClientFactory
 from seatsync.connectors.connectwise import where
 from seatsync.errors import PermissionDenied, RecordNotFound
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox

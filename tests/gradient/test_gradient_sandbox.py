@@ -177,7 +177,8 @@ def test_msp_side_maps_all_or_chosen_ids_over_http(gradient: Any, http: httpx.Cl
 
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
-    app = create_app(GradientSandbox.seeded("demo"), rate_limit=5)
+    # a stopped clock: the bucket never refills, however slow this machine is
+    app = create_app(GradientSandbox.seeded("demo"), rate_limit=5, clock=lambda: 1000.0)
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url, headers=token()) as http:
         codes = [http.get(f"{API}/organization").status_code for _ in range(8)]
         limited = http.get(f"{API}/organization")

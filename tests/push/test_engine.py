@@ -12,7 +12,7 @@ from sqlalchemy import select
 from seatsync.db.engine import transaction
 from seatsync.db.models import CWMapping, PushResult, PushRun
 from seatsync.domain.planning import Action, BlockReason
-from seatsync.errors import Conflict
+from seatsync.errors import ConfigurationError, Conflict
 from seatsync.push import runs
 from seatsync.push.connectwise import preview, run_push
 from seatsync.push.runs import RunStatus, Target
@@ -67,8 +67,9 @@ def test_full_push_sets_every_addition_and_attaches_one_report(world: World) -> 
         pushed = {m.company_pk: m.last_pushed_quantity for m in session.scalars(select(CWMapping))}
         assert sorted(pushed.values()) == [1.0, 2.0, 3.0]
         assert runs.last_push(session, tenant_id=world.tenant.id, target=Target.CONNECTWISE) == run.finished_at
-    # at most 4 requests per changed company (plus one batched agreement read)
-    assert len(world.sandbox.requests) <= 4 * 3 + 1
+    # per changed company: read the addition, PATCH it, upload the report; plus one batched agreements read
+    assert len(world.sandbox.requests) == 3 * 3 + 1
+    assert world.requests("GET", "/system/documents") == 0
 
 
 def test_a_second_identical_push_changes_nothing(world: World) -> None:
@@ -215,3 +216,12 @@ def test_a_dead_run_is_marked_interrupted_and_a_live_one_blocks_a_second(world: 
             now=datetime.now(UTC) + runs.LEASE + timedelta(seconds=1),
         )
     assert reaped == [live_id]
+
+
+def test_a_tenant_not_connected_fails_the_run_with_the_reason(world: World) -> None:
+    with pytest.raises(ConfigurationError, match="is not connected to ConnectWise"):
+        run_push(world.engine, tenant_id=world.tenant.id, period=PERIOD)
+    with transaction(world.engine) as session:
+        (run,) = runs.list_runs(session, tenant_id=world.tenant.id)
+        assert run.status == RunStatus.FAILED
+        assert run.status_reason is not None and "seatsync connect connectwise" in run.status_reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import connectwise, core, gradient, web
+from seatsync.cli import connectwise, core, gradient, push, web
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -17,6 +17,7 @@ def cli() -> None:
 
 core.register(cli)
 connectwise.register(cli)
+push.register(cli)
 gradient.register(cli)  # after any module that creates the `sandbox`/`connect` groups
 web.register(cli)
 

@@ -5,8 +5,9 @@ attach the evidence report unless an identical one is already on the agreement, 
     run_id = run_push(engine, tenant_id=t.id, period=p, started_by="cli")   # from any process
 
 Requests per company: one addition read; agreements are read in batches (``id in (...)``); a changed
-quantity adds one PATCH; a report not known to be attached adds a documents listing and an upload. So a
-changed company costs at most 4 requests and an unchanged one whose report is recorded costs 1.
+quantity adds one PATCH; a report not recorded as attached adds an upload, preceded by a documents listing
+only when a killed run may have attached it unrecorded (or another report of the period is attached). So a
+changed company costs 3 requests (4 after a crash) and an unchanged one whose report is recorded costs 1.
 
 Crash safety: a company's result is written after its remote effect; an interrupted run is detected at
 the next start (``seatsync.push.runs``); re-running reads, compares and finds the quantity already set
@@ -16,14 +17,17 @@ the next start (``seatsync.push.runs``); re-running reads, compares and finds th
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from seatsync.config import get_settings
@@ -31,6 +35,7 @@ from seatsync.connectors.connectwise.conditions import where
 from seatsync.connectors.connectwise.models import Addition, Agreement
 from seatsync.db.engine import transaction
 from seatsync.db.models import CWMapping, PushResult, PushRun, Tenant
+from seatsync.db.types import UTCDateTime
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import (
     Action,
@@ -53,6 +58,7 @@ from seatsync.errors import (
     RateLimited,
     RecordNotFound,
     RetriableError,
+    SeatsyncError,
 )
 from seatsync.push import runs
 from seatsync.push.protocol import ConnectWiseApi
@@ -70,6 +76,8 @@ Progress = Callable[[int, int], None]
 AGREEMENT_BATCH = 150
 AGREEMENT_FIELDS = "id,company/id,company/name,agreementStatus,cancelledFlag,endDate,noEndingDateFlag"
 RECORD_TYPE = "Agreement"
+#: results are written at most this often (seconds), in one transaction
+WRITE_EVERY = 0.25
 
 
 def default_client_factory(session: Session, tenant: Tenant) -> ConnectWiseApi:
@@ -93,6 +101,8 @@ class Task:
     #: report hash -> document id, for reports already recorded as attached to this agreement for the period
     attached: dict[str, int] = field(default_factory=dict)
     prior_attempts: int = 0
+    #: an interrupted run of the period may have attached a report without recording it: look before uploading
+    uncertain: bool = False
 
     @property
     def complete(self) -> bool:
@@ -143,7 +153,9 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
     for pk, agreement_id, sha, document_id in rows:
         if agreement_id is not None and sha is not None and document_id is not None:
             known[(pk, agreement_id)][sha] = document_id
+    uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
     for t in complete:
+        t.uncertain = uncertain(t.company.pk)
         t.report = build_report(
             company_id=t.company.company_id,
             company_name=t.company.name,
@@ -153,6 +165,29 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
         assert t.mapping is not None
         t.attached = known.get((t.company.pk, t.mapping.agreement_id or 0), {})
     return Work(period, targets)
+
+
+def _maybe_attached_unrecorded(session: Session, *, tenant: Tenant, period: BillingPeriod) -> Callable[[int], bool]:
+    """Whether an interrupted run of the period may have reached a company without recording it."""
+    interrupted = list(
+        session.scalars(
+            select(PushRun.id).where(
+                PushRun.tenant_id == tenant.id,
+                PushRun.target == Target.CONNECTWISE.value,
+                PushRun.period == str(period),
+                PushRun.dry_run.is_(False),
+                PushRun.status == runs.RunStatus.INTERRUPTED,
+            )
+        )
+    )
+    if not interrupted:
+        return lambda _pk: False
+    recorded: dict[int, set[int]] = {run_id: set() for run_id in interrupted}
+    for run_id, pk in session.execute(
+        select(PushResult.run_id, PushResult.company_pk).where(PushResult.run_id.in_(interrupted))
+    ):
+        recorded[run_id].add(pk)
+    return lambda pk: any(pk not in pks for pks in recorded.values())
 
 
 # -- reading ConnectWise -------------------------------------------------------------------------------------
@@ -281,9 +316,11 @@ def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
     assert report is not None
     if report.sha256 in t.attached:
         return t.attached[report.sha256]
-    for document in client.list_documents(RECORD_TYPE, agreement_id):
-        if tag_in(document.title) == report.tag:
-            return document.id
+    if t.uncertain or t.attached:
+        # a run killed after uploading, or a report attached earlier under another hash (which may be back)
+        for document in client.list_documents(RECORD_TYPE, agreement_id):
+            if tag_in(document.title) == report.tag:
+                return document.id
     uploaded = client.upload_document(
         RECORD_TYPE, agreement_id, report.title, report.filename, report.content, content_type="text/csv"
     )
@@ -350,35 +387,55 @@ def _push_one(
     )
 
 
-def _record(session: Session, *, run: PushRun, results: list[CompanyResult], now: datetime) -> None:
+_CONFIRM = (
+    update(CWMapping.__table__)  # type: ignore[arg-type]
+    # only if the mapping still points at the addition that was pushed
+    .where(CWMapping.company_pk == bindparam("b_pk"), CWMapping.addition_id == bindparam("b_addition"))
+    .values(last_pushed_quantity=bindparam("b_quantity"), last_pushed_at=bindparam("b_at", type_=UTCDateTime()))
+)
+
+
+def _record(session: Session, *, run: RunRef, results: list[CompanyResult], now: datetime) -> None:
+    """Write results in two statements (executemany): the push's main thread must keep up with 16 workers."""
+    if not results:
+        return
+    rows: list[dict[str, Any]] = []
+    confirmed: list[dict[str, Any]] = []
     for r in results:
         t, row = r.target, r.row
-        session.add(
-            PushResult(
-                run_id=run.id,
-                tenant_id=run.tenant_id,
-                company_pk=t.company.pk,
-                outcome=r.outcome.value,
-                quantity_before=row.current_quantity,
-                quantity_after=r.quantity_after,
-                billable=t.billable,
-                cw_company_id=row.cw_company_id,
-                agreement_id=row.agreement_id,
-                addition_id=row.addition_id,
-                document_id=r.document_id,
-                attempts=t.prior_attempts + (1 if t.complete else 0),
-                reason=r.reason,
-                report_sha256=t.report.sha256 if t.report is not None and t.complete else None,
-                updated_at=now,
-            )
+        rows.append(
+            {
+                "run_id": run.id,
+                "tenant_id": run.tenant_id,
+                "company_pk": t.company.pk,
+                "outcome": r.outcome.value,
+                "quantity_before": row.current_quantity,
+                "quantity_after": r.quantity_after,
+                "billable": t.billable,
+                "cw_company_id": row.cw_company_id,
+                "agreement_id": row.agreement_id,
+                "addition_id": row.addition_id,
+                "document_id": r.document_id,
+                "attempts": t.prior_attempts + (1 if t.complete else 0),
+                "reason": r.reason,
+                "report_sha256": t.report.sha256 if t.report is not None and t.complete else None,
+                "updated_at": now,
+            }
         )
         if r.confirmed_quantity is not None and not run.dry_run:
-            # only if the mapping still points at the addition that was pushed
-            session.execute(
-                update(CWMapping)
-                .where(CWMapping.company_pk == t.company.pk, CWMapping.addition_id == row.addition_id)
-                .values(last_pushed_quantity=r.confirmed_quantity, last_pushed_at=now)
+            confirmed.append(
+                {"b_pk": t.company.pk, "b_addition": row.addition_id, "b_quantity": r.confirmed_quantity, "b_at": now}
             )
+    session.execute(insert(PushResult), rows)
+    if confirmed:
+        session.connection().execute(_CONFIRM, confirmed)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    id: int
+    tenant_id: int
+    dry_run: bool
 
 
 def _retry_scope(session: Session, *, tenant_id: int, period: str) -> tuple[set[int], dict[int, int]]:
@@ -451,9 +508,14 @@ def run_push(
             progress=progress,
             concurrency=concurrency,
         )
+    except SeatsyncError as exc:
+        # not connected, a tenant gone ...: the run failed as a whole, for a reason a person can act on
+        with transaction(engine) as session:
+            runs.finish_run(session, run_id=run_id, reason=str(exc), failed=True)
+        raise
     except BaseException as exc:
         with transaction(engine) as session:
-            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc or type(exc).__name__}")
+            runs.interrupt_run(session, run_id=run_id, reason=f"stopped early: {exc!r}")
         raise
     return run_id
 
@@ -474,6 +536,7 @@ def _execute(
     with transaction(engine) as session:
         run = session.get(PushRun, run_id)
         assert run is not None
+        ref = RunRef(run.id, run.tenant_id, run.dry_run)
         tenant = session.get(Tenant, run.tenant_id)
         assert tenant is not None
         work = _load(session, tenant=tenant, period=period, only=only)
@@ -492,11 +555,9 @@ def _execute(
             local = [t for t in work.targets if not t.complete]
             if local:
                 with transaction(engine) as session:
-                    run = session.get(PushRun, run_id)
-                    assert run is not None
                     _record(
                         session,
-                        run=run,
+                        run=ref,
                         results=[_push_one(client, t, {}, force=force, dry_run=True, now=now) for t in local],
                         now=now,
                     )
@@ -516,19 +577,32 @@ def _execute(
                     stop.set()
                 return result
 
-            pending: set[Future[CompanyResult]] = {pool.submit(one, t) for t in remote}
-            while pending:
-                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+            finished: queue.SimpleQueue[Future[CompanyResult]] = queue.SimpleQueue()
+            for t in remote:
+                pool.submit(one, t).add_done_callback(finished.put)
+            outstanding = len(remote)
+            while outstanding:
+                try:
+                    ready = [finished.get(timeout=runs.HEARTBEAT_EVERY.total_seconds())]
+                except queue.Empty:
+                    ready = []  # slow answers (a rate-limit pause): still alive, say so below
+                deadline = time.monotonic() + WRITE_EVERY
+                while len(ready) < outstanding and (wait_for := deadline - time.monotonic()) > 0:
+                    try:
+                        ready.append(finished.get(timeout=wait_for))
+                    except queue.Empty:
+                        break
+                outstanding -= len(ready)
+                # results are written in batches (a killed run loses at most the last batch's records,
+                # never claims an effect that did not happen; the next run reconciles by reading)
                 stamp = datetime.now(UTC)
                 with transaction(engine) as session:
-                    run = session.get(PushRun, run_id)
-                    assert run is not None
-                    _record(session, run=run, results=[f.result() for f in finished], now=stamp)
+                    _record(session, run=ref, results=[f.result() for f in ready], now=stamp)
                     if stamp - last_beat >= runs.HEARTBEAT_EVERY:
                         runs.heartbeat(session, run_id=run_id)
                         last_beat = stamp
-                done += len(finished)
-                if progress and finished:
+                done += len(ready)
+                if progress:
                     progress(done, total)
     finally:
         client.close()

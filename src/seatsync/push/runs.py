@@ -292,3 +292,82 @@ def latest_results(session: Session, *, tenant_id: int, target: Target, period: 
         )
     )
     return {r.company_pk: r for r in rows}
+
+
+HISTORY_COLUMNS = (
+    "run_id",
+    "target",
+    "period",
+    "started_by",
+    "started_at",
+    "finished_at",
+    "run_status",
+    "dry_run",
+    "company_id",
+    "company_name",
+    "product",
+    "service",
+    "outcome",
+    "quantity_before",
+    "quantity_after",
+    "billable",
+    "cw_company_id",
+    "agreement_id",
+    "addition_id",
+    "document_id",
+    "remote_id",
+    "attempts",
+    "reason",
+    "report_sha256",
+)
+
+
+def history_rows(
+    session: Session,
+    *,
+    tenant_id: int,
+    target: Target | None = None,
+    period: str | None = None,
+    run_id: int | None = None,
+    limit: int = 50,
+) -> list[tuple[object, ...]]:
+    """Flat per-company rows of the newest ``limit`` runs (or one run), in ``HISTORY_COLUMNS`` order: the
+    history CSV export."""
+    chosen = (
+        [get_run(session, tenant_id=tenant_id, run_id=run_id)]
+        if run_id is not None
+        else list_runs(session, tenant_id=tenant_id, target=target, period=period, limit=limit)
+    )
+    out: list[tuple[object, ...]] = []
+    for run in chosen:
+        for row in run_results(session, tenant_id=tenant_id, run_id=run.id):
+            r = row.result
+            out.append(
+                (
+                    run.id,
+                    run.target,
+                    run.period,
+                    run.started_by,
+                    run.started_at.isoformat(),
+                    run.finished_at.isoformat() if run.finished_at else "",
+                    run.status,
+                    run.dry_run,
+                    row.company_id,
+                    row.company_name,
+                    r.product,
+                    r.service,
+                    r.outcome,
+                    r.quantity_before,
+                    r.quantity_after,
+                    r.billable,
+                    r.cw_company_id,
+                    r.agreement_id,
+                    r.addition_id,
+                    r.document_id,
+                    r.remote_id,
+                    r.attempts,
+                    r.reason,
+                    r.report_sha256,
+                )
+            )
+    return out

@@ -305,7 +305,7 @@ def _import_companies(
 
 _USER_STAGING = (
     "line INTEGER, user_id VARCHAR(200), company_pk INTEGER, email VARCHAR(320), name VARCHAR(300), "
-    "status VARCHAR(16), rank SMALLINT, at TIMESTAMP, is_new SMALLINT DEFAULT 0"
+    "status VARCHAR(16), rank SMALLINT, at TIMESTAMP"
 )
 _USER_COLUMNS = ("line", "user_id", "company_pk", "email", "name", "status", "rank", "at")
 
@@ -361,22 +361,13 @@ def _import_users(
 
 
 def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> None:
+    """Merge staged rows: user details, then new events with their intervals computed before they are written.
+
+    The touched users' whole histories (stored + new events) are ordered once; stored events whose ``valid_to``
+    changed are updated and new ones are inserted with theirs, so a first load writes each row exactly once.
+    """
     params = {"tenant": tenant_id, "now": _stage_instant(session)(utcnow())}
     pg = session.get_bind().dialect.name == "postgresql"
-    session.execute(text("CREATE INDEX IF NOT EXISTS ix_staging_users_user ON staging_users (user_id)"))
-    # which staged events are not stored yet (the natural key is the unique constraint)
-    session.execute(
-        text(
-            """
-            UPDATE staging_users SET is_new = 1
-            WHERE NOT EXISTS (
-                SELECT 1 FROM status_events e
-                WHERE e.tenant_id = :tenant AND e.user_id = staging_users.user_id AND e.at = staging_users.at
-                  AND e.status = staging_users.status AND e.company_pk = staging_users.company_pk)
-            """
-        ),
-        params,
-    )
     # user details: the row with the latest instant wins, whatever order files arrive in
     session.execute(
         text(
@@ -396,41 +387,79 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> N
         ),
         params,
     )
-    inserted = session.execute(
+    # the events not stored yet (the natural key is the unique constraint)
+    _create_staging(
+        session,
+        "staging_new",
+        "user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, at TIMESTAMP",
+    )
+    session.execute(
         text(
             """
-            INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, imported_at)
-            SELECT DISTINCT :tenant, user_id, company_pk, status, rank, at, :now
-            FROM staging_users WHERE is_new = 1
+            INSERT INTO staging_new (user_id, company_pk, status, rank, at)
+            SELECT DISTINCT s.user_id, s.company_pk, s.status, s.rank, s.at FROM staging_users s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM status_events e
+                WHERE e.tenant_id = :tenant AND e.user_id = s.user_id AND e.at = s.at
+                  AND e.status = s.status AND e.company_pk = s.company_pk)
             """
         ),
         params,
     )
-    result.created = cast(CursorResult[Any], inserted).rowcount
-    result.unchanged = (
-        result.rows - session.execute(text("SELECT COUNT(*) FROM staging_users WHERE is_new = 1")).scalar_one()
-    )
-    if result.created == 0:
+    new = session.execute(text("SELECT COUNT(*) FROM staging_new")).scalar_one()
+    result.created = new
+    # rows repeating an event (stored before, or earlier in the same file) change nothing
+    result.unchanged = result.rows - new
+    if new == 0:
+        _drop_staging(session, "staging_new")
         return
-    # the touched users' intervals: each event lasts until the user's next one (same-instant ties by rank, company)
-    intervals = """
-        SELECT e.id, LEAD(e.at) OVER (
-            PARTITION BY e.user_id ORDER BY e.at, e.rank, c.company_id) AS next_at
-        FROM status_events e JOIN companies c ON c.id = e.company_pk
-        WHERE e.tenant_id = :tenant
-          AND e.user_id IN (SELECT DISTINCT user_id FROM staging_users WHERE is_new = 1)
-    """
+    session.execute(text("CREATE INDEX IF NOT EXISTS ix_staging_new_user ON staging_new (user_id)"))
+    # every event of the touched users in order (ties at one instant by rank, then company id)
+    _create_staging(
+        session,
+        "staging_merged",
+        "id BIGINT, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
+        "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP",
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO staging_merged (id, user_id, company_pk, status, rank, at, old_valid_to, next_at)
+            SELECT h.id, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
+                   LEAD(h.at) OVER (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
+            FROM (
+                SELECT e.id, e.user_id, e.company_pk, e.status, e.rank, e.at, e.valid_to FROM status_events e
+                WHERE e.tenant_id = :tenant AND e.user_id IN (SELECT DISTINCT user_id FROM staging_new)
+                UNION ALL
+                SELECT NULL, user_id, company_pk, status, rank, at, NULL FROM staging_new
+            ) h JOIN companies c ON c.id = h.company_pk
+            """
+        ),
+        params,
+    )
     differs = "IS DISTINCT FROM" if pg else "IS NOT"
     session.execute(
         text(
             f"""
-            UPDATE status_events SET valid_to = n.next_at
-            FROM ({intervals}) AS n
-            WHERE status_events.id = n.id AND status_events.valid_to {differs} n.next_at
+            UPDATE status_events SET valid_to = m.next_at
+            FROM staging_merged m
+            WHERE m.id IS NOT NULL AND status_events.id = m.id AND m.old_valid_to {differs} m.next_at
+            """
+        )
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, imported_at)
+            SELECT :tenant, user_id, company_pk, status, rank, at, next_at, :now
+            FROM staging_merged WHERE id IS NULL
+            ORDER BY user_id, at
             """
         ),
         params,
     )
+    _drop_staging(session, "staging_new")
+    _drop_staging(session, "staging_merged")
 
 
 _ACTIVITY_STAGING = "line INTEGER, user_id VARCHAR(200), kind VARCHAR(16), at TIMESTAMP"

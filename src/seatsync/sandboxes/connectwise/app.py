@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import math
 import re
 import time
@@ -47,6 +48,10 @@ _ORDER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_/]*)(?:\s+(asc|desc))?\s*$", re.I
 
 class DroppedConnection(Exception):
     """Raised after the answer started: the server closes the connection mid-answer (a fault)."""
+
+
+def _not_a_deliberate_drop(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
 
 
 class ApiError(Exception):
@@ -140,7 +145,8 @@ def _order(records: list[Record], order_by: str | None) -> list[Record]:
 
 
 def _filtered(call: Call, records: Iterable[Record], resource: str) -> list[Record]:
-    items = list(records)
+    with call.sandbox.lock:  # tests and benchmarks may add records while the server answers
+        items = list(records)
     known = {key for r in items for key in r} | {"id"}
     try:
         predicate = compile_conditions(call.request.query_params.get("conditions"), known if items else None)
@@ -231,7 +237,8 @@ def _additions_of(call: Call) -> list[Record]:
     parent = call.int_param("parent")
     if parent not in call.sandbox.agreements:
         raise not_found("Agreement", parent)
-    return [a for a in call.sandbox.additions.values() if a["agreementId"] == parent]
+    with call.sandbox.lock:
+        return [a for a in call.sandbox.additions.values() if a["agreementId"] == parent]
 
 
 async def list_additions(call: Call) -> Response:
@@ -344,11 +351,9 @@ def _documents_of(call: Call) -> list[Record]:
             resource="document",
             code="MissingRequiredField",
         )
-    return [
-        d.info
-        for d in call.sandbox.documents.values()
-        if d.record_type.lower() == record_type.lower() and d.record_id == record_id
-    ]
+    with call.sandbox.lock:
+        documents = list(call.sandbox.documents.values())
+    return [d.info for d in documents if d.record_type.lower() == record_type.lower() and d.record_id == record_id]
 
 
 async def list_documents(call: Call) -> Response:
@@ -481,6 +486,8 @@ class ConnectWiseApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    # the server logs an app exception with a traceback; a deliberate drop is not one
+                    logging.getLogger("uvicorn.error").addFilter(_not_a_deliberate_drop)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})

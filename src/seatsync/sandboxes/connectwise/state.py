@@ -207,8 +207,9 @@ class ConnectWiseSandbox:
         identifier: str | None = None,
         id: int | None = None,
         deleted: bool = False,
-        status: str = "Active",
+        status: str | None = None,
     ) -> Record:
+        status = status or ("Inactive" if deleted else "Active")
         with self.lock:
             company_id = self._new_id("company", id)
             record: Record = {

@@ -1,0 +1,200 @@
+"""Benchmark: import a large tenant and count one month's billable users, on SQLite and PostgreSQL.
+
+Generates (deterministic seed) a tenant with 10,000 companies, 1,000,000 users and about 3,000,000 status
+events over 24 months, imports it through the real importer, times `billable` for one month on each
+database, computes the same counts with DuckDB straight from the CSV, and checks they agree.
+
+    python bench/billable.py                 # full size (a few minutes)
+    python bench/billable.py --users 100000  # smaller
+
+Prints: database, rows, import rows/s, count seconds, ratio to DuckDB, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import duckdb  # noqa: E402
+import psycopg  # noqa: E402
+
+from seatsync.db.engine import make_engine, transaction  # noqa: E402
+from seatsync.db.migrate import upgrade  # noqa: E402
+from seatsync.domain.periods import BillingPeriod  # noqa: E402
+from seatsync.services import tenants  # noqa: E402
+from seatsync.services.billing import count_billable  # noqa: E402
+from seatsync.services.imports import ImportKind, import_file  # noqa: E402
+
+EPOCH = datetime(2024, 11, 1, tzinfo=UTC)
+MONTHS = 24
+PERIOD = BillingPeriod(2026, 6)
+
+
+def generate(folder: Path, companies: int, users: int, seed: int) -> tuple[Path, Path, int]:
+    rng = random.Random(seed)
+    companies_csv, users_csv = folder / "companies.csv", folder / "users.csv"
+    with companies_csv.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["company_id", "name", "products"])
+        for c in range(companies):
+            writer.writerow([f"C{c:05d}", f"Company {c}", "sat;phishing" if c % 3 else "sat"])
+    span = MONTHS * 30 * 86400
+    events = 0
+    with users_csv.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "company_id", "email", "name", "status", "at"])
+        for u in range(users):
+            company = f"C{rng.randrange(companies):05d}"
+            at = EPOCH + timedelta(seconds=rng.randrange(span // 2))
+            # about three events a user: active, then sometimes sleeping / re-active / deleted / moved
+            history = [("active", company, at)]
+            for _ in range(rng.choice((1, 2, 2, 3))):
+                at = at + timedelta(seconds=rng.randrange(1, span // 3))
+                state = rng.choice(("sleeping", "active", "deleted", "active"))
+                if rng.random() < 0.05:
+                    company = f"C{rng.randrange(companies):05d}"
+                history.append((state, company, at))
+            for state, comp, instant in history:
+                writer.writerow(
+                    [f"U{u:07d}", comp, f"u{u}@example.com", f"User {u}", state, instant.strftime("%Y-%m-%dT%H:%M:%SZ")]
+                )
+                events += 1
+    return companies_csv, users_csv, events
+
+
+def duckdb_counts(companies_csv: Path, users_csv: Path) -> tuple[dict[str, int], float]:
+    start, end = PERIOD.bounds(UTC)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE ev AS SELECT * FROM read_csv_auto('{users_csv}', types={{'at': 'TIMESTAMPTZ'}})")
+    con.execute(f"CREATE TABLE co AS SELECT * FROM read_csv_auto('{companies_csv}')")
+    began = time.perf_counter()
+    rows = con.execute(
+        """
+        WITH iv AS (
+            SELECT user_id, company_id, status, "at",
+                   LEAD("at") OVER (PARTITION BY user_id ORDER BY "at",
+                       CASE status WHEN 'active' THEN 0 WHEN 'sleeping' THEN 1 ELSE 2 END, company_id) AS next_at
+            FROM ev)
+        SELECT co.company_id, COUNT(DISTINCT iv.user_id)
+        FROM co LEFT JOIN iv ON iv.company_id = co.company_id AND iv.status = 'active' AND iv."at" < $2
+             AND (iv.next_at IS NULL OR iv.next_at > $1 OR iv."at" >= $1)
+        GROUP BY co.company_id
+        """,
+        [start, end],
+    ).fetchall()
+    seconds = time.perf_counter() - began
+    con.close()
+    return dict(rows), seconds
+
+
+def run(url: str, companies_csv: Path, users_csv: Path, rows: int) -> tuple[float, float, dict[str, int]]:
+    engine = make_engine(url)
+    upgrade(engine)
+    with transaction(engine) as session:
+        tenant = tenants.create_tenant(session, name=f"bench {uuid.uuid4().hex[:6]}")
+    began = time.perf_counter()
+    with transaction(engine) as session, companies_csv.open("rb") as stream:
+        import_file(session, tenant=tenant, kind=ImportKind.COMPANIES, stream=stream, source="companies.csv")
+    with transaction(engine) as session, users_csv.open("rb") as stream:
+        import_file(session, tenant=tenant, kind=ImportKind.USERS, stream=stream, source="users.csv")
+    import_rate = rows / (time.perf_counter() - began)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    timings = []
+    for _ in range(3):
+        began = time.perf_counter()
+        with transaction(engine) as session:
+            counted = count_billable(session, tenant=tenant, period=PERIOD)
+        timings.append(time.perf_counter() - began)
+    engine.dispose()
+    return import_rate, min(timings), {c.company_id: c.billable_users for c in counted}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(url: str, companies_csv: Path, users_csv: Path, rows: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    rate, seconds, counts = run(url, companies_csv, users_csv, rows)
+    queue.put((rate, seconds, counts, peak_rss_mb()))
+
+
+def run_isolated(
+    url: str, companies_csv: Path, users_csv: Path, rows: int
+) -> tuple[float, float, dict[str, int], float]:
+    """Each database in its own process, so peak RSS is seatsync's alone."""
+    queue = multiprocessing.get_context("spawn").Queue()
+    child = multiprocessing.get_context("spawn").Process(
+        target=_child, args=(url, companies_csv, users_csv, rows, queue)
+    )
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--companies", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--skip-pg", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        companies_csv, users_csv, events = generate(folder, args.companies, args.users, args.seed)
+        rows = events + args.companies
+        print(f"generated {args.companies:,} companies, {args.users:,} users, {events:,} status events", flush=True)
+        reference, duck_seconds = duckdb_counts(companies_csv, users_csv)
+        results = []
+        databases = [("sqlite", f"sqlite:///{folder / 'bench.db'}")]
+        pg_db = f"seatsync_bench_{uuid.uuid4().hex[:8]}"
+        if not args.skip_pg:
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{pg_db}"')
+            databases.append(
+                (
+                    "postgresql",
+                    args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{pg_db}",
+                )
+            )
+        try:
+            for name, url in databases:
+                rate, seconds, counts, rss = run_isolated(url, companies_csv, users_csv, rows)
+                agree = counts == reference
+                results.append((name, rows, rate, seconds, seconds / duck_seconds, rss, agree))
+                print(f"{name}: done", flush=True)
+        finally:
+            if not args.skip_pg:
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+    print()
+    print(f"month {PERIOD}, rule active; DuckDB count {duck_seconds:.3f} s; billable total {sum(reference.values()):,}")
+    print(
+        f"{'database':<11} {'rows':>10} {'import rows/s':>14} {'count s':>8} {'x DuckDB':>9} {'peak RSS MB':>12} {'agrees':>7}"
+    )
+    for name, n, rate, seconds, ratio, rss, agree in results:
+        print(
+            f"{name:<11} {n:>10,} {rate:>14,.0f} {seconds:>8.3f} {ratio:>9.1f} {rss:>12.0f} {'yes' if agree else 'NO':>7}"
+        )
+    if not all(r[-1] for r in results):
+        sys.exit("counts disagree with DuckDB")
+
+
+if __name__ == "__main__":
+    main()

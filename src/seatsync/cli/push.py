@@ -1,0 +1,301 @@
+"""Mapping and push commands: ``map connectwise``, ``map suggest``, ``push connectwise``, ``history``.
+
+``push`` is a group: other targets add their subcommand to it (``push gradient``).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from seatsync.cli.context import app_context, database_option
+from seatsync.cli.output import render
+from seatsync.db.engine import transaction
+from seatsync.domain.periods import BillingPeriod, time_zone
+from seatsync.push import runs
+from seatsync.push.runs import GOOD, Outcome, Target
+
+NOT_PUSHED = (Outcome.NOT_MAPPED.value, Outcome.SKIPPED.value)
+
+
+def number(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+RESULT_HEADER = ["company_id", "company", "before", "after", "outcome", "document", "reason"]
+
+
+def result_rows(results: list[runs.ResultRow]) -> list[list[object]]:
+    return [
+        [
+            x.company_id,
+            x.company_name,
+            number(x.result.quantity_before),
+            number(x.result.quantity_after),
+            x.result.outcome,
+            x.result.document_id or "",
+            x.result.reason or "",
+        ]
+        for x in results
+    ]
+
+
+def _client(session: Any, tenant: Any) -> Any:
+    from seatsync.services.connectwise_connection import client_for
+
+    return client_for(session, tenant=tenant, settings=app_context().settings)
+
+
+@click.group("map")
+def map_group() -> None:
+    """Map companies to ConnectWise (company, agreement, addition)."""
+
+
+@map_group.command("connectwise")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
+@click.option("--cw-company", type=int, required=True, help="ConnectWise company id.")
+@click.option("--agreement", type=int, default=None, help="ConnectWise agreement id (of that company).")
+@click.option("--addition", type=int, default=None, help="ConnectWise addition id (on that agreement).")
+@click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
+@database_option
+def map_connectwise(
+    tenant_slug: str, company_id: str, cw_company: int, agreement: int | None, addition: int | None, by: str
+) -> None:
+    """Set one company's mapping; the chain is checked against ConnectWise first."""
+    from seatsync.services import mappings
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with _client(session, tenant) as client:
+            saved = mappings.set_mapping(
+                session,
+                tenant=tenant,
+                company_id=company_id,
+                cw_company=cw_company,
+                agreement=agreement,
+                addition=addition,
+                by=by,
+                client=client,
+            )
+        click.echo(
+            f"mapping saved for {company_id}: {saved.cw_company_name} ({saved.cw_company_id})"
+            f" / {saved.agreement_name or '-'} ({saved.agreement_id or '-'})"
+            f" / {saved.addition_name or '-'} ({saved.addition_id or '-'})"
+        )
+
+
+@map_group.command("suggest")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--accept-above", type=click.FloatRange(0, 1), default=None, help="Save suggestions at or above this.")
+@click.option("--refresh", is_flag=True, help="Refresh the cached ConnectWise companies first.")
+@click.option("--by", default="cli", show_default=True, help="Who accepts (kept in the mapping history).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@database_option
+def map_suggest(tenant_slug: str, accept_above: float | None, refresh: bool, by: str, fmt: str) -> None:
+    """Suggest mappings by fuzzy name matching, with a confidence; nothing is saved without --accept-above."""
+    from seatsync.services import automap, mappings
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with _client(session, tenant) as client:
+            if refresh:
+                mappings.refresh_cw_companies(session, tenant=tenant, client=client)
+            found = automap.suggest(session, tenant=tenant, client=client)
+            saved = (
+                automap.accept_all(session, tenant=tenant, suggestions=found, above=accept_above, by=by, client=client)
+                if accept_above is not None
+                else []
+            )
+    header = ["company_id", "company", "cw_company", "confidence", "agreement", "addition", "note"]
+    rows = [
+        [
+            s.company_id,
+            s.company_name,
+            f"{s.cw_company_name} ({s.cw_company_id})",
+            f"{s.confidence:.2f}",
+            f"{s.agreement_name} ({s.agreement_id})" if s.agreement_id else "-",
+            f"{s.addition_name} ({s.addition_id})" if s.addition_id else "-",
+            s.note or "",
+        ]
+        for s in found
+    ]
+    click.echo(render(header, rows, fmt), nl=False)
+    if accept_above is not None:
+        click.echo(f"{len(saved)} mapping(s) saved (confidence >= {accept_above:g})", err=fmt != "table")
+
+
+@click.group("push")
+def push_group() -> None:
+    """Push a period's billable counts to a billing system."""
+
+
+def _period(value: str | None, zone_name: str) -> BillingPeriod:
+    if value:
+        return BillingPeriod.parse(value)
+    return BillingPeriod.containing(datetime.now(UTC), time_zone(zone_name))
+
+
+class _Bar:
+    """A progress bar on a terminal (created on the first report, when the total is known); silent otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.shown = 0
+        self.enabled = sys.stdout.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="pushing", show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@push_group.command("connectwise")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
+@click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
+@click.option("--force", is_flag=True, help="Also push blocked companies (drift, cancelled or expired agreement ...).")
+@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
+@database_option
+def push_connectwise(
+    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+) -> None:
+    """Set each mapped company's ConnectWise addition to its billable users and attach the report.
+
+    Exits 0 only when every mapped company ended succeeded or unchanged.
+    """
+    from seatsync.push.connectwise import preview, run_push
+    from seatsync.services.tenants import get_tenant
+
+    engine = app_context().engine
+    with transaction(engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+        if dry_run:
+            with _client(session, tenant) as client:
+                plan = preview(session, tenant=tenant, period=chosen, client=client)
+            header = ["company_id", "company", "before", "after", "action", "reason"]
+            rows = [
+                [
+                    r.company.company_id,
+                    r.company.name,
+                    number(r.current_quantity),
+                    number(r.proposed_quantity),
+                    r.action.value,
+                    r.reason or "",
+                ]
+                for r in plan.rows
+            ]
+            click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
+            click.echo(render(header, rows, "table"), nl=False)
+            click.echo(", ".join(f"{n} {a.value}" for a, n in plan.counts().items()))
+            return
+    bar = _Bar()
+    try:
+        run_id = run_push(
+            engine,
+            tenant_id=tenant_id,
+            period=chosen,
+            client_factory=lambda s, t: _client(s, t),
+            started_by=started_by,
+            force=force,
+            retry_failed=retry_failed,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    with transaction(engine) as session:
+        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
+        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
+    click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
+    click.echo(
+        f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
+        f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
+    )
+    good = {o.value for o in GOOD}
+    if any(r.result.outcome not in good and r.result.outcome not in NOT_PUSHED for r in results):
+        click.get_current_context().exit(1)
+
+
+@click.command("history")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--target", type=click.Choice([t.value for t in Target]), default=None, help="Only this target.")
+@click.option("--period", default=None, help="Only runs of this period (YYYY-MM).")
+@click.option("--run", "run_id", type=int, default=None, help="One run's per-company rows.")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many runs (newest first).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+    help="table: the runs (and --run's rows); csv/json: one row per company per run.",
+)  # fmt: skip
+@database_option
+def history(tenant_slug: str, target: str | None, period: str | None, run_id: int | None, limit: int, fmt: str) -> None:
+    """Push runs: who started them, when, and per company before -> after, outcome and reason."""
+    from seatsync.services.tenants import get_tenant
+
+    chosen = Target(target) if target else None
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        if fmt != "table":
+            rows = runs.history_rows(
+                session, tenant_id=tenant.id, target=chosen, period=period, run_id=run_id, limit=limit
+            )
+            click.echo(render(runs.HISTORY_COLUMNS, rows, fmt), nl=False)
+            return
+        listed = (
+            [runs.get_run(session, tenant_id=tenant.id, run_id=run_id)]
+            if run_id is not None
+            else runs.list_runs(session, tenant_id=tenant.id, target=chosen, period=period, limit=limit)
+        )
+        header = [
+            "run",
+            "target",
+            "period",
+            "started_by",
+            "started_at",
+            "finished_at",
+            "status",
+            "ok",
+            "failed",
+            "blocked",
+        ]
+        table = [
+            [
+                r.id,
+                r.target + (" (dry run)" if r.dry_run else ""),
+                r.period,
+                r.started_by,
+                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                f"{r.finished_at:%Y-%m-%d %H:%M:%S}" if r.finished_at else "-",
+                r.status,
+                r.succeeded + r.unchanged,
+                r.failed,
+                r.blocked,
+            ]
+            for r in listed
+        ]
+        click.echo(render(header, table, "table"), nl=False)
+        if run_id is not None:
+            results = runs.run_results(session, tenant_id=tenant.id, run_id=run_id)
+            click.echo()
+            click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
+
+
+def register(cli: click.Group) -> None:
+    for command in (map_group, push_group, history):
+        cli.add_command(command)
