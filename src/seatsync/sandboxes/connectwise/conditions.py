@@ -139,8 +139,18 @@ def _lit(value: Any) -> Any:
 
 def _compare(op: str, field: str, literal: Any) -> Predicate:
     if op == "in":
-        values = [(item, _lit(item)) for item in literal]
-        return lambda r: any(_norm(lookup(r, field), raw) == lit for raw, lit in values)
+        # one lookup per record, then set membership per literal type (lists of ids can be long)
+        groups: dict[type, tuple[Any, set[Any]]] = {}
+        for item in literal:
+            _sample, members = groups.setdefault(type(item), (item, set()))
+            members.add(_lit(item))
+        kinds = list(groups.values())
+
+        def member(r: Record) -> bool:
+            value = lookup(r, field)
+            return any(_norm(value, sample) in members for sample, members in kinds)
+
+        return member
     if op == "like":
         pattern = re.compile("".join(".*" if c in "*%" else re.escape(c) for c in str(literal).casefold()), re.DOTALL)
         return lambda r: (v := _norm(lookup(r, field), "")) is not None and pattern.fullmatch(v) is not None
