@@ -292,7 +292,8 @@ def main() -> None:
             drop_db(template)
     print()
     print(
-        "| workers | wall (s) | companies/s (both targets) | requests/s | Gradient req/s | of Gradient limit | 429s CW / Gradient | failed |"
+        "| workers | wall (s) | companies/s (both targets) | requests/s | Gradient req/s sustained "
+        "| of Gradient limit | 429s CW / Gradient | failed |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -180,7 +180,9 @@ def test_mapper_flow_map_preview_push(
 def wait_for_run(client: TestClient, run_id: int) -> dict[str, object]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        body: dict[str, object] = client.get(f"/api/v1/pushes/{run_id}").json()
+        response = client.get(f"/api/v1/pushes/{run_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
         if body["status"] != "running":
             return body
         time.sleep(0.05)

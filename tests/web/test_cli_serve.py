@@ -41,3 +41,9 @@ def test_serve_starts_and_stops_the_scheduler(
     assert result.exit_code == 0, result.output
     assert seen == {"scheduler": expected, "port": 8123}
     assert not _scheduler_alive()
+
+
+def test_serve_is_registered() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.output and "--port" in result.output

@@ -161,6 +161,10 @@ class Integration(Base):
 # --- web (0005_web) ---------------------------------------------------------------------------------------------
 
 
+#: the mapper sorts a tenant's companies by name and pages through them
+Index("ix_companies_tenant_name", Company.tenant_id, Company.name)
+
+
 class ApiToken(Base):
     """A Bearer token for scripts: only its SHA-256 is stored; the token itself is shown once."""
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import ApiToken, LoginFailure, Operator, WebSession
@@ -64,6 +65,8 @@ class Principal:
     via: str
     csrf_token: str | None = None
     token_id: int | None = None
+    #: the token's "last used" instant is due for an update
+    touch: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -163,9 +166,18 @@ def principal_from_token(session: Session, *, token: str, now: datetime) -> Prin
         return None
     # a token never has more rights than its operator has now
     role = Role.VIEWER if Role.VIEWER in (Role(api_token.role), Role(operator.role)) else Role.ADMIN
-    if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
-        api_token.last_used_at = now  # at most once a minute: no write per request
-    return Principal(operator.id, operator.tenant_id, operator.email, role, "token", token_id=api_token.id)
+    stale = api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1)
+    return Principal(operator.id, operator.tenant_id, operator.email, role, "token", token_id=api_token.id, touch=stale)
+
+
+def touch_token(engine: Engine, *, token_id: int, now: datetime) -> None:
+    """Record when a token was last used: its own short transaction, at most once a minute, best effort (a busy
+    database must not fail the request that merely used the token)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    except OperationalError:
+        pass
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:

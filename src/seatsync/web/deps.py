@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import BackgroundTasks, Depends, Path, Request
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Tenant as TenantRow
@@ -19,6 +20,7 @@ from seatsync.web.auth import (
     csrf_matches,
     principal_from_cookie,
     principal_from_token,
+    touch_token,
 )
 from seatsync.web.state import AppState
 
@@ -38,8 +40,15 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the handler returns, rolled back when it raises."""
+    """One session per request: committed when the handler returns, rolled back when it raises.
+
+    On SQLite a request that may write takes the write lock first (BEGIN IMMEDIATE): a transaction that read and
+    then tries to write fails at once ("database is locked") when another writer committed in between, whereas
+    waiting for the lock up front is what the busy timeout handles.
+    """
     session = app_state(request).sessions()
+    if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
     try:
         yield session
         session.commit()
@@ -86,12 +95,15 @@ async def _csrf_given(request: Request) -> str | None:
     return None
 
 
-def optional_principal(request: Request, db: DbSession, at: Now) -> Principal | None:
+def optional_principal(request: Request, db: DbSession, at: Now, tasks: BackgroundTasks) -> Principal | None:
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         found = principal_from_token(db, token=authorization[7:].strip(), now=at)
         if found is None:
             raise NotAuthenticated("the API token is not valid or was revoked: create a new one under API tokens")
+        if found.touch and found.token_id is not None:
+            # after the response, when this request's transaction (and any SQLite write lock) is over
+            tasks.add_task(touch_token, app_state(request).engine, token_id=found.token_id, now=at)
         return found
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:

@@ -112,6 +112,7 @@ def dispatch_push(
     to retry) are raised here, so the caller can answer with them.
     """
     key = (tenant_id, target.value)
+    # the caller's request must not hold a database write lock while the push starts (SQLite has one writer)
     with state.sessions() as session:
         if target is Target.CONNECTWISE:
             # refuse at once (409) when there is no connection, rather than record an interrupted run

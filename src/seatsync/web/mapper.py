@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
@@ -72,31 +72,42 @@ class MapperRow:
         return "skipped"
 
 
-def _latest_results(tenant_id: int, period: str) -> Any:
-    newest = (
-        select(PushResult.company_pk, func.max(PushResult.run_id).label("run_id"))
-        .join(PushRun, PushRun.id == PushResult.run_id)
+def _latest_run_of(tenant_id: int, period: str) -> Any:
+    """Per company (correlated): the newest real run of the period with a row for it. Index-driven per row
+    (``ix_push_results_company``), so paging 10,000 companies never aggregates all results."""
+    result = aliased(PushResult)
+    return (
+        select(func.max(result.run_id))
+        .join(PushRun, PushRun.id == result.run_id)
         .where(
-            PushRun.tenant_id == tenant_id,
+            result.tenant_id == tenant_id,
+            result.company_pk == Company.id,
             PushRun.target == Target.CONNECTWISE.value,
             PushRun.period == period,
             PushRun.dry_run.is_(False),
         )
-        .group_by(PushResult.company_pk)
-        .subquery("newest")
+        .correlate(Company)
+        .scalar_subquery()
     )
-    return newest
 
 
-def _query(tenant_id: int, period: str, q: str, chosen: Filter) -> Select[Company, CWMapping, PushResult]:
-    newest = _latest_results(tenant_id, period)
-    query = (
-        select(Company, CWMapping, PushResult)
-        .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
-        .outerjoin(newest, newest.c.company_pk == Company.id)
-        .outerjoin(PushResult, and_(PushResult.company_pk == Company.id, PushResult.run_id == newest.c.run_id))
-        .where(Company.tenant_id == tenant_id, Company.archived.is_(False))
-    )
+def _query(
+    tenant_id: int, period: str, q: str, chosen: Filter, *, ids_only: bool = False
+) -> Select[Company, CWMapping, PushResult]:
+    query = select(Company, CWMapping, PushResult)
+    if not (ids_only and chosen is Filter.ALL and not q.strip()):
+        query = query.outerjoin(CWMapping, CWMapping.company_pk == Company.id)
+    if not (ids_only and chosen in (Filter.ALL, Filter.UNMAPPED)):
+        # choosing the rows of those two filters needs no push result: skip the per-row lookup
+        query = query.outerjoin(
+            PushResult,
+            and_(
+                PushResult.tenant_id == tenant_id,
+                PushResult.company_pk == Company.id,
+                PushResult.run_id == _latest_run_of(tenant_id, period),
+            ),
+        )
+    query = query.where(Company.tenant_id == tenant_id, Company.archived.is_(False))
     if q.strip():
         pattern = f"%{escape_like(q.strip().lower())}%"
         query = query.where(
@@ -127,8 +138,8 @@ def _query(tenant_id: int, period: str, q: str, chosen: Filter) -> Select[Compan
 class CountCache:
     """Billable counts per (tenant, period, rule), reused while the tenant's data is unchanged.
 
-    The data's fingerprint is cheap (largest event and company ids and their counts) and read on every use, so a
-    new import is seen at once.
+    The data's fingerprint is cheap (the newest status and activity event ids; events are only ever added) and read
+    on every use, so a new import is seen at once. Companies without a count show 0, so new companies need none.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -138,18 +149,11 @@ class CountCache:
 
     @staticmethod
     def fingerprint(session: Session, tenant: Tenant) -> tuple[Any, ...]:
-        from sqlalchemy import text
-
-        row = session.execute(
-            text(
-                "SELECT (SELECT MAX(id) FROM status_events WHERE tenant_id = :t),"
-                " (SELECT MAX(id) FROM activity_events WHERE tenant_id = :t),"
-                " (SELECT COUNT(*) FROM companies WHERE tenant_id = :t),"
-                " (SELECT MAX(updated_at) FROM companies WHERE tenant_id = :t)"
-            ),
-            {"t": tenant.id},
-        ).one()
-        return (*tuple(row), tenant.billing_rule, tenant.time_zone)
+        return (
+            *_latest_ids(session, tenant.id, ("status_events", "activity_events")),
+            tenant.billing_rule,
+            tenant.time_zone,
+        )
 
     def counts(self, session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[int, int]:
         key = (tenant.id, str(period), tenant.billing_rule)
@@ -177,21 +181,66 @@ def mapper_page(
     page: int = 1,
     size: int = PAGE_SIZE,
 ) -> tuple[list[MapperRow], int]:
-    query = _query(tenant.id, str(period), q, chosen)
-    total = session.scalar(select(func.count()).select_from(query.with_only_columns(Company.id).subquery())) or 0
-    rows: Sequence[Any] = session.execute(
-        query.order_by(Company.name, Company.company_id).offset((page - 1) * size).limit(size)
-    ).all()
+    """The page's rows and the total. Two steps: choose the page's company ids (sorted by name, with only the joins
+    the filter needs), then read those 50 rows in full, so paging far into 10,000 companies stays cheap."""
+    ids = _query(tenant.id, str(period), q, chosen, ids_only=True).with_only_columns(Company.id)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    # (name, id) follows the (tenant_id, name) index, whose entries end with the row id: no sort step
+    page_ids = list(session.scalars(ids.order_by(Company.name, Company.id).offset((page - 1) * size).limit(size)))
+    if not page_ids:
+        return [], total
+    full = (
+        select(Company, CWMapping, PushResult)
+        .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
+        .outerjoin(
+            PushResult,
+            and_(
+                PushResult.tenant_id == tenant.id,
+                PushResult.company_pk == Company.id,
+                PushResult.run_id == _latest_run_of(tenant.id, str(period)),
+            ),
+        )
+        # the ids are this tenant's already; "+ 0" keeps the planner on the primary key for the 50 look-ups
+        .where(Company.id.in_(page_ids), Company.tenant_id + 0 == tenant.id)
+    )
+    rows: Sequence[Any] = session.execute(full.order_by(Company.name, Company.id)).all()
     return [
         MapperRow(c.id, c.company_id, c.name, counts.get(c.id, 0), mapping, result) for c, mapping, result in rows
     ], total
 
 
+def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tuple[Any, ...]:
+    """The newest row id of each table for the tenant (unary + keeps SQLite walking the primary key backwards
+    instead of reading all the tenant's rows through the tenant index)."""
+    parts = ", ".join(f"(SELECT id FROM {t} WHERE +tenant_id = :t ORDER BY id DESC LIMIT 1)" for t in tables)
+    return tuple(session.execute(text(f"SELECT {parts}"), {"t": tenant_id}).one())
+
+
+_filter_cache: dict[tuple[int, str], tuple[tuple[Any, ...], dict[Filter, int]]] = {}
+_filter_lock = threading.Lock()
+
+
 def filter_counts(session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[Filter, int]:
-    """How many rows each filter shows (for the filter buttons)."""
+    """How many rows each filter shows (for the filter buttons); reused until a company, mapping or push result
+    is added or a mapping changes (every change adds a ``cw_mapping_changes`` row)."""
+    key = (tenant.id, str(period))
+    mark = _latest_ids(session, tenant.id, ("companies", "cw_mapping_changes", "push_results", "push_runs"))
+    with _filter_lock:
+        found = _filter_cache.get(key)
+    if found is not None and found[0] == mark:
+        return found[1]
+    out = _filter_counts(session, tenant=tenant, period=period)
+    with _filter_lock:
+        if len(_filter_cache) > 256:
+            _filter_cache.clear()
+        _filter_cache[key] = (mark, out)
+    return out
+
+
+def _filter_counts(session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[Filter, int]:
     out: dict[Filter, int] = {}
     for chosen in Filter:
-        query = _query(tenant.id, str(period), "", chosen)
+        query = _query(tenant.id, str(period), "", chosen, ids_only=True)
         out[chosen] = (
             session.scalar(select(func.count()).select_from(query.with_only_columns(Company.id).subquery())) or 0
         )

@@ -466,6 +466,7 @@ def push_now_submit(
     target: Annotated[Target, Form()],
     period: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
 ) -> Response:
+    db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     try:
         run_id = dispatch_push(
             state, tenant_id=tenant.id, target=target, period=BillingPeriod.parse(period), started_by=principal.email

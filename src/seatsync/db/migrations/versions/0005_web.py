@@ -1,4 +1,4 @@
-"""web: API tokens, browser sessions, login throttling
+"""web: API tokens, browser sessions, login throttling, the mapper's company-name index
 
 Revision ID: 0005_web
 Revises: 0004_gradient
@@ -18,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("companies", schema=None) as batch_op:
+        batch_op.create_index("ix_companies_tenant_name", ["tenant_id", "name"], unique=False)
+
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -84,3 +87,5 @@ def downgrade() -> None:
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_tenant_id"))
     op.drop_table("api_tokens")
+    with op.batch_alter_table("companies", schema=None) as batch_op:
+        batch_op.drop_index("ix_companies_tenant_name")

@@ -183,9 +183,10 @@ def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbS
 
 
 @router.post("", status_code=202, responses={409: {"description": "a push of this target is already running"}})
-def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, state: State) -> JSONResponse:
+def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State) -> JSONResponse:
     """Start a push in the background; follow it at ``status_url`` (``GET /api/v1/pushes/{run_id}``)."""
     period = BillingPeriod.parse(body.period) if body.period else default_period(body.target, tenant, state.clock())
+    db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     run_id = dispatch_push(
         state,
         tenant_id=tenant.id,
