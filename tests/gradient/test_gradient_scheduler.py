@@ -176,7 +176,9 @@ def test_a_broken_connection_waits_for_a_reconnect_then_catches_up(world: Connec
     assert due(world, chicago(2026, 12, 2, 0, 0)) == []  # broken: nothing is tried
 
     gradient.sandbox.add_partner(DEMO_VENDOR_KEY, DEMO_PARTNER_TOKEN, psa_companies=["Initech"])
-    connect(world.engine, world.tenant, world.url)
+    # reconnected in November (the clock of this test, not the machine's: the reconnect's instant decides which
+    # months are still due)
+    connect(world.engine, world.tenant, world.url).set_connected_at(chicago(2026, 11, 20, 9, 0))
     with transaction(world.engine) as session:  # the failed attempt is old enough to be retried
         session.execute(update(PushRun).values(finished_at=datetime.now(UTC) - timedelta(hours=1)))
     again = due(world, chicago(2026, 12, 2, 0, 0))
