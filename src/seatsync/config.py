@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     log_format: str = "text"
     #: where pushes and syncs run: "auto" (procrastinate on PostgreSQL, in-process on SQLite), "inprocess", "procrastinate"
     job_queue: Literal["auto", "inprocess", "procrastinate"] = "auto"
+    #: Secure session cookies: always (true), never (false), or when the request came over HTTPS (unset)
+    secure_cookies: bool | None = None
     #: requests in flight at once during a Gradient push (the rate limit still applies to all of them)
     gradient_concurrency: int = 8
 

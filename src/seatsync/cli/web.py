@@ -1,7 +1,9 @@
-"""``seatsync serve``: the web app and API with uvicorn; pushes run on background threads of this process (or on
-workers), and the monthly Gradient schedule runs here unless ``SEATSYNC_JOB_QUEUE=procrastinate``."""
+"""``seatsync serve``: the web app and API with uvicorn; pushes run on background threads of the serving processes
+(or on workers), and the monthly Gradient schedule runs here unless ``SEATSYNC_JOB_QUEUE=procrastinate``."""
 
 from __future__ import annotations
+
+import os
 
 import click
 
@@ -12,19 +14,26 @@ from seatsync.cli.context import app_context, database_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving requests (one Python process uses one core at a time: about one per core).",
+)
+@click.option(
     "--secure-cookies/--no-secure-cookies", default=None, help="Default: Secure when the request came over HTTPS."
 )
 @database_option
-def serve(host: str, port: int, secure_cookies: bool | None) -> None:
+def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json)."""
     import uvicorn
 
     from seatsync.jobs.observe import configure_logging
-    from seatsync.web.app import create_app
+    from seatsync.web.app import APP_FACTORY, create_app
 
     context = app_context()
     configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
-    app = create_app(settings=context.settings, engine=context.engine, secure_cookies=secure_cookies)
+    engine = context.engine  # the schema is brought up to date here, once, before any worker starts
     click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
     scheduler = None
     if context.settings.job_queue != "procrastinate":
@@ -32,9 +41,18 @@ def serve(host: str, port: int, secure_cookies: bool | None) -> None:
         # schedule's claims, so each tenant's month is still pushed once
         from seatsync.push.scheduler import Scheduler
 
-        scheduler = Scheduler(context.engine).start()
+        scheduler = Scheduler(engine).start()
+    options = {"host": host, "port": port, "log_level": "info", "proxy_headers": True}
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        if workers == 1:
+            app = create_app(settings=context.settings, engine=engine, secure_cookies=secure_cookies)
+            uvicorn.run(app, **options)  # type: ignore[arg-type]
+        else:
+            # each worker process builds its own app from the environment (the same settings as this process)
+            os.environ["SEATSYNC_DATABASE_URL"] = context.database_url
+            if secure_cookies is not None:
+                os.environ["SEATSYNC_SECURE_COOKIES"] = "true" if secure_cookies else "false"
+            uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)  # type: ignore[arg-type]
     finally:
         if scheduler is not None:
             scheduler.stop(timeout=30)

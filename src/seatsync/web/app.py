@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seatsync import __version__
 from seatsync.config import Settings, get_settings
@@ -48,20 +49,48 @@ async def _seatsync_error(request: Request, exc: Exception) -> Response:
     return render_error(request, code, str(exc))
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+class SecurityHeaders:
+    """Security headers on every answer, and the server's own time for the request (``Server-Timing``: the
+    benchmark reads it; browsers show it in their dev tools). Plain ASGI: no extra task per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        # the server's own time for this request (the benchmark reads it; browsers show it in their dev tools)
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.append("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.1f}")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if not path.startswith(("/docs", "/redoc")):
+                    headers.setdefault("Content-Security-Policy", CSP)
+                if not path.startswith("/static/"):
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+#: what ``seatsync serve --workers N`` gives uvicorn: each worker process builds its app from the environment
+APP_FACTORY = "seatsync.web.app:app_from_environment"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``seatsync serve --workers N``: settings from ``SEATSYNC_*`` (the serving
+    command migrated the database before starting the workers)."""
+    from seatsync.jobs.observe import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_format)
+    return create_app(settings=settings, migrate=False)
 
 
 def create_app(
@@ -94,7 +123,7 @@ def create_app(
         engine=engine,
         sessions=session_factory(engine),
         clock=clock or utcnow,
-        secure_cookies=secure_cookies,
+        secure_cookies=settings.secure_cookies if secure_cookies is None else secure_cookies,
     )
     from seatsync.web.dispatch import ThreadDispatcher
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
+import anyio
 from fastapi import BackgroundTasks, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -36,27 +38,54 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-State = Annotated[AppState, Depends(app_state)]
+# Dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def`` dependency on a worker thread,
+# and under load those hand-overs cost more than the work. What may wait (the database) stays on worker threads.
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def _app_state(request: Request) -> AppState:
+    return app_state(request)
+
+
+State = Annotated[AppState, Depends(_app_state)]
+
+
+def _sqlite_write_lock(session: Session) -> None:
+    session.execute(text("BEGIN IMMEDIATE"))
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request: committed when the handler returns, rolled back when it raises.
 
     On SQLite a request that may write takes the write lock first (BEGIN IMMEDIATE): a transaction that read and
     then tries to write fails at once ("database is locked") when another writer committed in between, whereas
-    waiting for the lock up front is what the busy timeout handles.
+    waiting for the lock up front is what the busy timeout handles. Making the session does no I/O; what does
+    (the lock, the commit) runs on a worker thread, shielded so that a cancelled request still ends its transaction.
     """
     session = app_state(request).sessions()
-    if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
-        session.execute(text("BEGIN IMMEDIATE"))
     try:
+        if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
+            await run_in_threadpool(_sqlite_write_lock, session)
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_rollback_and_close, session)
         raise
-    finally:
-        session.close()
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_commit_and_close, session)
 
 
 @contextmanager
@@ -73,7 +102,7 @@ def commit_on_connector_error(session: Session) -> Iterator[None]:
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def now(request: Request) -> datetime:
+async def now(request: Request) -> datetime:
     return app_state(request).clock()
 
 
@@ -96,22 +125,28 @@ async def _csrf_given(request: Request) -> str | None:
 
 
 def optional_principal(request: Request, db: DbSession, at: Now, tasks: BackgroundTasks) -> Principal | None:
+    """The caller (or None), with their tenant kept for ``current_tenant``: one query for both."""
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         found = principal_from_token(db, token=authorization[7:].strip(), now=at)
         if found is None:
             raise NotAuthenticated("the API token is not valid or was revoked: create a new one under API tokens")
-        if found.touch and found.token_id is not None:
+        principal, request.state.tenant = found
+        if principal.touch and principal.token_id is not None:
             # after the response, when this request's transaction (and any SQLite write lock) is over
-            tasks.add_task(touch_token, app_state(request).engine, token_id=found.token_id, now=at)
-        return found
+            tasks.add_task(touch_token, app_state(request).engine, token_id=principal.token_id, now=at)
+        return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    return principal_from_cookie(db, cookie=cookie, now=at)
+    found = principal_from_cookie(db, cookie=cookie, now=at)
+    if found is None:
+        return None
+    principal, request.state.tenant = found
+    return principal
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     principal: Annotated[Principal | None, Depends(optional_principal)],
     csrf: Annotated[str | None, Depends(_csrf_given)],
@@ -131,7 +166,7 @@ def current_principal(
 CurrentOperator = Annotated[Principal, Depends(current_principal)]
 
 
-def admin_principal(principal: CurrentOperator) -> Principal:
+async def admin_principal(principal: CurrentOperator) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this needs the admin role: a viewer can look but not change anything")
     return principal
@@ -140,9 +175,10 @@ def admin_principal(principal: CurrentOperator) -> Principal:
 AdminOperator = Annotated[Principal, Depends(admin_principal)]
 
 
-def current_tenant(principal: CurrentOperator, db: DbSession) -> TenantRow:
-    tenant = db.get(TenantRow, principal.tenant_id)
-    if tenant is None:
+async def current_tenant(request: Request, principal: CurrentOperator) -> TenantRow:
+    """The caller's tenant, read with the caller (``optional_principal``), in this request's session."""
+    tenant = getattr(request.state, "tenant", None)
+    if not isinstance(tenant, TenantRow) or tenant.id != principal.tenant_id:
         raise NotFound("your tenant no longer exists")
     return tenant
 
