@@ -1,8 +1,10 @@
 """The mapper's read model: one page of companies with their mapping, billable count and latest push result.
 
-Search, filters and paging run in SQL so that a tenant with 10,000 companies gets its 50 rows quickly. The
-"latest result" is the one ``seatsync.push.runs.latest_results`` defines (newest real run of the period that
-has a row for the company), expressed as a subquery so that the filters can use it.
+Which companies a page shows (search, the "not mapped" filter, order, paging) comes from the tenant's company
+directory (``seatsync.services.directory``, in memory while unchanged), so a tenant with 10,000 companies gets its
+50 rows without reading 10,000. The push-result filters (failed, blocked, changed in ConnectWise) ask the database
+which companies match; then the page's rows are read: mapping, and latest result as
+``seatsync.push.runs.latest_results`` defines it (the newest real run of the period that has a row for the company).
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import enum
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.push.runs import Outcome, Target
+from seatsync.push.runs import Outcome, RunStatus, Target
 from seatsync.services.billing import count_billable
-from seatsync.services.companies import escape_like
+from seatsync.services.directory import Directory, DirectoryCache, Entry
 
 PAGE_SIZE = 50
 
@@ -41,6 +44,34 @@ FILTER_LABELS = {
     Filter.DRIFT: "Changed in ConnectWise",
 }
 
+#: the filters that depend on the latest push result
+RESULT_FILTERS = (Filter.FAILED, Filter.BLOCKED, Filter.DRIFT)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingView:
+    """What the mapper shows of a company's mapping."""
+
+    cw_company_id: int | None
+    cw_company_name: str | None
+    agreement_id: int | None
+    agreement_name: str | None
+    addition_id: int | None
+    addition_name: str | None
+    saved_at: datetime
+    saved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResultView:
+    """What the mapper shows of a company's latest push result."""
+
+    run_id: int
+    outcome: str
+    reason: str | None
+    quantity_before: float | None
+    quantity_after: float | None
+
 
 @dataclass(frozen=True, slots=True)
 class MapperRow:
@@ -48,8 +79,8 @@ class MapperRow:
     company_id: str
     name: str
     billable: int
-    mapping: CWMapping | None
-    result: PushResult | None
+    mapping: MappingView | None
+    result: ResultView | None
 
     @property
     def complete(self) -> bool:
@@ -72,34 +103,46 @@ class MapperRow:
         return "skipped"
 
 
+def _period_runs(tenant_id: int, period: str) -> Select[int]:
+    """The real ConnectWise runs of the period (a handful a month)."""
+    return select(PushRun.id).where(
+        PushRun.tenant_id == tenant_id,
+        PushRun.target == Target.CONNECTWISE.value,
+        PushRun.period == period,
+        PushRun.dry_run.is_(False),
+    )
+
+
 def _latest_run_of(tenant_id: int, period: str) -> Any:
     """Per company (correlated): the newest real run of the period with a row for it. Index-driven per row
-    (``ix_push_results_company``), so paging 10,000 companies never aggregates all results."""
+    (``ix_push_results_company``), so filtering 10,000 companies never aggregates all results."""
     result = aliased(PushResult)
     return (
         select(func.max(result.run_id))
-        .join(PushRun, PushRun.id == result.run_id)
         .where(
             result.tenant_id == tenant_id,
             result.company_pk == Company.id,
-            PushRun.target == Target.CONNECTWISE.value,
-            PushRun.period == period,
-            PushRun.dry_run.is_(False),
+            result.run_id.in_(_period_runs(tenant_id, period)),
         )
         .correlate(Company)
         .scalar_subquery()
     )
 
 
-def _query(
-    tenant_id: int, period: str, q: str, chosen: Filter, *, ids_only: bool = False
-) -> Select[Company, CWMapping, PushResult]:
-    query = select(Company, CWMapping, PushResult)
-    if not (ids_only and chosen is Filter.ALL and not q.strip()):
-        query = query.outerjoin(CWMapping, CWMapping.company_pk == Company.id)
-    if not (ids_only and chosen in (Filter.ALL, Filter.UNMAPPED)):
-        # choosing the rows of those two filters needs no push result: skip the per-row lookup
-        query = query.outerjoin(
+def _drift() -> ColumnElement[bool]:
+    """The planner's drift: the addition no longer holds what seatsync last set on it."""
+    return and_(
+        PushResult.outcome == Outcome.BLOCKED.value,
+        CWMapping.last_pushed_quantity.is_not(None),
+        or_(PushResult.quantity_before.is_(None), PushResult.quantity_before != CWMapping.last_pushed_quantity),
+    )
+
+
+def _latest_results(tenant_id: int, period: str) -> Select[Any]:
+    """Live companies joined to their latest result of the period (companies without one are left out)."""
+    return (
+        select(Company.id)
+        .join(
             PushResult,
             and_(
                 PushResult.tenant_id == tenant_id,
@@ -107,32 +150,70 @@ def _query(
                 PushResult.run_id == _latest_run_of(tenant_id, period),
             ),
         )
-    query = query.where(Company.tenant_id == tenant_id, Company.archived.is_(False))
-    if q.strip():
-        pattern = f"%{escape_like(q.strip().lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Company.name).like(pattern, escape="\\"),
-                func.lower(Company.company_id).like(pattern, escape="\\"),
-                func.lower(CWMapping.cw_company_name).like(pattern, escape="\\"),
+        .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
+        .where(Company.tenant_id == tenant_id, Company.archived.is_(False))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """The live companies in each push-result filter, for one tenant and period."""
+
+    failed: frozenset[int]
+    blocked: frozenset[int]
+    drift: frozenset[int]
+
+    def ids(self, chosen: Filter) -> frozenset[int]:
+        return {Filter.FAILED: self.failed, Filter.BLOCKED: self.blocked, Filter.DRIFT: self.drift}[chosen]
+
+
+def read_outcomes(session: Session, *, tenant_id: int, period: str) -> Outcomes:
+    failed: set[int] = set()
+    blocked: set[int] = set()
+    drift: set[int] = set()
+    query = (
+        _latest_results(tenant_id, period)
+        .with_only_columns(Company.id, PushResult.outcome, _drift())
+        .where(PushResult.outcome.in_([Outcome.FAILED.value, Outcome.BLOCKED.value]))
+    )
+    for pk, outcome, drifted in session.execute(query):
+        (failed if outcome == Outcome.FAILED else blocked).add(pk)
+        if drifted:
+            drift.add(pk)
+    return Outcomes(frozenset(failed), frozenset(blocked), frozenset(drift))
+
+
+class OutcomeCache:
+    """``Outcomes`` per (tenant, period), reused while nothing they depend on can have changed: the tenant's
+    directory revision (companies archived, mappings changed) and the period's runs, none of them running (results
+    are only written, and mappings' last pushed quantities only confirmed, by a running run). While a run of the
+    period is running they are read afresh on every use."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._store: dict[tuple[int, str], tuple[tuple[Any, ...], Outcomes]] = {}
+        self._size = size
+
+    def get(self, session: Session, *, directory: Directory, period: BillingPeriod) -> Outcomes:
+        key = (directory.tenant_id, str(period))
+        runs = tuple(
+            (run_id, status)
+            for run_id, status in session.execute(
+                _period_runs(directory.tenant_id, str(period)).with_only_columns(PushRun.id, PushRun.status)
             )
         )
-    if chosen is Filter.FAILED:
-        query = query.where(PushResult.outcome == Outcome.FAILED.value)
-    elif chosen is Filter.UNMAPPED:
-        query = query.where(
-            or_(CWMapping.id.is_(None), CWMapping.agreement_id.is_(None), CWMapping.addition_id.is_(None))
-        )
-    elif chosen is Filter.BLOCKED:
-        query = query.where(PushResult.outcome == Outcome.BLOCKED.value)
-    elif chosen is Filter.DRIFT:
-        # the planner's drift: the addition no longer holds what seatsync last set on it
-        query = query.where(
-            PushResult.outcome == Outcome.BLOCKED.value,
-            CWMapping.last_pushed_quantity.is_not(None),
-            or_(PushResult.quantity_before.is_(None), PushResult.quantity_before != CWMapping.last_pushed_quantity),
-        )
-    return query
+        mark = None if any(status == RunStatus.RUNNING for _id, status in runs) else (directory.revision, runs)
+        with self._lock:
+            found = self._store.get(key)
+        if mark is not None and found is not None and found[0] == mark:
+            return found[1]
+        outcomes = read_outcomes(session, tenant_id=directory.tenant_id, period=str(period))
+        if mark is not None:
+            with self._lock:
+                if len(self._store) >= self._size:
+                    self._store.pop(next(iter(self._store)))
+                self._store[key] = (mark, outcomes)
+        return outcomes
 
 
 class CountCache:
@@ -170,43 +251,110 @@ class CountCache:
         return counts
 
 
+def page_entries(directory: Directory, outcomes: Outcomes, *, q: str = "", chosen: Filter = Filter.ALL) -> list[Entry]:
+    """The companies a filter and search show, in the mapper's order (by name)."""
+    entries = directory.search(directory.live_by_name, q, with_connectwise=True)
+    if chosen is Filter.UNMAPPED:
+        return [e for e in entries if not e.complete]
+    if chosen in RESULT_FILTERS:
+        ids = outcomes.ids(chosen)
+        return [e for e in entries if e.pk in ids]
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class MapperPage:
+    rows: list[MapperRow]
+    #: how many rows the filter and search show in all
+    total: int
+    directory: Directory
+    outcomes: Outcomes
+
+    def filter_counts(self) -> dict[Filter, int]:
+        return filter_counts(self.directory, self.outcomes)
+
+
+class MapperCaches(Protocol):
+    """What the web app keeps between requests (``seatsync.web.state.AppState``)."""
+
+    counts: CountCache
+    directories: DirectoryCache
+    outcomes: OutcomeCache
+
+
 def mapper_page(
     session: Session,
     *,
+    caches: MapperCaches,
     tenant: Tenant,
     period: BillingPeriod,
-    counts: dict[int, int],
     q: str = "",
     chosen: Filter = Filter.ALL,
     page: int = 1,
     size: int = PAGE_SIZE,
-) -> tuple[list[MapperRow], int]:
-    """The page's rows and the total. Two steps: choose the page's company ids (sorted by name, with only the joins
-    the filter needs), then read those 50 rows in full, so paging far into 10,000 companies stays cheap."""
-    ids = _query(tenant.id, str(period), q, chosen, ids_only=True).with_only_columns(Company.id)
-    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-    # (name, id) follows the (tenant_id, name) index, whose entries end with the row id: no sort step
-    page_ids = list(session.scalars(ids.order_by(Company.name, Company.id).offset((page - 1) * size).limit(size)))
-    if not page_ids:
-        return [], total
-    full = (
-        select(Company, CWMapping, PushResult)
-        .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
-        .outerjoin(
-            PushResult,
-            and_(
-                PushResult.tenant_id == tenant.id,
-                PushResult.company_pk == Company.id,
-                PushResult.run_id == _latest_run_of(tenant.id, str(period)),
-            ),
+) -> MapperPage:
+    """One page of the mapper (the page and the API show the same)."""
+    counts = caches.counts.counts(session, tenant=tenant, period=period)
+    directory = caches.directories.get(session, tenant=tenant)
+    outcomes = caches.outcomes.get(session, directory=directory, period=period)
+    entries = page_entries(directory, outcomes, q=q, chosen=chosen)
+    chosen_entries = entries[(page - 1) * size : page * size]
+    rows = read_rows(session, tenant=tenant, period=period, counts=counts, entries=chosen_entries)
+    return MapperPage(rows, len(entries), directory, outcomes)
+
+
+def read_rows(
+    session: Session, *, tenant: Tenant, period: BillingPeriod, counts: dict[int, int], entries: Sequence[Entry]
+) -> list[MapperRow]:
+    """The full rows of a page's companies, in the given order: two indexed queries for the page."""
+    if not entries:
+        return []
+    ids = [e.pk for e in entries]
+    mappings = {
+        row[0]: MappingView(*row[1:])
+        for row in session.execute(
+            select(
+                CWMapping.company_pk,
+                CWMapping.cw_company_id,
+                CWMapping.cw_company_name,
+                CWMapping.agreement_id,
+                CWMapping.agreement_name,
+                CWMapping.addition_id,
+                CWMapping.addition_name,
+                CWMapping.saved_at,
+                CWMapping.saved_by,
+            ).where(CWMapping.tenant_id == tenant.id, CWMapping.company_pk.in_(ids))
         )
-        # the ids are this tenant's already; "+ 0" keeps the planner on the primary key for the 50 look-ups
-        .where(Company.id.in_(page_ids), Company.tenant_id + 0 == tenant.id)
-    )
-    rows: Sequence[Any] = session.execute(full.order_by(Company.name, Company.id)).all()
+    }
+    results: dict[int, tuple[int, int, ResultView]] = {}
+    for pk, result_id, run_id, outcome, reason, before, after in session.execute(
+        select(
+            PushResult.company_pk,
+            PushResult.id,
+            PushResult.run_id,
+            PushResult.outcome,
+            PushResult.reason,
+            PushResult.quantity_before,
+            PushResult.quantity_after,
+        ).where(
+            PushResult.tenant_id == tenant.id,
+            PushResult.company_pk.in_(ids),
+            PushResult.run_id.in_(_period_runs(tenant.id, str(period))),
+        )
+    ):
+        if pk not in results or (run_id, result_id) > results[pk][:2]:
+            results[pk] = (run_id, result_id, ResultView(run_id, outcome, reason, before, after))
     return [
-        MapperRow(c.id, c.company_id, c.name, counts.get(c.id, 0), mapping, result) for c, mapping, result in rows
-    ], total
+        MapperRow(
+            e.pk,
+            e.company_id,
+            e.name,
+            counts.get(e.pk, 0),
+            mappings.get(e.pk),
+            results[e.pk][2] if e.pk in results else None,
+        )
+        for e in entries
+    ]
 
 
 def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tuple[Any, ...]:
@@ -216,32 +364,14 @@ def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tu
     return tuple(session.execute(text(f"SELECT {parts}"), {"t": tenant_id}).one())
 
 
-_filter_cache: dict[tuple[int, str], tuple[tuple[Any, ...], dict[Filter, int]]] = {}
-_filter_lock = threading.Lock()
-
-
-def filter_counts(session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[Filter, int]:
-    """How many rows each filter shows (for the filter buttons); reused until a company, mapping or push result
-    is added or a mapping changes (every change adds a ``cw_mapping_changes`` row)."""
-    key = (tenant.id, str(period))
-    mark = _latest_ids(session, tenant.id, ("companies", "cw_mapping_changes", "push_results", "push_runs"))
-    with _filter_lock:
-        found = _filter_cache.get(key)
-    if found is not None and found[0] == mark:
-        return found[1]
-    out = _filter_counts(session, tenant=tenant, period=period)
-    with _filter_lock:
-        if len(_filter_cache) > 256:
-            _filter_cache.clear()
-        _filter_cache[key] = (mark, out)
-    return out
-
-
-def _filter_counts(session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[Filter, int]:
-    out: dict[Filter, int] = {}
-    for chosen in Filter:
-        query = _query(tenant.id, str(period), "", chosen, ids_only=True)
-        out[chosen] = (
-            session.scalar(select(func.count()).select_from(query.with_only_columns(Company.id).subquery())) or 0
-        )
-    return out
+def filter_counts(directory: Directory, outcomes: Outcomes) -> dict[Filter, int]:
+    """How many rows each filter shows (for the filter buttons)."""
+    live = directory.live_by_name
+    live_ids = {e.pk for e in live}
+    return {
+        Filter.ALL: len(live),
+        Filter.FAILED: len(outcomes.failed & live_ids),
+        Filter.UNMAPPED: sum(1 for e in live if not e.complete),
+        Filter.BLOCKED: len(outcomes.blocked & live_ids),
+        Filter.DRIFT: len(outcomes.drift & live_ids),
+    }

@@ -42,7 +42,7 @@ from seatsync.web.deps import (
 )
 from seatsync.web.dispatch import dispatch_push
 from seatsync.web.errors import status_for
-from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, filter_counts, mapper_page
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
 from seatsync.web.periods import current_period, recent_periods
 
 router = APIRouter(include_in_schema=False)
@@ -171,10 +171,13 @@ def companies_page(
     principal: CurrentOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
     q: Annotated[str | None, Query(max_length=200)] = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    total, rows = search_companies(db, tenant_id=tenant.id, q=q, page=page_no, per_page=PAGE_SIZE)
+    total, rows = search_companies(
+        db, directory=state.directories.get(db, tenant=tenant), q=q, page=page_no, per_page=PAGE_SIZE
+    )
     return page(
         request,
         "companies.html",
@@ -286,8 +289,7 @@ def mapper_view(
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
-    counts = state.counts.counts(db, tenant=tenant, period=chosen)
-    rows, total = mapper_page(db, tenant=tenant, period=chosen, counts=counts, q=q, chosen=filter, page=page_no)
+    shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
     periods = recent_periods(tenant, state.clock())
     if chosen not in periods:
         periods.append(chosen)
@@ -297,14 +299,14 @@ def mapper_view(
         {
             "nav": "billing",
             "tenant": tenant,
-            "rows": rows,
+            "rows": shown.rows,
             "period": str(chosen),
             "periods": periods,
             "q": q,
             "filter": filter.value,
             "filters": list(FILTER_LABELS.items()),
-            "filter_counts": filter_counts(db, tenant=tenant, period=chosen),
-            "pager": Pager(page_no, total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
+            "filter_counts": shown.filter_counts(),
+            "pager": Pager(page_no, shown.total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
             "last_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
             "connection": cw_routes.connection_out(db, tenant),
         },

@@ -9,11 +9,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from seatsync.config import Settings
+from seatsync.services.directory import DirectoryCache
 from seatsync.web.auth import Clock
 
 if TYPE_CHECKING:
     from seatsync.web.dispatch import Dispatcher, ProgressBoard
-    from seatsync.web.mapper import CountCache
+    from seatsync.web.mapper import CountCache, OutcomeCache
 
 
 @dataclass
@@ -28,6 +29,10 @@ class AppState:
     progress: ProgressBoard = field(default_factory=lambda: _board())
     #: billable counts reused while the data is unchanged (the mapper's column)
     counts: CountCache = field(default_factory=lambda: _counts())
+    #: each tenant's companies and mappings, reused while its directory revision is unchanged
+    directories: DirectoryCache = field(default_factory=DirectoryCache)
+    #: which companies the push-result filters show, reused while no run of the period runs
+    outcomes: OutcomeCache = field(default_factory=lambda: _outcomes())
 
 
 def _board() -> ProgressBoard:
@@ -40,3 +45,9 @@ def _counts() -> CountCache:
     from seatsync.web.mapper import CountCache
 
     return CountCache()
+
+
+def _outcomes() -> OutcomeCache:
+    from seatsync.web.mapper import OutcomeCache
+
+    return OutcomeCache()

@@ -12,7 +12,7 @@ from seatsync.errors import NotFound
 from seatsync.services.companies import search_companies
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Tenant
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant
 from seatsync.web.ingest import import_out, numbered
 
 router = APIRouter(prefix="/companies", tags=["companies"])
@@ -34,11 +34,14 @@ def list_companies(
     principal: CurrentOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
     q: Annotated[str | None, Query(max_length=200, description="part of the name or company id")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CompanyPage:
-    total, rows = search_companies(db, tenant_id=tenant.id, q=q, page=page, per_page=per_page)
+    total, rows = search_companies(
+        db, directory=state.directories.get(db, tenant=tenant), q=q, page=page, per_page=per_page
+    )
     return CompanyPage(total=total, page=page, per_page=per_page, companies=[company_out(c) for c in rows])
 
 

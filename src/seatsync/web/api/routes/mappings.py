@@ -19,7 +19,7 @@ from seatsync.push.runs import Target, last_push
 from seatsync.services import automap, mappings
 from seatsync.services import connectwise_connection as cw
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
-from seatsync.web.mapper import PAGE_SIZE, Filter, MapperRow, mapper_page
+from seatsync.web.mapper import PAGE_SIZE, Filter, MapperRow, MappingView, mapper_page
 from seatsync.web.periods import current_period
 
 router = APIRouter(prefix="/mappings", tags=["mappings"])
@@ -94,7 +94,7 @@ class AcceptAllOut(BaseModel):
     companies: list[str]
 
 
-def mapping_fields(mapping: CWMapping | None) -> dict[str, object]:
+def mapping_fields(mapping: CWMapping | MappingView | None) -> dict[str, object]:
     if mapping is None:
         return {}
     return {
@@ -135,16 +135,15 @@ def list_mappings(
 ) -> MapperOut:
     """One page (50 rows) of the mapper, searched and filtered on the server."""
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
-    counts = state.counts.counts(db, tenant=tenant, period=chosen)
-    rows, total = mapper_page(db, tenant=tenant, period=chosen, counts=counts, q=q, chosen=filter, page=page)
+    shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page)
     return MapperOut(
         period=str(chosen),
         filter=filter.value,
-        total=total,
+        total=shown.total,
         page=page,
         per_page=PAGE_SIZE,
         last_push=last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
-        rows=[row_out(r) for r in rows],
+        rows=[row_out(r) for r in shown.rows],
     )
 
 
