@@ -63,6 +63,12 @@ def test_the_revision_moves_with_every_change_to_companies_or_mappings_and_only_
     step("new company", lambda: _import(engine, a, ImportKind.COMPANIES, [{"company_id": "c3", "name": "Initech"}]))
     step("rename", lambda: _import(engine, a, ImportKind.COMPANIES, [{"company_id": "c1", "name": "Acme Corp"}]))
     step(
+        "products",
+        lambda: _import(
+            engine, a, ImportKind.COMPANIES, [{"company_id": "c1", "name": "Acme Corp", "products": "sat"}]
+        ),
+    )
+    step(
         "user events",
         lambda: _import(
             engine,
@@ -115,6 +121,7 @@ def test_the_revision_moves_with_every_change_to_companies_or_mappings_and_only_
         ("same companies again", False),
         ("new company", True),
         ("rename", True),
+        ("products", True),
         ("user events", False),
         ("add mapping", True),
         ("confirm pushed quantity", False),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -29,7 +30,8 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
     import uvicorn
 
     from seatsync.jobs.observe import configure_logging
-    from seatsync.web.app import APP_FACTORY, create_app
+    from seatsync.web.app import create_app
+    from seatsync.web.serving import APP_FACTORY, Workers, reuse_port_supported
 
     context = app_context()
     configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
@@ -42,20 +44,26 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
         from seatsync.push.scheduler import Scheduler
 
         scheduler = Scheduler(engine).start()
-    options = {"host": host, "port": port, "log_level": "info", "proxy_headers": True}
+    options: dict[str, Any] = {"log_level": "info", "proxy_headers": True}
+    code = 0
     try:
         if workers == 1:
             app = create_app(settings=context.settings, engine=engine, secure_cookies=secure_cookies)
-            uvicorn.run(app, **options)  # type: ignore[arg-type]
+            uvicorn.run(app, host=host, port=port, **options)
         else:
             # each worker process builds its own app from the environment (the same settings as this process)
             os.environ["SEATSYNC_DATABASE_URL"] = context.database_url
             if secure_cookies is not None:
                 os.environ["SEATSYNC_SECURE_COOKIES"] = "true" if secure_cookies else "false"
-            uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            if reuse_port_supported():
+                code = Workers(workers, host=host, port=port, options=options).run()
+            else:
+                uvicorn.run(APP_FACTORY, factory=True, workers=workers, host=host, port=port, **options)
     finally:
         if scheduler is not None:
             scheduler.stop(timeout=30)
+    if code:
+        raise click.ClickException("the web workers kept stopping right after they started: see the log above")
 
 
 def register(cli: click.Group) -> None:

@@ -363,7 +363,7 @@ class ScheduledPush(Base):
 
 #: what a cached copy of a tenant's companies and mappings shows (``seatsync.services.directory``)
 DIRECTORY_COLUMNS: dict[type[Base], tuple[str, ...]] = {
-    Company: ("company_id", "name", "archived"),
+    Company: ("company_id", "name", "products", "archived"),
     CWMapping: ("cw_company_id", "cw_company_name", "agreement_id", "agreement_name", "addition_id", "addition_name"),
 }
 

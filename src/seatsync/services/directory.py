@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import select
@@ -25,19 +26,20 @@ from seatsync.db.models import Company, CWMapping, Tenant
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One company as lists and searches show it."""
+
     pk: int
     company_id: str
     name: str
+    products: str
     archived: bool
+    created_at: datetime
     #: casefolded name and company id (the company search)
     key: str
     #: casefolded name of the mapped ConnectWise company ("" when unmapped)
     cw_key: str
     #: mapped to a ConnectWise company, agreement and addition: the row is pushed
     complete: bool
-
-    def matches(self, needle: str, *, with_connectwise: bool = False) -> bool:
-        return needle in self.key or (with_connectwise and needle in self.cw_key)
 
 
 def fold(text: str) -> str:
@@ -63,10 +65,14 @@ class Directory:
         return tuple(sorted(self.entries, key=lambda e: e.company_id))
 
     def search(self, entries: Iterable[Entry], q: str | None, *, with_connectwise: bool = False) -> list[Entry]:
+        """The entries whose name or company id (or, ``with_connectwise``, mapped ConnectWise company name)
+        contains ``q``, in their given order."""
         needle = fold(q or "")
         if not needle:
             return list(entries)
-        return [e for e in entries if e.matches(needle, with_connectwise=with_connectwise)]
+        if with_connectwise:
+            return [e for e in entries if needle in e.key or needle in e.cw_key]
+        return [e for e in entries if needle in e.key]
 
 
 def load_directory(session: Session, *, tenant_id: int, revision: int) -> Directory:
@@ -76,7 +82,9 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
             Company.id,
             Company.company_id,
             Company.name,
+            Company.products,
             Company.archived,
+            Company.created_at,
             CWMapping.cw_company_name,
             CWMapping.cw_company_id,
             CWMapping.agreement_id,
@@ -90,12 +98,14 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
             pk,
             company_id,
             name,
+            products,
             bool(archived),
+            created_at,
             f"{name.casefold()}\n{company_id.casefold()}",
             (cw_name or "").casefold(),
             cw_company is not None and agreement is not None and addition is not None,
         )
-        for pk, company_id, name, archived, cw_name, cw_company, agreement, addition in rows
+        for pk, company_id, name, products, archived, created_at, cw_name, cw_company, agreement, addition in rows
     )
     return Directory(tenant_id, revision, entries)
 

@@ -79,10 +79,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-#: what ``seatsync serve --workers N`` gives uvicorn: each worker process builds its app from the environment
-APP_FACTORY = "seatsync.web.app:app_from_environment"
-
-
 def app_from_environment() -> FastAPI:
     """The app of one worker process of ``seatsync serve --workers N``: settings from ``SEATSYNC_*`` (the serving
     command migrated the database before starting the workers)."""

@@ -323,7 +323,9 @@ def read_rows(
                 CWMapping.addition_name,
                 CWMapping.saved_at,
                 CWMapping.saved_by,
-            ).where(CWMapping.tenant_id == tenant.id, CWMapping.company_pk.in_(ids))
+            )
+            # "+ 0": SQLite would otherwise walk all the tenant's mappings instead of 50 look-ups by company
+            .where(CWMapping.tenant_id + 0 == tenant.id, CWMapping.company_pk.in_(ids))
         )
     }
     results: dict[int, tuple[int, int, ResultView]] = {}

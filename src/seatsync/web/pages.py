@@ -47,6 +47,8 @@ from seatsync.web.periods import current_period, recent_periods
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# the templates ship with the package: no file-system check on every render
+templates.env.auto_reload = False
 LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
 
 
@@ -175,9 +177,7 @@ def companies_page(
     q: Annotated[str | None, Query(max_length=200)] = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    total, rows = search_companies(
-        db, directory=state.directories.get(db, tenant=tenant), q=q, page=page_no, per_page=PAGE_SIZE
-    )
+    total, rows = search_companies(state.directories.get(db, tenant=tenant), q=q, page=page_no, per_page=PAGE_SIZE)
     return page(
         request,
         "companies.html",

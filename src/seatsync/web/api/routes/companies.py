@@ -10,6 +10,7 @@ from sqlalchemy import select
 from seatsync.db.models import Company
 from seatsync.errors import NotFound
 from seatsync.services.companies import search_companies
+from seatsync.services.directory import Entry
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/companies", tags=["companies"])
 CompanyIdPath = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-def company_out(company: Company) -> CompanyOut:
+def company_out(company: Company | Entry) -> CompanyOut:
     return CompanyOut(
         company_id=company.company_id,
         name=company.name,
@@ -39,9 +40,7 @@ def list_companies(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CompanyPage:
-    total, rows = search_companies(
-        db, directory=state.directories.get(db, tenant=tenant), q=q, page=page, per_page=per_page
-    )
+    total, rows = search_companies(state.directories.get(db, tenant=tenant), q=q, page=page, per_page=per_page)
     return CompanyPage(total=total, page=page, per_page=per_page, companies=[company_out(c) for c in rows])
 
 
