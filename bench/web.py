@@ -1,5 +1,5 @@
 """Web benchmark: 10,000 companies; the mapper page (50 rows, with a search) and the main API routes under 20
-concurrent clients. Prints p50/p95/p99 of the server's own time (Server-Timing) and of the client's wall time.
+concurrent clients. Prints p50/p95/p99 of the client's wall time and of the server's own time (Server-Timing).
 
     python bench/web.py [--companies 10000] [--clients 20] [--requests 400] [--workers 2] [--database-url URL]
 
@@ -7,7 +7,9 @@ The app runs as in production, ``seatsync serve --workers N`` in its own process
 process with N keep-alive connections, each sending its next request as soon as the last answer arrived (a closed
 loop without pauses: 20 requests in flight all the time). Each scenario is warmed up first (not counted).
 
-Targets: mapper page p95 <= 200 ms server time; API p99 <= 100 ms server time.
+Targets: mapper page p95 <= 200 ms; API p99 <= 100 ms. They are judged on the client's wall time, which holds
+all the server's time: Server-Timing starts when the app sees the request, so it leaves out the time a request
+waits for a busy worker (on SQLite, reads run on the worker's event loop, one at a time).
 """
 
 from __future__ import annotations
@@ -247,9 +249,9 @@ def measure(
 
 def row(name: str, s: Sample) -> str:
     return (
-        f"| {name} | {len(s.server)} | {len(s.server) / s.seconds:.0f} | {percentile(s.server, 50):.1f} | "
-        f"{percentile(s.server, 95):.1f} | {percentile(s.server, 99):.1f} | {percentile(s.wall, 50):.1f} | "
-        f"{percentile(s.wall, 95):.1f} | {percentile(s.wall, 99):.1f} | {s.errors} |"
+        f"| {name} | {len(s.wall)} | {len(s.wall) / s.seconds:.0f} | {percentile(s.wall, 50):.1f} | "
+        f"{percentile(s.wall, 95):.1f} | {percentile(s.wall, 99):.1f} | {percentile(s.server, 50):.1f} | "
+        f"{percentile(s.server, 95):.1f} | {percentile(s.server, 99):.1f} | {s.errors} |"
     )
 
 
@@ -367,8 +369,8 @@ def main() -> int:
             )
             print()
             print(
-                "| scenario | requests | req/s | server p50 | server p95 | server p99 | client p50 | client p95 | "
-                "client p99 | errors |"
+                "| scenario | requests | req/s | client p50 | client p95 | client p99 | server p50 | server p95 | "
+                "server p99 | errors |"
             )
             print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             m = measure(server.url, browser, mapper, args.clients, n, warm)
@@ -381,13 +383,13 @@ def main() -> int:
             print(row(f"API billable, all {args.companies} companies (not in the target)", b), flush=True)
         finally:
             server.stop()
-    mapper_p95 = percentile(m.server, 95)
-    api_p99 = percentile(a.server, 99)
+    mapper_p95 = percentile(m.wall, 95)
+    api_p99 = percentile(a.wall, 99)
     ok = mapper_p95 <= MAPPER_P95_MS and api_p99 <= API_P99_MS and not m.errors and not a.errors
     print()
     print(
-        f"mapper p95 {mapper_p95:.1f} ms (target <= {MAPPER_P95_MS:.0f}); API p99 {api_p99:.1f} ms "
-        f"(target <= {API_P99_MS:.0f}): {'met' if ok else 'NOT met'}"
+        f"client wall time: mapper p95 {mapper_p95:.1f} ms (target <= {MAPPER_P95_MS:.0f}); API p99 "
+        f"{api_p99:.1f} ms (target <= {API_P99_MS:.0f}): {'met' if ok else 'NOT met'}"
     )
     return 0 if ok else 1
 

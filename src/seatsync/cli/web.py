@@ -31,7 +31,7 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
 
     from seatsync.jobs.observe import configure_logging
     from seatsync.web.app import create_app
-    from seatsync.web.serving import APP_FACTORY, Workers, reuse_port_supported
+    from seatsync.web.serving import APP_FACTORY, Workers, handoff_supported
 
     context = app_context()
     configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
@@ -55,7 +55,7 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
             os.environ["SEATSYNC_DATABASE_URL"] = context.database_url
             if secure_cookies is not None:
                 os.environ["SEATSYNC_SECURE_COOKIES"] = "true" if secure_cookies else "false"
-            if reuse_port_supported():
+            if handoff_supported():
                 code = Workers(workers, host=host, port=port, options=options).run()
             else:
                 uvicorn.run(APP_FACTORY, factory=True, workers=workers, host=host, port=port, **options)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from seatsync.db.engine import transaction
@@ -265,17 +265,24 @@ def list_runs(
     return list(session.scalars(query))
 
 
+# built once: the mapper asks for "Last Push" on every page
+_LATEST_RUN = select(PushRun).where(
+    PushRun.tenant_id == bindparam("tenant_id"),
+    PushRun.target == bindparam("target"),
+    PushRun.dry_run.is_(False),
+    PushRun.status != RunStatus.RUNNING,
+)
+_NEWEST_FIRST = (PushRun.started_at.desc(), PushRun.id.desc())
+_LATEST_RUN_ANY_PERIOD = _LATEST_RUN.order_by(*_NEWEST_FIRST).limit(1)
+_LATEST_RUN_OF_PERIOD = _LATEST_RUN.where(PushRun.period == bindparam("period")).order_by(*_NEWEST_FIRST).limit(1)
+
+
 def latest_run(session: Session, *, tenant_id: int, target: Target, period: str | None = None) -> PushRun | None:
     """The newest real (not dry) run that is not still running."""
-    query = select(PushRun).where(
-        PushRun.tenant_id == tenant_id,
-        PushRun.target == target.value,
-        PushRun.dry_run.is_(False),
-        PushRun.status != RunStatus.RUNNING,
-    )
-    if period is not None:
-        query = query.where(PushRun.period == period)
-    return session.scalar(query.order_by(PushRun.started_at.desc(), PushRun.id.desc()).limit(1))
+    params = {"tenant_id": tenant_id, "target": target.value}
+    if period is None:
+        return session.scalar(_LATEST_RUN_ANY_PERIOD, params)
+    return session.scalar(_LATEST_RUN_OF_PERIOD, {**params, "period": period})
 
 
 def last_push(session: Session, *, tenant_id: int, target: Target) -> datetime | None:

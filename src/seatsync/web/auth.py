@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -137,22 +137,42 @@ def logout(session: Session, *, cookie: str) -> None:
     session.execute(delete(WebSession).where(WebSession.session_hash == _sha256(cookie)))
 
 
+# built once: every request asks one of these (building a statement costs more than running it on SQLite)
+_BY_SESSION = (
+    select(
+        WebSession.csrf_token,
+        WebSession.expires_at,
+        Operator.id,
+        Operator.email,
+        Operator.role,
+        Operator.disabled,
+        Tenant,
+    )
+    .join(Operator, Operator.id == WebSession.operator_id)
+    .join(Tenant, Tenant.id == Operator.tenant_id)
+    .where(WebSession.session_hash == bindparam("digest"))
+)
+_BY_TOKEN = (
+    select(
+        ApiToken.id,
+        ApiToken.role,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        Operator.id,
+        Operator.email,
+        Operator.role,
+        Operator.disabled,
+        Tenant,
+    )
+    .join(Operator, Operator.id == ApiToken.operator_id)
+    .join(Tenant, Tenant.id == Operator.tenant_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def principal_from_cookie(session: Session, *, cookie: str, now: datetime) -> tuple[Principal, Tenant] | None:
     """The caller of a browser session and their tenant, in one query (every page asks)."""
-    row = session.execute(
-        select(
-            WebSession.csrf_token,
-            WebSession.expires_at,
-            Operator.id,
-            Operator.email,
-            Operator.role,
-            Operator.disabled,
-            Tenant,
-        )
-        .join(Operator, Operator.id == WebSession.operator_id)
-        .join(Tenant, Tenant.id == Operator.tenant_id)
-        .where(WebSession.session_hash == _sha256(cookie))
-    ).one_or_none()
+    row = session.execute(_BY_SESSION, {"digest": _sha256(cookie)}).one_or_none()
     if row is None:
         return None
     csrf, expires_at, operator_id, email, role, disabled, tenant = row
@@ -165,22 +185,7 @@ def principal_from_token(session: Session, *, token: str, now: datetime) -> tupl
     """The caller of an API token and their tenant, in one query (every API call asks)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(
-        select(
-            ApiToken.id,
-            ApiToken.role,
-            ApiToken.revoked_at,
-            ApiToken.last_used_at,
-            Operator.id,
-            Operator.email,
-            Operator.role,
-            Operator.disabled,
-            Tenant,
-        )
-        .join(Operator, Operator.id == ApiToken.operator_id)
-        .join(Tenant, Tenant.id == Operator.tenant_id)
-        .where(ApiToken.token_hash == _sha256(token))
-    ).one_or_none()
+    row = session.execute(_BY_TOKEN, {"digest": _sha256(token)}).one_or_none()
     if row is None:
         return None
     token_id, token_role, revoked_at, last_used_at, operator_id, email, operator_role, disabled, tenant = row

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 from fastapi import BackgroundTasks, Depends, Path, Request
@@ -30,6 +31,8 @@ SESSION_COOKIE = "seatsync_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def app_state(request: Request) -> AppState:
@@ -38,8 +41,12 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-# Dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def`` dependency on a worker thread,
-# and under load those hand-overs cost more than the work. What may wait (the database) stays on worker threads.
+# Where work runs. FastAPI runs every plain ``def`` endpoint and dependency on a worker thread. Dependencies that
+# do no I/O are ``async def`` instead: the hand-over would cost more than the work. Reads of a SQLite database run
+# on the event loop's thread as well (``run_db``, ``local_read``): its queries take microseconds and never wait for
+# a writer (WAL), while Python's sqlite3 lets go of the GIL at every row, so threads reading at once hand the GIL
+# back and forth at every row and spend more CPU on that than on the reads. Writes (which may wait for SQLite's
+# one writer) and everything on a server database (which waits on the network) stay on worker threads.
 
 
 async def _app_state(request: Request) -> AppState:
@@ -47,6 +54,32 @@ async def _app_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(_app_state)]
+
+
+def reads_inline(request: Request) -> bool:
+    """This request's database work runs on the event loop's thread (a read of a SQLite database)."""
+    return request.method in SAFE_METHODS and app_state(request).engine.dialect.name == "sqlite"
+
+
+async def run_db(request: Request, work: Callable[..., T], /, *args: Any) -> T:
+    """Database work of a dependency: inline for a SQLite read, else on a worker thread."""
+    if reads_inline(request):
+        return work(*args)
+    return await run_in_threadpool(work, *args)
+
+
+def local_read(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """For a GET endpoint that only reads this database (no remote calls, no long computation): on SQLite it runs
+    on the event loop's thread, elsewhere on a worker thread like any plain ``def`` endpoint."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        session = next((v for v in kwargs.values() if isinstance(v, Session)), None)
+        if session is not None and session.get_bind().dialect.name == "sqlite":
+            return endpoint(*args, **kwargs)
+        return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run
 
 
 def _sqlite_write_lock(session: Session) -> None:
@@ -82,10 +115,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         yield session
     except BaseException:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_rollback_and_close, session)
+            await run_db(request, _rollback_and_close, session)
         raise
     with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_commit_and_close, session)
+        await run_db(request, _commit_and_close, session)
 
 
 @contextmanager
@@ -124,8 +157,12 @@ async def _csrf_given(request: Request) -> str | None:
     return None
 
 
-def optional_principal(request: Request, db: DbSession, at: Now, tasks: BackgroundTasks) -> Principal | None:
+async def optional_principal(request: Request, db: DbSession, at: Now, tasks: BackgroundTasks) -> Principal | None:
     """The caller (or None), with their tenant kept for ``current_tenant``: one query for both."""
+    return await run_db(request, _caller, request, db, at, tasks)
+
+
+def _caller(request: Request, db: Session, at: datetime, tasks: BackgroundTasks) -> Principal | None:
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         found = principal_from_token(db, token=authorization[7:].strip(), now=at)

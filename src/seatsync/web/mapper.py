@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
@@ -103,26 +103,29 @@ class MapperRow:
         return "skipped"
 
 
-def _period_runs(tenant_id: int, period: str) -> Select[int]:
-    """The real ConnectWise runs of the period (a handful a month)."""
-    return select(PushRun.id).where(
-        PushRun.tenant_id == tenant_id,
-        PushRun.target == Target.CONNECTWISE.value,
-        PushRun.period == period,
-        PushRun.dry_run.is_(False),
-    )
+# The statements of every page are built once, with parameters ``tenant_id``, ``period`` and ``ids``: building a
+# statement costs more than running it on SQLite.
+
+#: the real ConnectWise runs of the period (a handful a month)
+_PERIOD_RUNS = select(PushRun.id).where(
+    PushRun.tenant_id == bindparam("tenant_id"),
+    PushRun.target == Target.CONNECTWISE.value,
+    PushRun.period == bindparam("period"),
+    PushRun.dry_run.is_(False),
+)
+_PERIOD_RUN_STATUSES = _PERIOD_RUNS.with_only_columns(PushRun.id, PushRun.status)
 
 
-def _latest_run_of(tenant_id: int, period: str) -> Any:
+def _latest_run_of() -> Any:
     """Per company (correlated): the newest real run of the period with a row for it. Index-driven per row
     (``ix_push_results_company``), so filtering 10,000 companies never aggregates all results."""
     result = aliased(PushResult)
     return (
         select(func.max(result.run_id))
         .where(
-            result.tenant_id == tenant_id,
+            result.tenant_id == bindparam("tenant_id"),
             result.company_pk == Company.id,
-            result.run_id.in_(_period_runs(tenant_id, period)),
+            result.run_id.in_(_PERIOD_RUNS),
         )
         .correlate(Company)
         .scalar_subquery()
@@ -138,21 +141,56 @@ def _drift() -> ColumnElement[bool]:
     )
 
 
-def _latest_results(tenant_id: int, period: str) -> Select[Any]:
+def _latest_results() -> Select[Any]:
     """Live companies joined to their latest result of the period (companies without one are left out)."""
     return (
         select(Company.id)
         .join(
             PushResult,
             and_(
-                PushResult.tenant_id == tenant_id,
+                PushResult.tenant_id == bindparam("tenant_id"),
                 PushResult.company_pk == Company.id,
-                PushResult.run_id == _latest_run_of(tenant_id, period),
+                PushResult.run_id == _latest_run_of(),
             ),
         )
         .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
-        .where(Company.tenant_id == tenant_id, Company.archived.is_(False))
+        .where(Company.tenant_id == bindparam("tenant_id"), Company.archived.is_(False))
     )
+
+
+_OUTCOMES = (
+    _latest_results()
+    .with_only_columns(Company.id, PushResult.outcome, _drift())
+    .where(PushResult.outcome.in_([Outcome.FAILED.value, Outcome.BLOCKED.value]))
+)
+_PAGE_MAPPINGS = select(
+    CWMapping.company_pk,
+    CWMapping.cw_company_id,
+    CWMapping.cw_company_name,
+    CWMapping.agreement_id,
+    CWMapping.agreement_name,
+    CWMapping.addition_id,
+    CWMapping.addition_name,
+    CWMapping.saved_at,
+    CWMapping.saved_by,
+).where(
+    # "+ 0": SQLite would otherwise walk all the tenant's mappings instead of 50 look-ups by company
+    CWMapping.tenant_id + 0 == bindparam("tenant_id"),
+    CWMapping.company_pk.in_(bindparam("ids", expanding=True)),
+)
+_PAGE_RESULTS = select(
+    PushResult.company_pk,
+    PushResult.id,
+    PushResult.run_id,
+    PushResult.outcome,
+    PushResult.reason,
+    PushResult.quantity_before,
+    PushResult.quantity_after,
+).where(
+    PushResult.tenant_id == bindparam("tenant_id"),
+    PushResult.company_pk.in_(bindparam("ids", expanding=True)),
+    PushResult.run_id.in_(_PERIOD_RUNS),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +209,7 @@ def read_outcomes(session: Session, *, tenant_id: int, period: str) -> Outcomes:
     failed: set[int] = set()
     blocked: set[int] = set()
     drift: set[int] = set()
-    query = (
-        _latest_results(tenant_id, period)
-        .with_only_columns(Company.id, PushResult.outcome, _drift())
-        .where(PushResult.outcome.in_([Outcome.FAILED.value, Outcome.BLOCKED.value]))
-    )
-    for pk, outcome, drifted in session.execute(query):
+    for pk, outcome, drifted in session.execute(_OUTCOMES, {"tenant_id": tenant_id, "period": period}):
         (failed if outcome == Outcome.FAILED else blocked).add(pk)
         if drifted:
             drift.add(pk)
@@ -196,12 +229,8 @@ class OutcomeCache:
 
     def get(self, session: Session, *, directory: Directory, period: BillingPeriod) -> Outcomes:
         key = (directory.tenant_id, str(period))
-        runs = tuple(
-            (run_id, status)
-            for run_id, status in session.execute(
-                _period_runs(directory.tenant_id, str(period)).with_only_columns(PushRun.id, PushRun.status)
-            )
-        )
+        params = {"tenant_id": directory.tenant_id, "period": str(period)}
+        runs = tuple((run_id, status) for run_id, status in session.connection().execute(_PERIOD_RUN_STATUSES, params))
         mark = None if any(status == RunStatus.RUNNING for _id, status in runs) else (directory.revision, runs)
         with self._lock:
             found = self._store.get(key)
@@ -253,7 +282,7 @@ class CountCache:
 
 def page_entries(directory: Directory, outcomes: Outcomes, *, q: str = "", chosen: Filter = Filter.ALL) -> list[Entry]:
     """The companies a filter and search show, in the mapper's order (by name)."""
-    entries = directory.search(directory.live_by_name, q, with_connectwise=True)
+    entries = directory.mapper_rows(q)
     if chosen is Filter.UNMAPPED:
         return [e for e in entries if not e.complete]
     if chosen in RESULT_FILTERS:
@@ -309,41 +338,12 @@ def read_rows(
     """The full rows of a page's companies, in the given order: two indexed queries for the page."""
     if not entries:
         return []
-    ids = [e.pk for e in entries]
-    mappings = {
-        row[0]: MappingView(*row[1:])
-        for row in session.execute(
-            select(
-                CWMapping.company_pk,
-                CWMapping.cw_company_id,
-                CWMapping.cw_company_name,
-                CWMapping.agreement_id,
-                CWMapping.agreement_name,
-                CWMapping.addition_id,
-                CWMapping.addition_name,
-                CWMapping.saved_at,
-                CWMapping.saved_by,
-            )
-            # "+ 0": SQLite would otherwise walk all the tenant's mappings instead of 50 look-ups by company
-            .where(CWMapping.tenant_id + 0 == tenant.id, CWMapping.company_pk.in_(ids))
-        )
-    }
+    params = {"tenant_id": tenant.id, "period": str(period), "ids": [e.pk for e in entries]}
+    # plain rows, no ORM objects: on the session's connection, past the ORM's loading machinery
+    connection = session.connection()
+    mappings = {row[0]: MappingView(*row[1:]) for row in connection.execute(_PAGE_MAPPINGS, params)}
     results: dict[int, tuple[int, int, ResultView]] = {}
-    for pk, result_id, run_id, outcome, reason, before, after in session.execute(
-        select(
-            PushResult.company_pk,
-            PushResult.id,
-            PushResult.run_id,
-            PushResult.outcome,
-            PushResult.reason,
-            PushResult.quantity_before,
-            PushResult.quantity_after,
-        ).where(
-            PushResult.tenant_id == tenant.id,
-            PushResult.company_pk.in_(ids),
-            PushResult.run_id.in_(_period_runs(tenant.id, str(period))),
-        )
-    ):
+    for pk, result_id, run_id, outcome, reason, before, after in connection.execute(_PAGE_RESULTS, params):
         if pk not in results or (run_id, result_id) > results[pk][:2]:
             results[pk] = (run_id, result_id, ResultView(run_id, outcome, reason, before, after))
     return [
@@ -363,7 +363,7 @@ def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tu
     """The newest row id of each table for the tenant (unary + keeps SQLite walking the primary key backwards
     instead of reading all the tenant's rows through the tenant index)."""
     parts = ", ".join(f"(SELECT id FROM {t} WHERE +tenant_id = :t ORDER BY id DESC LIMIT 1)" for t in tables)
-    return tuple(session.execute(text(f"SELECT {parts}"), {"t": tenant_id}).one())
+    return tuple(session.connection().execute(text(f"SELECT {parts}"), {"t": tenant_id}).one())
 
 
 def filter_counts(directory: Directory, outcomes: Outcomes) -> dict[Filter, int]:

@@ -38,6 +38,7 @@ from seatsync.web.deps import (
     Now,
     State,
     Tenant,
+    local_read,
     optional_principal,
 )
 from seatsync.web.dispatch import dispatch_push
@@ -160,7 +161,7 @@ def logout_submit(request: Request, principal: CurrentOperator, db: DbSession) -
 
 
 @router.get("/")
-def home(principal: CurrentOperator) -> Response:
+async def home(principal: CurrentOperator) -> Response:
     return redirect("/connectwise/billing")
 
 
@@ -168,6 +169,7 @@ def home(principal: CurrentOperator) -> Response:
 
 
 @router.get("/companies")
+@local_read
 def companies_page(
     request: Request,
     principal: CurrentOperator,
@@ -221,6 +223,7 @@ def upload_page(
 
 
 @router.get("/tokens")
+@local_read
 def tokens_page(request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession) -> Response:
     tokens = auth.list_tokens(db, tenant_id=tenant.id)
     return page(request, "tokens.html", {"nav": "tokens", "tenant": tenant, "tokens": tokens})
@@ -277,6 +280,7 @@ class Pager:
 
 
 @router.get("/connectwise/billing")
+@local_read
 def mapper_view(
     request: Request,
     principal: CurrentOperator,
@@ -347,6 +351,7 @@ def integrations_page(
 
 
 @router.get("/integrations")
+@local_read
 def integrations_view(request: Request, principal: CurrentOperator, tenant: Tenant, db: DbSession, at: Now) -> Response:
     return integrations_page(request, db, tenant, at)
 
@@ -484,6 +489,7 @@ def push_now_submit(
 
 
 @router.get("/history")
+@local_read
 def history_view(
     request: Request,
     principal: CurrentOperator,

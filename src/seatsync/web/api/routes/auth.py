@@ -78,7 +78,7 @@ def logout(request: Request, principal: CurrentOperator, db: DbSession) -> Respo
 
 
 @router.get("/me")
-def me(principal: CurrentOperator, tenant: Tenant, at: Now) -> Me:
+async def me(principal: CurrentOperator, tenant: Tenant, at: Now) -> Me:
     return Me(
         email=principal.email,
         role=principal.role.value,

@@ -13,7 +13,7 @@ from seatsync.services.companies import search_companies
 from seatsync.services.directory import Entry
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, local_read
 from seatsync.web.ingest import import_out, numbered
 
 router = APIRouter(prefix="/companies", tags=["companies"])
@@ -31,6 +31,7 @@ def company_out(company: Company | Entry) -> CompanyOut:
 
 
 @router.get("")
+@local_read
 def list_companies(
     principal: CurrentOperator,
     tenant: Tenant,
@@ -45,6 +46,7 @@ def list_companies(
 
 
 @router.get("/{company_id}", responses={404: {"model": ImportProblem, "description": "no such company"}})
+@local_read
 def get_company(company_id: CompanyIdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> CompanyOut:
     company = db.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
     if company is None:

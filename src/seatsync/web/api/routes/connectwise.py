@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
@@ -18,7 +18,15 @@ from seatsync.db.models import Tenant as TenantRow
 from seatsync.errors import NotFound, RecordNotFound
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import mappings
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
+from seatsync.web.deps import (
+    AdminOperator,
+    CurrentOperator,
+    DbSession,
+    State,
+    Tenant,
+    commit_on_connector_error,
+    local_read,
+)
 
 router = APIRouter(prefix="/connectwise", tags=["connectwise"])
 
@@ -67,8 +75,11 @@ class AdditionOut(BaseModel):
     cancelled: bool
 
 
+_INTEGRATION = select(Integration).where(Integration.tenant_id == bindparam("tenant_id"), Integration.kind == cw.KIND)
+
+
 def integration_row(db: Session, tenant: TenantRow) -> Integration | None:
-    return db.scalar(select(Integration).where(Integration.tenant_id == tenant.id, Integration.kind == cw.KIND))
+    return db.scalar(_INTEGRATION, {"tenant_id": tenant.id})
 
 
 def connection_out(db: Session, tenant: TenantRow, result: cw.ConnectionResult | None = None) -> ConnectionOut:
@@ -92,6 +103,7 @@ def connection_out(db: Session, tenant: TenantRow, result: cw.ConnectionResult |
 
 
 @router.get("")
+@local_read
 def get_connection(principal: CurrentOperator, tenant: Tenant, db: DbSession) -> ConnectionOut:
     """The connection's health: ``connected``, ``broken`` (with the reason) or ``disconnected``. Never the keys."""
     return connection_out(db, tenant)
@@ -184,6 +196,7 @@ class RefreshOut(BaseModel):
 
 
 @router.get("/companies")
+@local_read
 def cached_companies(
     principal: CurrentOperator,
     tenant: Tenant,

@@ -12,7 +12,15 @@ from seatsync.connectors.gradient.client import DEFAULT_URL
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.schedule import next_run
 from seatsync.services import gradient as gradient_service
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, Tenant, commit_on_connector_error
+from seatsync.web.deps import (
+    AdminOperator,
+    CurrentOperator,
+    DbSession,
+    Now,
+    Tenant,
+    commit_on_connector_error,
+    local_read,
+)
 
 router = APIRouter(prefix="/gradient", tags=["gradient"])
 
@@ -62,6 +70,7 @@ def gradient_out(db: Session, tenant: TenantRow, at: datetime, note: str | None 
 
 
 @router.get("")
+@local_read
 def get_gradient(principal: CurrentOperator, tenant: Tenant, db: DbSession, at: Now) -> GradientOut:
     """Connection health and the next scheduled push. Never the token."""
     return gradient_out(db, tenant, at)

@@ -18,7 +18,15 @@ from seatsync.domain.periods import BillingPeriod
 from seatsync.push.runs import Target, last_push
 from seatsync.services import automap, mappings
 from seatsync.services import connectwise_connection as cw
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
+from seatsync.web.deps import (
+    AdminOperator,
+    CurrentOperator,
+    DbSession,
+    State,
+    Tenant,
+    commit_on_connector_error,
+    local_read,
+)
 from seatsync.web.mapper import PAGE_SIZE, Filter, MapperRow, MappingView, mapper_page
 from seatsync.web.periods import current_period
 
@@ -123,6 +131,7 @@ def row_out(row: MapperRow) -> MappingOut:
 
 
 @router.get("")
+@local_read
 def list_mappings(
     principal: CurrentOperator,
     tenant: Tenant,
@@ -173,6 +182,7 @@ def mapping_out(db: Session, tenant: TenantRow, company_id: str, mapping: CWMapp
 
 
 @router.get("/{company_id}", responses={404: {"description": "no such company"}})
+@local_read
 def get_mapping(company_id: CompanyIdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> MappingOut:
     return mapping_out(db, tenant, company_id, mappings.get_mapping(db, tenant=tenant, company_id=company_id))
 

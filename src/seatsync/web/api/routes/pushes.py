@@ -8,7 +8,8 @@ import io
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -31,6 +32,8 @@ from seatsync.web.deps import (
     State,
     Tenant,
     commit_on_connector_error,
+    local_read,
+    run_db,
 )
 from seatsync.web.dispatch import dispatch_push, progress_board
 from seatsync.web.periods import current_period
@@ -201,6 +204,7 @@ def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSes
 
 
 @router.get("")
+@local_read
 def list_runs(
     principal: CurrentOperator,
     tenant: Tenant,
@@ -261,7 +265,8 @@ def csv_response(text: str, filename: str) -> Response:
 
 
 @router.get("/{run_id}", responses={404: {"description": "no such run for your tenant"}})
-def get_run(
+async def get_run(
+    request: Request,
     run_id: IdPath,
     principal: CurrentOperator,
     tenant: Tenant,
@@ -270,9 +275,14 @@ def get_run(
     results: Annotated[bool, Query(description="include the per-company rows")] = False,
 ) -> RunDetailOut:
     """A run's status and counts (poll this while it runs), with its per-company rows on request."""
-    run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
-    rows = [result_out(r) for r in runs.run_results(db, tenant_id=tenant.id, run_id=run_id)] if results else []
-    return RunDetailOut(**run_out(db, run, state).model_dump(), results=rows)
+
+    def detail() -> RunDetailOut:
+        run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+        rows = [result_out(r) for r in runs.run_results(db, tenant_id=tenant.id, run_id=run_id)] if results else []
+        return RunDetailOut(**run_out(db, run, state).model_dump(), results=rows)
+
+    # every company's row may be thousands: those are read on a worker thread
+    return await (run_in_threadpool(detail) if results else run_db(request, detail))
 
 
 @router.get("/{run_id}/results.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}, 404: {}})

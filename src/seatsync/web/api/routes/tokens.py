@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from seatsync.web import auth
 from seatsync.web.api.schemas import TokenCreated, TokenIn, TokenOut
-from seatsync.web.deps import AdminOperator, DbSession, IdPath, Now
+from seatsync.web.deps import AdminOperator, DbSession, IdPath, Now, local_read
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
 @router.get("")
+@local_read
 def list_tokens(principal: AdminOperator, db: DbSession) -> list[TokenOut]:
     return [TokenOut.model_validate(t) for t in auth.list_tokens(db, tenant_id=principal.tenant_id)]
 
