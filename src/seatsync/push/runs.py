@@ -285,10 +285,15 @@ def latest_run(session: Session, *, tenant_id: int, target: Target, period: str 
     return session.scalar(_LATEST_RUN_OF_PERIOD, {**params, "period": period})
 
 
+_LAST_PUSH = _LATEST_RUN_ANY_PERIOD.with_only_columns(PushRun.finished_at)
+
+
 def last_push(session: Session, *, tenant_id: int, target: Target) -> datetime | None:
     """ "Last Push": the end of the latest finished real run."""
-    run = latest_run(session, tenant_id=tenant_id, target=target)
-    return run.finished_at if run is not None else None
+    finished: datetime | None = session.connection().scalar(
+        _LAST_PUSH, {"tenant_id": tenant_id, "target": target.value}
+    )
+    return finished
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,15 @@ class Directory:
         )
 
     @cached_property
+    def live_ids(self) -> frozenset[int]:
+        return frozenset(e.pk for e in self.live_by_name)
+
+    @cached_property
+    def unmapped(self) -> int:
+        """Live companies not mapped down to the addition (not pushed)."""
+        return sum(1 for e in self.live_by_name if not e.complete)
+
+    @cached_property
     def all_by_company_id(self) -> tuple[Entry, ...]:
         return tuple(sorted(self.entries, key=lambda e: e.company_id))
 

@@ -368,12 +368,11 @@ def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tu
 
 def filter_counts(directory: Directory, outcomes: Outcomes) -> dict[Filter, int]:
     """How many rows each filter shows (for the filter buttons)."""
-    live = directory.live_by_name
-    live_ids = {e.pk for e in live}
+    live = directory.live_ids
     return {
         Filter.ALL: len(live),
-        Filter.FAILED: len(outcomes.failed & live_ids),
-        Filter.UNMAPPED: sum(1 for e in live if not e.complete),
-        Filter.BLOCKED: len(outcomes.blocked & live_ids),
-        Filter.DRIFT: len(outcomes.drift & live_ids),
+        Filter.FAILED: len(outcomes.failed & live),
+        Filter.UNMAPPED: directory.unmapped,
+        Filter.BLOCKED: len(outcomes.blocked & live),
+        Filter.DRIFT: len(outcomes.drift & live),
     }

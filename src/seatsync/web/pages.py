@@ -4,6 +4,7 @@ enhances them (saving a mapping at once, live push progress)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,7 +44,7 @@ from seatsync.web.deps import (
 )
 from seatsync.web.dispatch import dispatch_push
 from seatsync.web.errors import status_for
-from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, MapperRow, mapper_page
 from seatsync.web.periods import current_period, recent_periods
 
 router = APIRouter(include_in_schema=False)
@@ -54,11 +55,12 @@ LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
 
 
 def _fmt_instant(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    # isoformat, not strftime: a page formats hundreds of these (the instants are UTC)
+    return f"{value.isoformat(' ', 'minutes')[:16]} UTC" if value else "—"
 
 
 def _fmt_date(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "—"
+    return value.date().isoformat() if value else "—"
 
 
 def _fmt_qty(value: float | None) -> str:
@@ -279,6 +281,80 @@ class Pager:
 # --- ConnectWise › Billing (the mapper) ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class MapperCells:
+    """One mapper row as the page prints it: every value ready, so that rendering 50 rows stays cheap."""
+
+    company_id: str
+    name: str
+    billable: int
+    cw_company_id: str
+    cw_company_name: str
+    agreement_id: str
+    agreement_name: str | None
+    agreement_placeholder: str
+    agreement_disabled: bool
+    addition_id: str
+    addition_name: str | None
+    addition_placeholder: str
+    addition_disabled: bool
+    #: the last push's result (the row's data attributes): outcome, reason, before, after, run id
+    result: tuple[str, str, str, str, str] | None
+    #: "ok" or "bad" (a button that opens the details), "none" (a plain label)
+    status_kind: str
+    status_label: str
+    status_title: str
+    saved_date: str
+    saved_title: str
+
+
+def mapper_cells(row: MapperRow, *, admin: bool) -> MapperCells:
+    m, r = row.mapping, row.result
+    has_company = m is not None and m.cw_company_id is not None
+    has_agreement = m is not None and m.agreement_id is not None
+    status = row.status
+    if status == "ok":
+        assert r is not None
+        kind, label = "ok", "Pushed"
+        title = r.reason or f"Pushed: {_fmt_qty(r.quantity_before)} → {_fmt_qty(r.quantity_after)}"
+    elif status in ("failed", "blocked"):
+        assert r is not None
+        kind, label, title = "bad", "Failed" if status == "failed" else "Blocked", r.reason or r.outcome
+    elif status == "skipped":
+        assert r is not None
+        kind, label, title = "none", "Not pushed", r.reason or "Not pushed"
+    elif not row.complete:
+        kind, title = "none", "Rows without an agreement and addition are not pushed"
+        label = f"Not pushed: choose {'addition' if has_agreement else 'agreement and addition'}"
+    else:
+        kind, label, title = "none", "Not pushed yet", ""
+    return MapperCells(
+        company_id=row.company_id,
+        name=row.name,
+        billable=row.billable,
+        cw_company_id=str(m.cw_company_id) if m and m.cw_company_id else "",
+        cw_company_name=m.cw_company_name or "" if m else "",
+        agreement_id=str(m.agreement_id) if m and m.agreement_id else "",
+        agreement_name=m.agreement_name if m and m.agreement_id else None,
+        agreement_placeholder="Choose agreement…" if has_company else "—",
+        agreement_disabled=not admin or not has_company,
+        addition_id=str(m.addition_id) if m and m.addition_id else "",
+        addition_name=m.addition_name if m and m.addition_id else None,
+        addition_placeholder="Choose addition…" if has_agreement else "—",
+        addition_disabled=not admin or not has_agreement,
+        result=(
+            (r.outcome, r.reason or "", _fmt_qty(r.quantity_before), _fmt_qty(r.quantity_after), str(r.run_id))
+            if r
+            else None
+        ),
+        status_kind=kind,
+        status_label=label,
+        status_title=title,
+        saved_date=_fmt_date(m.saved_at) if m else "—",
+        saved_title=f"by {m.saved_by} at {_fmt_instant(m.saved_at)}" if m else "",
+    )
+
+
 @router.get("/connectwise/billing")
 @local_read
 def mapper_view(
@@ -303,7 +379,7 @@ def mapper_view(
         {
             "nav": "billing",
             "tenant": tenant,
-            "rows": shown.rows,
+            "rows": [mapper_cells(row, admin=principal.is_admin) for row in shown.rows],
             "period": str(chosen),
             "periods": periods,
             "q": q,
