@@ -38,10 +38,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     except ArgumentError as exc:
         raise ConfigurationError(f"database URL {url!r} is not valid: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
-        # as many pooled connections as requests run at once: a connection opened for one request and closed
-        # after it costs its pragmas and, worse, a cold page cache
-        kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 20)
+        if parsed.database and parsed.database != ":memory:":  # (an in-memory database has one connection)
+            # as many pooled connections as requests run at once: a connection opened for one request and closed
+            # after it costs its pragmas and, worse, a cold page cache
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
