@@ -6,9 +6,16 @@ import io
 import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from seatsync.db.engine import transaction
+from seatsync.db.models import Company, PushResult
+from seatsync.push import runs
+from seatsync.push.runs import Target
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.server import BackgroundServer
+from seatsync.services.tenants import get_tenant
+from tests.web.conftest import World
 
 
 def test_companies_list_search_get_put(admin: TestClient) -> None:
@@ -249,3 +256,21 @@ def test_push_without_connection_is_409(admin: TestClient) -> None:
     assert r.status_code == 409
     assert admin.post("/api/v1/pushes/preview", json={}).status_code == 409
     assert admin.post("/api/v1/pushes", json={"target": "gradient"}).status_code == 409
+
+
+def test_a_running_push_shows_its_progress_from_any_worker(admin: TestClient, world: World) -> None:
+    """The run planned 3 results and wrote 1: a process that does not run it (another worker, a restarted one)
+    still answers "1 of 3" from the run's row."""
+    with transaction(world.engine) as session:
+        tenant = get_tenant(session, slug=world.tenants["a"])
+        run_id = runs.start_run(
+            session, tenant_id=tenant.id, target=Target.CONNECTWISE, period="2026-10", started_by="t"
+        ).id
+        company = session.scalars(select(Company).where(Company.tenant_id == tenant.id)).first()
+        assert company is not None
+        session.add(PushResult(run_id=run_id, tenant_id=tenant.id, company_pk=company.id, outcome="succeeded"))
+    before = admin.get(f"/api/v1/pushes/{run_id}").json()
+    assert (before["status"], before["done"], before["expected"]) == ("running", 1, None)  # not planned yet
+    runs.expect_results(world.engine, run_id=run_id, count=3)
+    body = admin.get(f"/api/v1/pushes/{run_id}").json()
+    assert (body["status"], body["done"], body["expected"]) == ("running", 1, 3)

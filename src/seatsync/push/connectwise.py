@@ -534,6 +534,7 @@ def _execute(
     for t in work.targets:
         t.prior_attempts = attempts.get(t.company.pk, 0)
     total = len(work.targets)
+    runs.expect_results(engine, run_id=run_id, count=total)
     now = datetime.now(UTC)
     fatal: list[ConnectorError] = []
     stop = threading.Event()

@@ -299,6 +299,7 @@ def _execute(
             except ConnectorError as exc:
                 note = f"the accounts could not be brought up to date before pushing: {describe(exc)}"
             items = plan(session, tenant=tenant, period=period)
+        runs.expect_results(engine, run_id=run_id, count=len(items))
         pusher = _Pusher(engine, run_id=run_id, tenant_id=tenant.id, client=client, total=len(items), progress=progress)
         if fatal is not None:
             pusher.stop(fatal)

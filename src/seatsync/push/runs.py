@@ -195,6 +195,15 @@ def interrupt_run(session: Session, *, run_id: int, reason: str) -> None:
         _store_counts(session, run)
 
 
+def expect_results(engine: Engine, *, run_id: int, count: int) -> None:
+    """A running run's ``total`` is the number of results it will write (known once it has planned), so that any
+    process can show its progress; on finishing it becomes the number written."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(PushRun).where(PushRun.id == run_id, PushRun.status == RunStatus.RUNNING).values(total=count)
+        )
+
+
 def heartbeat(session: Session, *, run_id: int) -> None:
     session.execute(update(PushRun).where(PushRun.id == run_id).values(heartbeat_at=_now()))
 

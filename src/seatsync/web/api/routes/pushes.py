@@ -125,7 +125,10 @@ class StartedOut(BaseModel):
 def run_out(db: Session, run: PushRun, state: State | None = None) -> RunOut:
     out = RunOut.model_validate(run, from_attributes=True)
     if run.status == RunStatus.RUNNING:
+        # the results written so far, of the total the run planned (any process can answer: the run may run in
+        # another worker); this process's live count when the run is its own
         out.done = db.scalar(select(func.count()).where(PushResult.run_id == run.id)) or 0
+        out.expected = run.total or None
         live = progress_board(state).get((run.tenant_id, run.target)) if state is not None else None
         if live is not None and live.total:
             out.done, out.expected = max(out.done, live.done), live.total
