@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,8 +21,23 @@ from sqlalchemy import text
 
 from seatsync.cli.main import cli
 from seatsync.sandboxes.server import free_port
-from seatsync.web.app import app_from_environment
+from seatsync.web.app import app_from_environment, tune_garbage_collector
 from seatsync.web.serving import Workers
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collector_restored() -> Iterator[None]:
+    """``serve`` tunes the collector of its process: here that is the test process."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_a_serving_process_freezes_what_it_built_and_collects_less_often() -> None:
+    tune_garbage_collector()
+    assert gc.get_freeze_count() > 10_000  # the modules and everything imported so far
+    assert gc.get_threshold()[0] == 10_000
 
 
 def _scheduler_alive() -> bool:

