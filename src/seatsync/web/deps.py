@@ -42,11 +42,12 @@ def app_state(request: Request) -> AppState:
 
 
 # Where work runs. FastAPI runs every plain ``def`` endpoint and dependency on a worker thread. Dependencies that
-# do no I/O are ``async def`` instead: the hand-over would cost more than the work. Reads of a SQLite database run
-# on the event loop's thread as well (``run_db``, ``local_read``): its queries take microseconds and never wait for
-# a writer (WAL), while Python's sqlite3 lets go of the GIL at every row, so threads reading at once hand the GIL
-# back and forth at every row and spend more CPU on that than on the reads. Writes (which may wait for SQLite's
-# one writer) and everything on a server database (which waits on the network) stay on worker threads.
+# do no I/O are ``async def`` instead: the hand-over would cost more than the work. Reads of the database run on
+# the event loop's thread as well (``run_db``, ``local_read``): they are indexed and short, and they never wait
+# for a writer (SQLite's WAL, PostgreSQL's MVCC), whereas threads reading at once hand the GIL back and forth at
+# every row (sqlite3) or round trip (psycopg) and spent twice the CPU on that (docs/benchmarks.md). A worker process
+# then serves one read at a time, as a synchronous server would; run one per core (``seatsync serve --workers``).
+# Writes (which may wait for a lock) and anything that calls ConnectWise or Gradient stay on worker threads.
 
 
 async def _app_state(request: Request) -> AppState:
@@ -56,28 +57,20 @@ async def _app_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(_app_state)]
 
 
-def reads_inline(request: Request) -> bool:
-    """This request's database work runs on the event loop's thread (a read of a SQLite database)."""
-    return request.method in SAFE_METHODS and app_state(request).engine.dialect.name == "sqlite"
-
-
 async def run_db(request: Request, work: Callable[..., T], /, *args: Any) -> T:
-    """Database work of a dependency: inline for a SQLite read, else on a worker thread."""
-    if reads_inline(request):
+    """Database work of a dependency: inline when the request only reads, else on a worker thread."""
+    if request.method in SAFE_METHODS:
         return work(*args)
     return await run_in_threadpool(work, *args)
 
 
 def local_read(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """For a GET endpoint that only reads this database (no remote calls, no long computation): on SQLite it runs
-    on the event loop's thread, elsewhere on a worker thread like any plain ``def`` endpoint."""
+    """For a GET endpoint that only reads the database (no remote calls, no long computation: a bounded page or
+    one record): it runs on the event loop's thread."""
 
     @functools.wraps(endpoint)
     async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        session = next((v for v in kwargs.values() if isinstance(v, Session)), None)
-        if session is not None and session.get_bind().dialect.name == "sqlite":
-            return endpoint(*args, **kwargs)
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        return endpoint(*args, **kwargs)
 
     return run
 
