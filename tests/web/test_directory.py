@@ -4,6 +4,7 @@ read afresh while a run of the period is running."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -213,5 +214,10 @@ def test_the_mapper_and_the_company_search_see_a_rename_at_once(admin: TestClien
     assert [c["name"] for c in found] == ["Zürich Traders"]
     page = admin.get("/connectwise/billing", params={"q": "zürich"})
     assert page.status_code == 200 and "Zürich Traders" in page.text and "Northwind" not in page.text
+    companies = admin.get("/companies", params={"q": "zürich"})
+    assert companies.status_code == 200
+    row = re.search(r"<tr><td><code>a-002</code></td>.*?</tr>", companies.text, re.S)
+    assert row is not None and "Zürich Traders" in row.group(0)
+    assert re.search(r"<td>\d{4}-\d{2}-\d{2}</td></tr>$", row.group(0))  # the day it was added
     # the other tenant's companies are never in this tenant's directory
     assert admin.get("/api/v1/companies", params={"q": "b-00"}).json()["total"] == 0

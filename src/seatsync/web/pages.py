@@ -13,9 +13,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
+from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ImportRejected, SeatsyncError
@@ -182,6 +184,13 @@ def companies_page(
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     total, rows = search_companies(state.directories.get(db, tenant=tenant), q=q, page=page_no, per_page=PAGE_SIZE)
+    added = dict(
+        db.execute(
+            select(Company.id, Company.created_at).where(
+                Company.tenant_id == tenant.id, Company.id.in_([c.pk for c in rows])
+            )
+        ).all()
+    )
     return page(
         request,
         "companies.html",
@@ -189,6 +198,7 @@ def companies_page(
             "nav": "companies",
             "tenant": tenant,
             "companies": rows,
+            "added": added,
             "q": q or "",
             "pager": Pager(page_no, total, PAGE_SIZE, {"q": q or ""}),
             "kinds": [k.value for k in ImportKind],
