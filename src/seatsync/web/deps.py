@@ -98,8 +98,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
     On SQLite a request that may write takes the write lock first (BEGIN IMMEDIATE): a transaction that read and
     then tries to write fails at once ("database is locked") when another writer committed in between, whereas
-    waiting for the lock up front is what the busy timeout handles. Making the session does no I/O; what does
-    (the lock, the commit) runs on a worker thread, shielded so that a cancelled request still ends its transaction.
+    waiting for the lock up front is what the busy timeout handles. Making the session does no I/O; the lock and
+    the end of a writing request's transaction run on a worker thread, a reading request's on the event loop
+    (``run_db``), shielded so that a cancelled request still ends its transaction. (So a GET endpoint must not
+    leave a write to this commit: the few that record a broken connection commit it themselves, on their thread.)
     """
     session = app_state(request).sessions()
     try:
