@@ -132,6 +132,9 @@ def create_app(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
+        read_sessions=session_factory(
+            engine.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else engine
+        ),
         clock=clock or utcnow,
         secure_cookies=settings.secure_cookies if secure_cookies is None else secure_cookies,
     )

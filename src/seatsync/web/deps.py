@@ -33,6 +33,7 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 P = ParamSpec("P")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def app_state(request: Request) -> AppState:
@@ -72,7 +73,18 @@ def local_read(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     async def run(*args: P.args, **kwargs: P.kwargs) -> T:
         return endpoint(*args, **kwargs)
 
-    return run
+    return reads_only(run)
+
+
+def reads_only(endpoint: F) -> F:
+    """Mark an endpoint that never writes: ``get_db`` gives it a read session (``AppState.read_sessions``)."""
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    """The request's endpoint only reads (``reads_only``, ``local_read``)."""
+    return getattr(request.scope.get("endpoint"), "reads_only", False) is True
 
 
 def _sqlite_write_lock(session: Session) -> None:
@@ -103,7 +115,8 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     (``run_db``), shielded so that a cancelled request still ends its transaction. (So a GET endpoint must not
     leave a write to this commit: the few that record a broken connection commit it themselves, on their thread.)
     """
-    session = app_state(request).sessions()
+    state = app_state(request)
+    session = state.read_sessions() if _reads_only(request) else state.sessions()
     try:
         if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
             await run_in_threadpool(_sqlite_write_lock, session)

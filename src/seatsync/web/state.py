@@ -22,6 +22,9 @@ class AppState:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: sessions for endpoints that only read (``local_read``): on PostgreSQL in autocommit, which saves the BEGIN
+    #: and COMMIT round trips and sees what it saw anyway (READ COMMITTED takes a new snapshot for every statement)
+    read_sessions: sessionmaker[Session]
     clock: Clock
     #: None: Secure cookies when the request came over HTTPS (directly or per X-Forwarded-Proto)
     secure_cookies: bool | None = None

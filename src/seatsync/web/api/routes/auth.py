@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.web import auth
 from seatsync.web.api.schemas import LoginIn, Me
-from seatsync.web.deps import SESSION_COOKIE, CurrentOperator, DbSession, Now, State, Tenant
+from seatsync.web.deps import SESSION_COOKIE, CurrentOperator, DbSession, Now, State, Tenant, reads_only
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -78,6 +78,7 @@ def logout(request: Request, principal: CurrentOperator, db: DbSession) -> Respo
 
 
 @router.get("/me")
+@reads_only
 async def me(principal: CurrentOperator, tenant: Tenant, at: Now) -> Me:
     return Me(
         email=principal.email,

@@ -33,6 +33,7 @@ from seatsync.web.deps import (
     Tenant,
     commit_on_connector_error,
     local_read,
+    reads_only,
     run_db,
 )
 from seatsync.web.dispatch import dispatch_push, progress_board
@@ -268,6 +269,7 @@ def csv_response(text: str, filename: str) -> Response:
 
 
 @router.get("/{run_id}", responses={404: {"description": "no such run for your tenant"}})
+@reads_only
 async def get_run(
     request: Request,
     run_id: IdPath,
