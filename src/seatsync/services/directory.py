@@ -42,7 +42,7 @@ class Entry:
 
 
 def fold(text: str) -> str:
-    """What a search compares: case folded, surrounding spaces dropped (and NULs, which no key holds)."""
+    """What a search compares: case folded, surrounding spaces dropped, and no NUL (it separates the keys)."""
     return text.replace("\0", "").strip().casefold()
 
 
