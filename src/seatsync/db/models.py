@@ -336,6 +336,78 @@ class PushResult(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# -- mappings to the other PSAs (0008_psa_mappings) ----------------------------------------------------------
+
+
+class PSAMapping(Base):
+    """Which PSA company, contract and item one company bills to, in one PSA (``target``: ``autotask``,
+    ``halopsa`` ...; ConnectWise keeps ``cw_mappings``).
+
+    ``product`` is ``""`` when one item bills every product the company subscribes to, or ``sat`` / ``phishing``
+    when that product has its own item: a company has either one ``""`` row or one row per product.
+    Ids are the PSA's own, kept as text (every PSA's are integers today; text keeps the model one for all).
+    """
+
+    __tablename__ = "psa_mappings"
+    __table_args__ = (
+        UniqueConstraint("company_pk", "target", "product"),
+        Index("ix_psa_mappings_tenant_target", "tenant_id", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    product: Mapped[str] = mapped_column(String(16), default="")
+    psa_company_id: Mapped[str | None] = mapped_column(String(64))
+    psa_company_name: Mapped[str | None] = mapped_column(String(300))
+    contract_id: Mapped[str | None] = mapped_column(String(64))
+    contract_name: Mapped[str | None] = mapped_column(String(300))
+    item_id: Mapped[str | None] = mapped_column(String(64))
+    item_name: Mapped[str | None] = mapped_column(String(300))
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    saved_by: Mapped[str] = mapped_column(String(320))
+    #: the quantity seatsync last set on (or found agreeing in) this item; a different one later is drift
+    last_pushed_quantity: Mapped[float | None] = mapped_column()
+    last_pushed_at: Mapped[datetime | None] = mapped_column()
+
+
+class PSAMappingChange(Base):
+    """Every change of a ``psa_mappings`` row (who, when, before → after), as ``cw_mapping_changes``."""
+
+    __tablename__ = "psa_mapping_changes"
+    __table_args__ = (Index("ix_psa_mapping_changes_company", "tenant_id", "company_pk", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    product: Mapped[str] = mapped_column(String(16), default="")
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(320))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class PSACompany(Base):
+    """A cached copy of a PSA's companies (Autotask companies, HaloPSA clients) for the mapper and auto-map."""
+
+    __tablename__ = "psa_companies"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "target", "remote_id"),
+        Index("ix_psa_companies_name", "tenant_id", "target", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str] = mapped_column(String(64))
+    identifier: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # -- Gradient schedule (0004_gradient) -------------------------------------------------------------------
 
 

@@ -1,0 +1,263 @@
+"""Company → PSA company, contract and item for the PSAs that share one mapping model (Autotask, HaloPSA ...).
+
+A mapping is per company, PSA (``target``) and product: ``product=""`` is one item billing every product the
+company subscribes to; ``"sat"`` / ``"phishing"`` give that product its own item. A company has either the one
+``""`` row or per-product rows, never both (saving one kind clears the other, with change records). Each target
+validates the chain against its PSA first and hands the checked ids and names here; this module only stores,
+keeps every change (who, when, before → after) and serves the cached PSA companies.
+
+    save_mapping(session, tenant=t, target="autotask", company_id="acme", product="",
+                 values=MappingValues("29683", "Acme", "7", "Acme SAT", "11", "Seats"), by="ops@msp.example")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import Company, PSACompany, PSAMapping, PSAMappingChange, Tenant
+from seatsync.errors import NotFound, UserInputError
+
+#: ``""``: one item for every product of the company
+ALL_PRODUCTS = ""
+PRODUCTS = ("sat", "phishing")
+
+
+@dataclass(frozen=True, slots=True)
+class MappingValues:
+    """A checked chain; later links may be None while an operator is still choosing (a partial mapping)."""
+
+    psa_company_id: str
+    psa_company_name: str | None = None
+    contract_id: str | None = None
+    contract_name: str | None = None
+    item_id: str | None = None
+    item_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.item_id is not None and self.contract_id is None:
+            raise UserInputError("an item needs its contract: choose the contract first")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCompany:
+    """One PSA company as a target's client lists it, for the cache."""
+
+    remote_id: str
+    name: str
+    identifier: str = ""
+    active: bool = True
+
+
+def _company(session: Session, tenant: Tenant, company_id: str) -> Company:
+    company = session.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
+    if company is None:
+        raise NotFound(f"no company {company_id!r} in tenant {tenant.slug!r}")
+    return company
+
+
+def _check_product(product: str) -> str:
+    if product not in (ALL_PRODUCTS, *PRODUCTS):
+        raise UserInputError(f"unknown product {product!r}: use one of {', '.join(PRODUCTS)} (or none for all)")
+    return product
+
+
+_FIELDS = ("psa_company_id", "psa_company_name", "contract_id", "contract_name", "item_id", "item_name")
+
+
+def _snapshot(mapping: PSAMapping | None) -> dict[str, Any] | None:
+    if mapping is None:
+        return None
+    return {name: getattr(mapping, name) for name in _FIELDS}
+
+
+def _record(
+    session: Session, *, mapping_of: tuple[Tenant, Company, str, str], before: Any, after: Any, by: str, at: datetime
+) -> None:
+    tenant, company, target, product = mapping_of
+    session.add(
+        PSAMappingChange(
+            tenant_id=tenant.id,
+            company_pk=company.id,
+            target=target,
+            product=product,
+            changed_at=at,
+            changed_by=by,
+            before=before,
+            after=after,
+        )
+    )
+
+
+def _rows(session: Session, *, company: Company, target: str) -> dict[str, PSAMapping]:
+    found = session.scalars(select(PSAMapping).where(PSAMapping.company_pk == company.id, PSAMapping.target == target))
+    return {m.product: m for m in found}
+
+
+def save_mapping(
+    session: Session,
+    *,
+    tenant: Tenant,
+    target: str,
+    company_id: str,
+    product: str = ALL_PRODUCTS,
+    values: MappingValues,
+    by: str,
+    now: datetime | None = None,
+) -> PSAMapping:
+    """Store a checked chain for one company, target and product; a change record when anything changed."""
+    product = _check_product(product)
+    company = _company(session, tenant, company_id)
+    at = now or datetime.now(UTC)
+    rows = _rows(session, company=company, target=target)
+    # one kind per company: an all-products item replaces per-product items, and the other way round
+    for other, stale in list(rows.items()):
+        if (product == ALL_PRODUCTS) != (other == ALL_PRODUCTS):
+            _record(
+                session, mapping_of=(tenant, company, target, other), before=_snapshot(stale), after=None, by=by, at=at
+            )
+            session.delete(stale)
+            del rows[other]
+    mapping = rows.get(product)
+    after = asdict(values)
+    before = _snapshot(mapping)
+    if before == after and mapping is not None:
+        session.flush()
+        return mapping
+    if mapping is None:
+        mapping = PSAMapping(tenant_id=tenant.id, company_pk=company.id, target=target, product=product, saved_by=by)
+        session.add(mapping)
+    if mapping.item_id != values.item_id:
+        # drift is judged against what seatsync set on *this* item
+        mapping.last_pushed_quantity = None
+        mapping.last_pushed_at = None
+    for name, value in after.items():
+        setattr(mapping, name, value)
+    mapping.saved_at, mapping.saved_by = at, by
+    _record(session, mapping_of=(tenant, company, target, product), before=before, after=after, by=by, at=at)
+    session.flush()
+    return mapping
+
+
+def clear_mapping(
+    session: Session,
+    *,
+    tenant: Tenant,
+    target: str,
+    company_id: str,
+    product: str | None = None,
+    by: str,
+    now: datetime | None = None,
+) -> int:
+    """Forget a company's mapping in one PSA (every product when ``product`` is None); returns rows removed."""
+    company = _company(session, tenant, company_id)
+    at = now or datetime.now(UTC)
+    removed = 0
+    for name, mapping in _rows(session, company=company, target=target).items():
+        if product is not None and name != _check_product(product):
+            continue
+        _record(
+            session, mapping_of=(tenant, company, target, name), before=_snapshot(mapping), after=None, by=by, at=at
+        )
+        session.delete(mapping)
+        removed += 1
+    session.flush()
+    return removed
+
+
+def get_mappings(session: Session, *, tenant: Tenant, target: str, company_id: str) -> dict[str, PSAMapping]:
+    """One company's mappings in one PSA, by product (``""``: all products)."""
+    return _rows(session, company=_company(session, tenant, company_id), target=target)
+
+
+def tenant_mappings(session: Session, *, tenant_id: int, target: str) -> dict[int, dict[str, PSAMapping]]:
+    """Every mapping of a tenant in one PSA: company pk → product → mapping."""
+    out: dict[int, dict[str, PSAMapping]] = {}
+    for m in session.scalars(select(PSAMapping).where(PSAMapping.tenant_id == tenant_id, PSAMapping.target == target)):
+        out.setdefault(m.company_pk, {})[m.product] = m
+    return out
+
+
+def mapping_history(
+    session: Session, *, tenant: Tenant, target: str, company_id: str | None = None
+) -> list[PSAMappingChange]:
+    """Mapping changes in one PSA, newest first (of one company, or of the whole tenant)."""
+    query = select(PSAMappingChange).where(PSAMappingChange.tenant_id == tenant.id, PSAMappingChange.target == target)
+    if company_id is not None:
+        query = query.where(PSAMappingChange.company_pk == _company(session, tenant, company_id).id)
+    return list(session.scalars(query.order_by(PSAMappingChange.changed_at.desc(), PSAMappingChange.id.desc())))
+
+
+# -- the cached PSA companies ----------------------------------------------------------------------------------
+
+
+def refresh_companies(
+    session: Session, *, tenant: Tenant, target: str, companies: Iterable[RemoteCompany], now: datetime | None = None
+) -> int:
+    """Replace the tenant's cached companies of one PSA with the PSA's current list; returns how many."""
+    at = now or datetime.now(UTC)
+    cached = {
+        c.remote_id: c
+        for c in session.scalars(
+            select(PSACompany).where(PSACompany.tenant_id == tenant.id, PSACompany.target == target)
+        )
+    }
+    seen: set[str] = set()
+    for item in companies:
+        seen.add(item.remote_id)
+        row = cached.get(item.remote_id)
+        if row is None:
+            row = PSACompany(tenant_id=tenant.id, target=target, remote_id=item.remote_id)
+            session.add(row)
+        row.name, row.identifier, row.active, row.refreshed_at = item.name, item.identifier, item.active, at
+    gone = [remote_id for remote_id in cached if remote_id not in seen]
+    if gone:
+        session.execute(
+            delete(PSACompany).where(
+                PSACompany.tenant_id == tenant.id, PSACompany.target == target, PSACompany.remote_id.in_(gone)
+            )
+        )
+    session.flush()
+    return len(seen)
+
+
+def search_companies(
+    session: Session,
+    *,
+    tenant: Tenant,
+    target: str,
+    query: str = "",
+    include_inactive: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[PSACompany]:
+    """The cached companies of one PSA whose name or identifier contains ``query``, by name."""
+    stmt = select(PSACompany).where(PSACompany.tenant_id == tenant.id, PSACompany.target == target)
+    if not include_inactive:
+        stmt = stmt.where(PSACompany.active.is_(True))
+    if query.strip():
+        pattern = f"%{query.strip().lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(PSACompany.name).like(pattern), func.lower(PSACompany.identifier).like(pattern))
+        )
+    return list(session.scalars(stmt.order_by(PSACompany.name, PSACompany.remote_id).limit(limit).offset(offset)))
+
+
+__all__ = [
+    "ALL_PRODUCTS",
+    "PRODUCTS",
+    "MappingValues",
+    "RemoteCompany",
+    "clear_mapping",
+    "get_mappings",
+    "mapping_history",
+    "refresh_companies",
+    "save_mapping",
+    "search_companies",
+    "tenant_mappings",
+]
