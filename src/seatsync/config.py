@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     #: requests a minute each tenant may send to ConnectWise
     connectwise_rate_limit: int = 1000
     connectwise_concurrency: int = 8
+    #: requests each tenant may send to HaloPSA per rolling window (hosted Halo: 300 per 5 minutes)
+    halopsa_rate_limit: int = 300
+    halopsa_rate_window: float = 300.0
     #: requests a second the installation may send to Gradient (per vendor key)
     gradient_rate_limit: float = 100.0
     #: "json": structured log lines (with tenant, run and job ids); anything else: plain text
