@@ -18,6 +18,7 @@
             ├── PermissionDenied     403: a right is missing (named when known)
             ├── RecordNotFound       404: the record is gone (named)
             └── RequestRejected      any other 4xx, with the remote system's own message
+                └── PostedPeriod      the billing period is already approved and posted (Autotask): not changed
 
 Library exceptions (httpx, SQLAlchemy) are translated into these at the boundary; none leak past it.
 """
@@ -91,7 +92,7 @@ class ConfigurationError(SeatsyncError):
 
 
 class ConnectorError(SeatsyncError):
-    """A remote system refused or failed a request. ``system`` is "ConnectWise" or "Gradient"."""
+    """A remote system refused or failed a request. ``system`` names it ("ConnectWise", "Autotask" ...)."""
 
     def __init__(
         self,
@@ -148,3 +149,7 @@ class RecordNotFound(FatalError):
 
 class RequestRejected(FatalError):
     pass
+
+
+class PostedPeriod(RequestRejected):
+    """The PSA refused to change a billing period it has already approved and posted (invoiced)."""
