@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import connectwise, core, demo, gradient, push, web, worker
+from seatsync.cli import connectwise, core, demo, gradient, halopsa, push, web, worker
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -19,6 +19,7 @@ core.register(cli)
 connectwise.register(cli)
 push.register(cli)
 gradient.register(cli)  # after any module that creates the `sandbox`/`connect` groups
+halopsa.register(cli)
 web.register(cli)
 demo.register(cli)
 worker.register(cli)
