@@ -14,6 +14,7 @@ from seatsync.connectors.autotask import (
     HourlyBudget,
     Permission,
     QueryPage,
+    ThresholdInformation,
     all_of,
     any_of,
     endpoint_of,
@@ -323,38 +324,51 @@ def test_endpoint_of_drops_ids_and_query_suffixes() -> None:
     assert endpoint_of("/ATServicesRest/V1.0/ContractNotes/9/Attachments/3") == "contractnotes/attachments"
 
 
-def test_hourly_budget_reads_the_threshold_slows_and_waits_when_the_share_is_used() -> None:
-    readings = iter([60, 85, 95])
-    reads = 0
+class Readings:
+    """ThresholdInformation answers from a list of counts (the last one repeats)."""
 
-    def read() -> Any:
-        nonlocal reads
-        reads += 1
-        from seatsync.connectors.autotask import ThresholdInformation
+    def __init__(self, *counts: int, limit: int = 200) -> None:
+        self.counts, self.limit, self.reads = list(counts), limit, 0
 
+    def __call__(self) -> ThresholdInformation:
+        self.reads += 1
+        used = self.counts.pop(0) if len(self.counts) > 1 else self.counts[0]
         return ThresholdInformation(
-            externalRequestThreshold=200, requestThresholdTimeframe=60, currentTimeframeRequestCount=next(readings)
+            externalRequestThreshold=self.limit, requestThresholdTimeframe=60, currentTimeframeRequestCount=used
         )
 
+
+def budget(slept: list[float]) -> HourlyBudget:
+    # share 50 % of 200 = 100, less a reserve of 2 for the threshold reads of a one-minute wait: 98
+    return HourlyBudget(
+        0.5, check_every=10, slow_from=0.8, slow_seconds=0.5, wait_seconds=60, max_wait=60, sleep=slept.append
+    )
+
+
+def test_hourly_budget_reads_the_threshold_every_n_requests_and_counts_its_own_in_between() -> None:
     slept: list[float] = []
-    budget = HourlyBudget(0.5, check_every=100, slow_from=0.8, slow_seconds=0.5, wait_seconds=60, sleep=slept.append)
-    budget.before_request(read)  # 60 of 100 allowed: go at once
-    assert slept == [] and reads == 1
-    for _ in range(19):
-        budget.before_request(read)  # 61..79: below the slow zone
-    assert slept == []
-    budget.before_request(read)  # 80: slow zone, re-read every 20 requests -> 85 read: slow down
-    assert reads == 2 and slept == [0.5]
-    for _ in range(14):
-        budget.before_request(read)  # up to 99 of 100 allowed, slowly
-    budget.before_request(read)  # 101 would pass the share: wait a minute, read again: 95, room for one
-    assert slept[-2:] == [60, 0.5] and reads == 3
-    assert budget.share_left() == pytest.approx(1 - 95 / 200)
+    pacing, read = budget(slept), Readings(10, 30)
+    for _ in range(10):
+        pacing.before_request(read)
+    assert read.reads == 1 and slept == []
+    pacing.before_request(read)  # the 11th: due again
+    assert read.reads == 2 and pacing.share_left() == pytest.approx(1 - 30 / 200)
+
+
+def test_hourly_budget_slows_down_near_its_share_and_waits_once_it_is_used() -> None:
+    slept: list[float] = []
+    pacing, read = budget(slept), Readings(85)
+    pacing.before_request(read)  # 85 of 98: past 80 % of the share, slower
+    assert slept == [0.5]
+    slept.clear()
+    pacing, read = budget(slept), Readings(98, 20)
+    pacing.before_request(read)  # the share is used: wait a minute, read again: 20, go on
+    assert slept == [60] and read.reads == 2
+    with pytest.raises(RateLimited):
+        budget([]).before_request(Readings(98))
 
 
 def test_hourly_budget_gives_up_after_max_wait() -> None:
-    from seatsync.connectors.autotask import ThresholdInformation
-
     def read() -> ThresholdInformation:
         return ThresholdInformation(
             externalRequestThreshold=100, requestThresholdTimeframe=60, currentTimeframeRequestCount=99

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import connectwise, core, demo, gradient, halopsa, push, web, worker
+from seatsync.cli import autotask, connectwise, core, demo, gradient, halopsa, push, web, worker
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -20,6 +20,7 @@ connectwise.register(cli)
 push.register(cli)
 gradient.register(cli)  # after any module that creates the `sandbox`/`connect` groups
 halopsa.register(cli)
+autotask.register(cli)
 web.register(cli)
 demo.register(cli)
 worker.register(cli)

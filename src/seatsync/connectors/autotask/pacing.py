@@ -9,6 +9,7 @@ threshold as the hour rolls on — once the share is used. Thread-safe; one of e
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -53,7 +54,7 @@ class EndpointSlots:
 class BudgetReading:
     used: int
     limit: int
-    allowed: int  # requests the share allows in the hour
+    allowed: int  # requests the share allows in the hour, less the reserve for threshold reads
 
 
 class HourlyBudget:
@@ -78,6 +79,8 @@ class HourlyBudget:
         self.slow_seconds = slow_seconds
         self.wait_seconds = wait_seconds
         self.max_wait = max_wait
+        #: requests kept free for the threshold reads of the longest wait
+        self.reserve = math.ceil(max_wait / wait_seconds) + 1 if wait_seconds > 0 else 1
         self._sleep = sleep
         self._lock = threading.Lock()
         self._reading: BudgetReading | None = None
@@ -93,7 +96,10 @@ class HourlyBudget:
     def _take(self, info: ThresholdInformation) -> None:
         self.last = info
         limit = info.external_request_threshold
-        self._reading = BudgetReading(info.current_timeframe_request_count, limit, int(limit * self.share))
+        # the threshold reads made while waiting count too: keep room for them under the share
+        self._reading = BudgetReading(
+            info.current_timeframe_request_count, limit, max(0, int(limit * self.share) - self.reserve)
+        )
         self._since_reading = 0
 
     def _due(self) -> bool:

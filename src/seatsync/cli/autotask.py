@@ -1,0 +1,87 @@
+"""Autotask commands: ``sandbox autotask``, ``connect autotask``, ``disconnect autotask``."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+_PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
+
+
+def _per_minute(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = _PER_MINUTE.match(value)
+    if not match or int(match.group(1)) < 1:
+        raise click.BadParameter("requests per minute, e.g. 600 or 600/min", param_hint="--rate-limit")
+    return int(match.group(1))
+
+
+@click.command("autotask")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8102, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--latency-ms", default=0.0, show_default=True, type=float, help="Added to every API answer.")
+@click.option(
+    "--rate-limit", default=None, callback=_per_minute, help="Requests a minute per integration code before 429."
+)
+@click.option("--fault-rate", default=0.0, show_default=True, type=float, help="Share of API calls that fail (0-1).")
+@click.option("--threshold", default=10_000, show_default=True, type=int, help="The MSP's requests per rolling hour.")
+@click.option(
+    "--other-integrations",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Requests of the hourly threshold other integrations have already spent.",
+)
+@click.option("--seed", type=click.Choice(["demo", "empty"]), default="demo", show_default=True)
+def sandbox_autotask(
+    host: str,
+    port: int,
+    latency_ms: float,
+    rate_limit: int | None,
+    fault_rate: float,
+    threshold: int,
+    other_integrations: int,
+    seed: str,
+) -> None:
+    """An Autotask PSA simulator (zone look-up and REST API; users demo-api@example.com/demo-secret and
+    readonly-api@example.com/readonly-secret)."""
+    import uvicorn
+
+    from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox, create_app
+    from seatsync.sandboxes.server import free_port
+
+    if not 0 <= fault_rate <= 1:
+        raise click.BadParameter("a probability between 0 and 1", param_hint="--fault-rate")
+    if threshold < 1 or not 0 <= other_integrations <= threshold:
+        raise click.BadParameter("--other-integrations must be between 0 and --threshold", param_hint="--threshold")
+    state = AutotaskSandbox(
+        seed=seed,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        threshold=threshold,
+        other_integrations=other_integrations,
+    )
+    port = port or free_port(host)
+    click.echo(f"Autotask sandbox at http://{host}:{port} (seed {seed})")
+    click.echo(
+        f"  connect with: --zone-url http://{host}:{port} --username demo-api@example.com --secret demo-secret "
+        f"--integration-code {DEMO_INTEGRATION_CODE}"
+    )
+    click.echo(f"  state: http://{host}:{port}/_sandbox/state")
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
+
+
+def register(cli: click.Group) -> None:
+    """Join the ``sandbox``, ``connect`` and ``disconnect`` groups (created here if no module did yet)."""
+    for group_name, command, help_text in (("sandbox", sandbox_autotask, "Run a simulator of an external API."),):
+        group = cli.commands.get(group_name)
+        if not isinstance(group, click.Group):
+            group = click.Group(group_name, help=help_text)
+            cli.add_command(group)
+        group.add_command(command)
+
+
+__all__ = ["register"]
