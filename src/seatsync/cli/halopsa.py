@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from seatsync.cli.context import app_context, database_option
+from seatsync.db.engine import transaction
+
 
 @click.command("halopsa")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
@@ -50,9 +53,71 @@ def sandbox_halopsa(
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
 
+@click.command("halopsa")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--url", required=True, help="The HaloPSA address, e.g. https://acme.halopsa.com (the API is {url}/api).")
+@click.option("--client-id", required=True, help="The API application's client id.")
+@click.option(
+    "--client-secret", prompt=True, hide_input=True, help="The API application's client secret (prompted if left out)."
+)
+@click.option("--auth-url", default=None, help="The authorisation server (default: {url}/auth; the token at /token).")
+@click.option(
+    "--halo-tenant", default=None, help="Hosted Halo's tenant name (sent as ?tenant= with the token request)."
+)
+@database_option
+def connect_halopsa(
+    tenant_slug: str, url: str, client_id: str, client_secret: str, auth_url: str | None, halo_tenant: str | None
+) -> None:
+    """Check the API application and each permission the billing push needs, and store it (encrypted)."""
+    from seatsync.services import halopsa_connection as service
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        result = service.connect(
+            session,
+            tenant=tenant,
+            url=url,
+            client_id=client_id,
+            client_secret=client_secret,
+            auth_url=auth_url,
+            halo_tenant=halo_tenant,
+            settings=app_context().settings,
+        )
+    for check in result.checks:
+        click.echo(str(check))
+    if result.status is service.IntegrationStatus.CONNECTED:
+        click.echo(f"connected: {tenant_slug} -> HaloPSA at {url}")
+        return
+    if not result.stored:
+        raise click.ClickException(f"the check failed: {result.reason}")
+    raise click.ClickException(f"credentials stored, but the connection is {result.status.value}: {result.reason}")
+
+
+@click.command("halopsa")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def disconnect_halopsa(tenant_slug: str) -> None:
+    """Forget the HaloPSA application's secret (mappings and history are kept)."""
+    from seatsync.services import halopsa_connection as service
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        forgot = service.disconnect(session, tenant=get_tenant(session, slug=tenant_slug))
+    click.echo(
+        f"HaloPSA disconnected for {tenant_slug}; the client secret is forgotten"
+        if forgot
+        else f"{tenant_slug} was not connected to HaloPSA"
+    )
+
+
 def register(cli: click.Group) -> None:
     """Add the commands to the ``sandbox``, ``connect`` and ``disconnect`` groups (created when missing)."""
-    for group_name, command, help_text in (("sandbox", sandbox_halopsa, "Run a simulator of an external API."),):
+    for group_name, command, help_text in (
+        ("sandbox", sandbox_halopsa, "Run a simulator of an external API."),
+        ("connect", connect_halopsa, "Connect a tenant to a billing system."),
+        ("disconnect", disconnect_halopsa, "Disconnect a tenant from a billing system."),
+    ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):
             group = click.Group(group_name, help=help_text)

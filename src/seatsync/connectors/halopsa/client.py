@@ -491,6 +491,11 @@ class HaloPSAClient:
                 )
             return max(found, key=lambda licence: licence.id)
 
+    def probe_licence_edit(self) -> None:
+        """An empty save (``POST /api/SoftwareLicence`` with ``[]``): nothing to change, but the permission is
+        checked first (raises ``PermissionDenied`` when refused)."""
+        self._api("POST", "/SoftwareLicence", json=[], record="an empty save", permission=Permission.EDIT_LICENCES)
+
     def check_token(self) -> Token:
         """Fetch a fresh token now (the connection check): raises ``AuthenticationFailed`` when refused."""
         with self._token_lock:
