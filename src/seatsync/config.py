@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     job_queue: Literal["auto", "inprocess", "procrastinate"] = "auto"
     #: Secure session cookies: always (true), never (false), or when the request came over HTTPS (unset)
     secure_cookies: bool | None = None
+    #: the share of the MSP's Autotask hourly request threshold (shared by all its integrations) seatsync may use
+    autotask_budget_share: float = Field(default=0.5, gt=0, le=1)
     #: requests in flight at once during a Gradient push (the rate limit still applies to all of them)
     gradient_concurrency: int = 8
 

@@ -6,6 +6,9 @@ import re
 
 import click
 
+from seatsync.cli.context import app_context, database_option
+from seatsync.db.engine import transaction
+
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
 
 
@@ -74,9 +77,72 @@ def sandbox_autotask(
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
 
+@click.command("autotask")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--username", required=True, help="The API user's user name (an e-mail address).")
+@click.option("--secret", prompt=True, hide_input=True, help="The API user's secret (prompted if left out).")
+@click.option(
+    "--integration-code",
+    required=True,
+    envvar="SEATSYNC_AUTOTASK_INTEGRATION_CODE",
+    help="The API tracking identifier (integration code) chosen for the API user.",
+)
+@click.option(
+    "--zone-url",
+    default="https://webservices.autotask.net",
+    show_default=True,
+    help="Where the zone is looked up; a sandbox gives its own address, e.g. http://127.0.0.1:8102.",
+)
+@database_option
+def connect_autotask(tenant_slug: str, username: str, secret: str, integration_code: str, zone_url: str) -> None:
+    """Find the tenant's zone, check the API user and each permission, and store it (encrypted)."""
+    from seatsync.services import autotask_connection as service
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        result = service.connect(
+            session,
+            tenant=tenant,
+            username=username,
+            secret=secret,
+            integration_code=integration_code,
+            zone_url=zone_url,
+            settings=app_context().settings,
+        )
+    for check in result.checks:
+        click.echo(str(check))
+    if result.status is service.IntegrationStatus.CONNECTED:
+        click.echo(f"connected: {tenant_slug} -> Autotask as {username}")
+        return
+    stored = "nothing changed" if result.kept_previous else "credentials stored"
+    raise click.ClickException(f"{stored}, but the connection is {result.status.value}: {result.reason}")
+
+
+@click.command("autotask")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def disconnect_autotask(tenant_slug: str) -> None:
+    """Forget the Autotask API user's secret (mappings and history are kept)."""
+    from seatsync.services import autotask_connection as service
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        forgot = service.disconnect(session, tenant=get_tenant(session, slug=tenant_slug))
+    click.echo(
+        f"Autotask disconnected for {tenant_slug}; the secret is forgotten"
+        if forgot
+        else f"{tenant_slug} was not connected to Autotask"
+    )
+
+
 def register(cli: click.Group) -> None:
     """Join the ``sandbox``, ``connect`` and ``disconnect`` groups (created here if no module did yet)."""
-    for group_name, command, help_text in (("sandbox", sandbox_autotask, "Run a simulator of an external API."),):
+    for group_name, command, help_text in (
+        ("sandbox", sandbox_autotask, "Run a simulator of an external API."),
+        ("connect", connect_autotask, "Connect a tenant to a billing system."),
+        ("disconnect", disconnect_autotask, "Disconnect a tenant from a billing system."),
+    ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):
             group = click.Group(group_name, help=help_text)
