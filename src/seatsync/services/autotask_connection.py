@@ -313,3 +313,19 @@ def client_for(
         settings=settings,
         options=dict(client_options),
     )
+
+
+__all__ = [
+    "KIND",
+    "REQUIRED_PERMISSIONS",
+    "ConnectionResult",
+    "IntegrationStatus",
+    "PermissionCheck",
+    "RightStatus",
+    "check_connection",
+    "check_permissions",
+    "client_for",
+    "connect",
+    "disconnect",
+    "tenant_pacing",
+]
