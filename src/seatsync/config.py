@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     autotask_budget_share: float = Field(default=0.5, gt=0, le=1)
     #: requests in flight at once during a Gradient push (the rate limit still applies to all of them)
     gradient_concurrency: int = 8
+    #: where notification mail goes: ``smtp://[user:pass@]host[:port]`` (plain) or ``smtps://...`` (TLS)
+    smtp_url: SecretStr | None = None
+    #: the From address of notification mail
+    mail_from: str = "seatsync@localhost"
+    #: the address people reach this installation's web app at: links in notifications and tickets
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @lru_cache(maxsize=1)

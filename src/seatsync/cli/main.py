@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import autotask, connectwise, core, demo, gradient, halopsa, push, web, worker
+from seatsync.cli import autotask, connectwise, core, demo, gradient, halopsa, notify, push, web, worker
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -24,6 +24,7 @@ autotask.register(cli)
 web.register(cli)
 demo.register(cli)
 worker.register(cli)
+notify.register(cli)
 
 
 def main() -> None:

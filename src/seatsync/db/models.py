@@ -431,6 +431,57 @@ class ScheduledPush(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
 
 
+# -- notifications (0009_notifications) ----------------------------------------------------------------------
+
+
+class NotificationChannel(Base):
+    """Where a tenant's notifications go: an e-mail address, or a webhook (generic JSON, Slack or Teams).
+
+    A webhook's URL is a credential (Slack and Teams put the secret in it): it is kept only in ``secret``
+    (sealed like an integration's keys); ``address`` holds the address to show (an e-mail, or the URL redacted).
+    """
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    #: ``email`` or ``webhook``
+    kind: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(400))
+    #: a webhook's format (``json``, ``slack``, ``teams``); ``""`` for e-mail
+    format: Mapped[str] = mapped_column(String(16), default="")
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+
+
+class NotificationDelivery(Base):
+    """One event sent (or not) through one channel: what, when, how many attempts, and the last error."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "event_key"),
+        Index("ix_notification_deliveries_tenant", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id", ondelete="SET NULL"))
+    #: the channel as it was shown when this was sent (it may be removed since)
+    channel: Mapped[str] = mapped_column(String(440))
+    #: ``seatsync.notify.EventKind``
+    event: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(Text)
+    #: ``sending``, ``sent`` or ``failed``
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 # -- the directory revision ------------------------------------------------------------------------------------
 
 #: what a cached copy of a tenant's companies and mappings shows (``seatsync.services.directory``)

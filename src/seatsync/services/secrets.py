@@ -1,7 +1,7 @@
 """Key rotation for secrets at rest (``seatsync rotate-key``).
 
 With a key file: the new key is written as the file's first line with the old ones kept after it, every
-``integrations.secret`` is re-encrypted under the new key in one transaction, and only then are the old
+``integrations.secret`` (and webhook URL, ``notification_channels.secret``) is re-encrypted under the new key in one transaction, and only then are the old
 keys dropped from the file. A crash in between leaves a file that still opens everything.
 With ``SEATSYNC_SECRET_KEY``: the secrets are re-encrypted under a new key and the caller is told to set
 ``SEATSYNC_SECRET_KEY`` to ``NEW,OLD`` (then, once every process has restarted, to ``NEW``).
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from seatsync.config import Settings
 from seatsync.db.engine import transaction
-from seatsync.db.models import Integration
+from seatsync.db.models import Integration, NotificationChannel
 from seatsync.security.secrets import SecretBox, load_keys
 
 
@@ -60,7 +60,10 @@ def rotate_key(engine: Engine, *, settings: Settings) -> RotationResult:
         _write_key_file(settings.key_file, keys)
     box = SecretBox(keys)
     with transaction(engine) as session:
-        rows = list(session.scalars(select(Integration).where(Integration.secret.is_not(None))))
+        rows: list[Integration | NotificationChannel] = [
+            *session.scalars(select(Integration).where(Integration.secret.is_not(None))),
+            *session.scalars(select(NotificationChannel).where(NotificationChannel.secret.is_not(None))),
+        ]
         for row in rows:
             assert row.secret is not None
             row.secret = box.rotate(row.secret)

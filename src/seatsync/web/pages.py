@@ -21,10 +21,12 @@ from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ImportRejected, SeatsyncError
+from seatsync.notify import WebhookFormat
 from seatsync.push import runs
 from seatsync.push.runs import Target, last_push
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
+from seatsync.services import notifications
 from seatsync.services.companies import search_companies
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.web import auth
@@ -429,6 +431,9 @@ def integrations_page(
             "default_gradient_period": current_period(tenant, at).previous(),
             "last_cw_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
             "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
+            "channels": notifications.list_channels(db, tenant=tenant),
+            "deliveries": notifications.recent_deliveries(db, tenant=tenant, limit=20),
+            "webhook_formats": [f.value for f in WebhookFormat],
             "flash": flash,
             "flash_kind": flash_kind,
         },
@@ -569,6 +574,48 @@ def push_now_submit(
             request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc)
         )
     return redirect(f"/history/{run_id}" if run_id else "/history")
+
+
+@router.post("/integrations/notifications/add")
+def notification_add_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    kind: Annotated[str, Form(pattern="^(email|webhook)$")],
+    address: Annotated[str, Form(max_length=2000)],
+    format: Annotated[str, Form(max_length=16)] = "json",
+) -> Response:
+    try:
+        if kind == "email":
+            channel = notifications.add_email(db, tenant=tenant, to=address, created_by=principal.email)
+        else:
+            channel = notifications.add_webhook(
+                db,
+                tenant=tenant,
+                url=address,
+                fmt=notifications.parse_format(format),
+                settings=state.settings,
+                created_by=principal.email,
+            )
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    return integrations_page(
+        request, db, tenant, at, flash=f"Notifications now go to {notifications.describe(channel)}."
+    )
+
+
+@router.post("/integrations/notifications/{channel_id}/remove")
+def notification_remove_submit(
+    request: Request, channel_id: IdPath, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+) -> Response:
+    try:
+        channel = notifications.remove_channel(db, tenant=tenant, channel_id=channel_id)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    return integrations_page(request, db, tenant, at, flash=f"Removed {notifications.describe(channel)}.")
 
 
 # --- History --------------------------------------------------------------------------------------------------------

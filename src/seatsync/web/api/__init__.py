@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from seatsync.web.api.routes import auth, billable, companies, connectwise, gradient, mappings, pushes, tokens, users
+from seatsync.web.api.routes import (
+    auth,
+    billable,
+    companies,
+    connectwise,
+    gradient,
+    mappings,
+    notifications,
+    pushes,
+    tokens,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (auth, tokens, companies, users, billable, connectwise, gradient, mappings, pushes):
+for module in (auth, tokens, companies, users, billable, connectwise, gradient, mappings, pushes, notifications):
     router.include_router(module.router)
 router.include_router(mappings.automap_router)
