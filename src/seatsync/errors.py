@@ -7,6 +7,7 @@
     │   ├── ImportRejected         a file with bad rows; carries every RowError
     │   ├── NotFound               a tenant, company, run ... that does not exist (for this tenant)
     │   └── Conflict               the request contradicts stored state (duplicate slug, broken mapping chain)
+    │       └── MissingRights       an action needs rights the remote API member lacks (each named)
     ├── ConfigurationError         the installation is not set up (missing key, integration not connected)
     └── ConnectorError             a remote API (ConnectWise, Gradient) did not do what was asked
         ├── RetriableError          worth trying again: the engine backs off and retries
@@ -85,6 +86,14 @@ class NotFound(UserInputError):
 
 class Conflict(UserInputError):
     pass
+
+
+class MissingRights(Conflict):
+    """Checked before acting: nothing was changed. ``rights`` names each missing security-role setting."""
+
+    def __init__(self, message: str, *, rights: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.rights = rights
 
 
 class ConfigurationError(SeatsyncError):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     inspect,
     update,
 )
@@ -221,13 +222,21 @@ class LoginFailure(Base):
 
 
 class CWMapping(Base):
-    """Which ConnectWise company, agreement and addition a company bills to (one per company)."""
+    """Which ConnectWise company, agreement and addition a company bills to: one addition for all its products
+    (``product`` ``""``) or one per product (``"sat"``, ``"phishing"``) (0009_cw_items)."""
 
     __tablename__ = "cw_mappings"
+    __table_args__ = (
+        UniqueConstraint("company_pk", "product", name="uq_cw_mappings_company_pk"),
+        Index("ix_cw_mappings_item", "tenant_id", "agreement_id", "addition_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    product: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    #: the addition is shared with other companies' mappings on purpose: it gets their sum
+    billed_together: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cw_company_id: Mapped[int | None] = mapped_column()
     cw_company_name: Mapped[str | None] = mapped_column(String(300))
     agreement_id: Mapped[int | None] = mapped_column()
@@ -252,6 +261,8 @@ class CWMappingChange(Base):
     company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_by: Mapped[str] = mapped_column(String(320))
+    #: the mapping's product: ``""`` (all products), ``"sat"`` or ``"phishing"`` (0009_cw_items)
+    product: Mapped[str] = mapped_column(String(16), default="", server_default="")
     #: ``{"cw_company_id", "cw_company_name", "agreement_id", ...}`` before and after (None: no mapping)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -6,8 +6,8 @@ company that is not fully mapped. Nothing is saved until the operator accepts a 
     accept_all(session, tenant=t, suggestions=found, above=0.9, by=email, client=client)
 
 Agreement and addition are suggested when the ConnectWise company has exactly one active agreement with
-exactly one (not cancelled) addition of the configured catalog product (``PHISH-SAT`` unless the tenant's
-ConnectWise integration sets ``catalog_identifier``).
+exactly one (not cancelled) addition of the tenant's catalog product for the item (``seatsync.services.cw_catalog``:
+``PHISH-SAT`` for one addition of all products unless the tenant chose another identifier).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.config import get_settings
-from seatsync.db.models import CWCompany, Integration, Tenant
+from seatsync.db.models import CWCompany, Tenant
 from seatsync.domain.matching import Candidate, Matcher
 from seatsync.domain.planning import MappingState
 from seatsync.errors import ConnectorError
 from seatsync.push.protocol import ConnectWiseApi
 from seatsync.services import mappings
+from seatsync.services.cw_catalog import catalog_settings
 from seatsync.services.mappings import addition_name
 
-DEFAULT_PRODUCT = "PHISH-SAT"
 #: suggestions below this are not shown at all
 MINIMUM = 0.6
 
@@ -46,14 +46,13 @@ class Suggestion:
     addition_name: str | None = None
     #: why the agreement/addition were not suggested, or what else matched
     note: str | None = None
+    #: the mapping's product (``""``: one addition for all the company's products)
+    product: str = ""
 
 
-def catalog_identifier(session: Session, *, tenant: Tenant) -> str:
-    integration = session.scalar(
-        select(Integration).where(Integration.tenant_id == tenant.id, Integration.kind == "connectwise")
-    )
-    configured = (integration.settings or {}).get("catalog_identifier") if integration else None
-    return str(configured or DEFAULT_PRODUCT)
+def catalog_identifier(session: Session, *, tenant: Tenant, product: str = "") -> str:
+    """The tenant's catalog identifier for the item (ConnectWise › Catalog settings; ``PHISH-SAT`` by default)."""
+    return catalog_settings(session, tenant=tenant).identifier(product)
 
 
 def _chain(client: ConnectWiseApi, cw_company: int, product: str) -> tuple[int, str, int, str] | str:
@@ -108,13 +107,22 @@ def suggest(
             match_id, match_name, confidence = match.candidate.key, match.candidate.name, match.confidence
             note = f"also close: {match.rival.name} ({match.rival.key})" if match.rival else None
         found.append(
-            Suggestion(row.company_pk, row.company_id, row.company_name, match_id, match_name, confidence, note=note)
+            Suggestion(
+                row.company_pk,
+                row.company_id,
+                row.company_name,
+                match_id,
+                match_name,
+                confidence,
+                note=note,
+                product=row.product,
+            )
         )
     if with_chain and client is not None and found:
-        product = catalog_identifier(session, tenant=tenant)
+        identifiers = catalog_settings(session, tenant=tenant)
         workers = max(1, get_settings().connectwise_concurrency)
         with ThreadPoolExecutor(workers, thread_name_prefix="automap") as pool:
-            chains = list(pool.map(lambda s: _chain(client, s.cw_company_id, product), found))
+            chains = list(pool.map(lambda s: _chain(client, s.cw_company_id, identifiers.identifier(s.product)), found))
         found = [_with_chain(s, chain) for s, chain in zip(found, chains, strict=True)]
     return sorted(found, key=lambda s: (-s.confidence, s.company_id))
 
@@ -141,6 +149,7 @@ def accept(
         addition=suggestion.addition_id,
         by=by,
         client=client,
+        product=suggestion.product,
     )
     return MappingState.COMPLETE if saved.addition_id is not None else MappingState.PARTIAL
 

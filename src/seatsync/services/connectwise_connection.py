@@ -38,6 +38,8 @@ from seatsync.security.secrets import SecretBox
 KIND = "connectwise"
 #: how many agreements are searched for an addition to probe Agreements › Edit on
 PROBE_AGREEMENTS = 5
+#: integration settings a reconnect keeps (``seatsync.services.cw_catalog``)
+KEPT_SETTINGS = ("catalog",)
 _DENIED = "ConnectWise answered 403: grant this in System › Security Roles, on the API member's role"
 
 
@@ -314,7 +316,10 @@ def connect(
     if integration is None:
         integration = Integration(tenant_id=tenant.id, kind=KIND)
         session.add(integration)
+    # choices made on other pages (the catalog products) outlive a reconnect
+    kept = {k: v for k, v in (integration.settings or {}).items() if k in KEPT_SETTINGS}
     integration.settings = {
+        **kept,
         "site": client.origin,
         "company_id": client.company_id,
         "client_id": client_id,

@@ -97,12 +97,95 @@ def validate_chain(
     return found
 
 
+PRODUCTS = ("", "sat", "phishing")
+
+
+def _product(product: str | None) -> str:
+    value = (product or "").strip().lower()
+    if value not in PRODUCTS:
+        raise UserInputError(
+            f"unknown product {product!r}: use sat or phishing (or none for all the company's products)"
+        )
+    return value
+
+
+def _check_products(session: Session, company: Company, product: str) -> None:
+    """A company bills on one addition for all its products, or on one per product it subscribes to."""
+    if product and product not in company.products.split(";"):
+        raise UserInputError(
+            f"company {company.company_id!r} does not subscribe to {product} (its products: {company.products})"
+        )
+    others = set(
+        session.scalars(
+            select(CWMapping.product).where(CWMapping.company_pk == company.id, CWMapping.product != product)
+        )
+    )
+    if others and (product == "" or "" in others):
+        had = "one addition for all its products" if "" in others else "an addition per product"
+        raise Conflict(
+            f"company {company.company_id!r} is mapped to {had}; clear that mapping before choosing "
+            + ("one for all its products" if product == "" else f"one for {product}")
+        )
+
+
+def check_product_choice(session: Session, *, tenant: Tenant, company_id: str, product: str) -> str:
+    """Refuse, before anything is done elsewhere, a product item the company cannot have; the product's key."""
+    chosen = _product(product)
+    _check_products(session, _company(session, tenant, company_id), chosen)
+    return chosen
+
+
+def _check_item_free(
+    session: Session, *, tenant: Tenant, company: Company, product: str, values: dict[str, Any], billed_together: bool
+) -> None:
+    """One addition is billed by one mapping unless the companies on it are billed together (their sum)."""
+    if values.get("addition_id") is None:
+        return
+    sharing = list(
+        session.scalars(
+            select(CWMapping).where(
+                CWMapping.tenant_id == tenant.id,
+                CWMapping.agreement_id == values["agreement_id"],
+                CWMapping.addition_id == values["addition_id"],
+                or_(CWMapping.company_pk != company.id, CWMapping.product != product),
+            )
+        )
+    )
+    if not sharing:
+        return
+    if not billed_together:
+        names = sorted(
+            session.scalars(select(Company.company_id).where(Company.id.in_({m.company_pk for m in sharing})))
+        )
+        raise Conflict(
+            f"addition {values['addition_id']} already bills {', '.join(names)}: one addition is billed by one "
+            "mapping; choose another addition, or say the companies are billed together (the addition then gets "
+            "their sum)"
+        )
+    for other in sharing:
+        other.billed_together = True
+
+
 def _save(
-    session: Session, *, tenant: Tenant, company: Company, values: dict[str, Any] | None, by: str
+    session: Session,
+    *,
+    tenant: Tenant,
+    company: Company,
+    values: dict[str, Any] | None,
+    by: str,
+    product: str = "",
+    billed_together: bool = False,
 ) -> CWMapping | None:
-    mapping = session.scalar(select(CWMapping).where(CWMapping.company_pk == company.id))
+    mapping = session.scalar(select(CWMapping).where(CWMapping.company_pk == company.id, CWMapping.product == product))
     before = _snapshot(mapping)
+    if values is not None:
+        _check_item_free(
+            session, tenant=tenant, company=company, product=product, values=values, billed_together=billed_together
+        )
     if before == values:
+        if mapping is not None and mapping.billed_together != billed_together:
+            mapping.billed_together = billed_together
+            session.flush()
         return mapping
     now = datetime.now(UTC)
     if values is None:
@@ -111,8 +194,9 @@ def _save(
         mapping = None
     else:
         if mapping is None:
-            mapping = CWMapping(tenant_id=tenant.id, company_pk=company.id, saved_by=by)
+            mapping = CWMapping(tenant_id=tenant.id, company_pk=company.id, product=product, saved_by=by)
             session.add(mapping)
+        mapping.billed_together = billed_together
         if mapping.addition_id != values["addition_id"]:
             # drift is judged against what seatsync set on *this* addition
             mapping.last_pushed_quantity = None
@@ -122,7 +206,13 @@ def _save(
         mapping.saved_at, mapping.saved_by = now, by
     session.add(
         CWMappingChange(
-            tenant_id=tenant.id, company_pk=company.id, changed_at=now, changed_by=by, before=before, after=values
+            tenant_id=tenant.id,
+            company_pk=company.id,
+            product=product,
+            changed_at=now,
+            changed_by=by,
+            before=before,
+            after=values,
         )
     )
     session.flush()
@@ -139,17 +229,35 @@ def set_mapping(
     addition: int | None,
     by: str,
     client: ConnectWiseApi,
+    product: str = "",
+    billed_together: bool = False,
 ) -> CWMapping:
-    """Validate the chain against ConnectWise and save it (with a change record when anything changed)."""
+    """Validate the chain against ConnectWise and save it (with a change record when anything changed).
+
+    ``product`` ``""`` maps one addition for all the company's products; ``"sat"``/``"phishing"`` that
+    product's addition. An addition another mapping already bills is refused (``Conflict``) unless
+    ``billed_together``: then every mapping on it is marked so and the addition gets their sum.
+    """
     company = _company(session, tenant, company_id)
+    chosen = _product(product)
+    _check_products(session, company, chosen)
     values = validate_chain(client, cw_company=cw_company, agreement=agreement, addition=addition)
-    mapping = _save(session, tenant=tenant, company=company, values=values, by=by)
+    mapping = _save(
+        session, tenant=tenant, company=company, values=values, by=by, product=chosen, billed_together=billed_together
+    )
     assert mapping is not None
     return mapping
 
 
-def clear_mapping(session: Session, *, tenant: Tenant, company_id: str, by: str) -> None:
-    _save(session, tenant=tenant, company=_company(session, tenant, company_id), values=None, by=by)
+def clear_mapping(session: Session, *, tenant: Tenant, company_id: str, by: str, product: str = "") -> None:
+    _save(
+        session,
+        tenant=tenant,
+        company=_company(session, tenant, company_id),
+        values=None,
+        by=by,
+        product=_product(product),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +266,12 @@ class MappingRow:
     company_id: str
     company_name: str
     mapping: CWMapping | None
+    #: the mapping's product (``""``: one addition for all the company's products, or no mapping)
+    product: str = ""
 
 
 def list_mappings(session: Session, *, tenant: Tenant, search: str | None = None) -> list[MappingRow]:
-    """Every live company with its mapping (None when unmapped), sorted by company id."""
+    """Every live company with each of its mappings (one row with None when unmapped), by company id and product."""
     query = (
         select(Company, CWMapping)
         .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
@@ -170,13 +280,21 @@ def list_mappings(session: Session, *, tenant: Tenant, search: str | None = None
     if search:
         pattern = f"%{search.lower()}%"
         query = query.where(or_(func.lower(Company.name).like(pattern), func.lower(Company.company_id).like(pattern)))
-    rows = session.execute(query.order_by(Company.company_id))
-    return [MappingRow(c.id, c.company_id, c.name, m) for c, m in rows]
+    rows = session.execute(query.order_by(Company.company_id, CWMapping.product))
+    return [MappingRow(c.id, c.company_id, c.name, m, m.product if m is not None else "") for c, m in rows]
 
 
-def get_mapping(session: Session, *, tenant: Tenant, company_id: str) -> CWMapping | None:
+def get_mapping(session: Session, *, tenant: Tenant, company_id: str, product: str = "") -> CWMapping | None:
     company = _company(session, tenant, company_id)
-    return session.scalar(select(CWMapping).where(CWMapping.company_pk == company.id))
+    return session.scalar(
+        select(CWMapping).where(CWMapping.company_pk == company.id, CWMapping.product == _product(product))
+    )
+
+
+def company_mappings(session: Session, *, tenant: Tenant, company_id: str) -> dict[str, CWMapping]:
+    """The company's mappings by product (``""``: one addition for all its products)."""
+    company = _company(session, tenant, company_id)
+    return {m.product: m for m in session.scalars(select(CWMapping).where(CWMapping.company_pk == company.id))}
 
 
 def mapping_history(session: Session, *, tenant: Tenant, company_id: str | None = None) -> list[CWMappingChange]:

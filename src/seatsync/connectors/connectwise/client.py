@@ -467,6 +467,117 @@ class ConnectWiseClient:
             conditions=conditions,
         )
 
+    def create_catalog_item(
+        self,
+        *,
+        identifier: str,
+        description: str,
+        subcategory: Mapping[str, Any],
+        product_type: Mapping[str, Any],
+        customer_description: str | None = None,
+    ) -> CatalogItem:
+        """``POST /procurement/catalog``: a new catalog product. ``subcategory``/``product_type`` are references
+        (``{"id": 3}`` or ``{"name": "Security"}``).
+
+        Not idempotent: after an answer that may have been lost, the catalog is searched for the identifier
+        (unique in a catalog) before asking again.
+        """
+        body = {
+            "identifier": identifier,
+            "description": description,
+            "subcategory": dict(subcategory),
+            "type": dict(product_type),
+            "customerDescription": customer_description or description,
+            "productClass": "Service",
+            "recurringFlag": True,
+        }
+        record = f"catalog product {identifier!r}"
+
+        def created() -> CatalogItem | None:
+            found = self.list_catalog(where("identifier", "=", identifier))
+            return found[0] if found else None
+
+        response = self._create("/procurement/catalog", body, record=record, right=Right.CATALOG_ADD, lookup=created)
+        return response if isinstance(response, CatalogItem) else self._parse(CatalogItem, response, record)
+
+    def create_addition(
+        self,
+        agreement_id: int,
+        *,
+        product_id: int,
+        quantity: float = 0.0,
+        description: str | None = None,
+        effective_date: str | None = None,
+    ) -> Addition:
+        """``POST /finance/agreements/{id}/additions``: a billable addition of a catalog product.
+
+        Not idempotent: after an answer that may have been lost, the agreement's additions are searched for
+        one of the product created since this call began before asking again.
+        """
+        body: dict[str, Any] = {"product": {"id": int(product_id)}, "billCustomer": "Billable", "quantity": quantity}
+        if description:
+            body["description"] = description
+        if effective_date:
+            body["effectiveDate"] = effective_date
+        record = f"a new addition on agreement {agreement_id}"
+        before = {a.id for a in self.list_additions(agreement_id)}
+
+        def created() -> Addition | None:
+            fresh = [
+                a
+                for a in self.list_additions(agreement_id)
+                if a.id not in before and a.product is not None and a.product.id == int(product_id)
+            ]
+            return fresh[0] if fresh else None
+
+        response = self._create(
+            f"/finance/agreements/{int(agreement_id)}/additions",
+            body,
+            record=record,
+            right=Right.AGREEMENTS_EDIT,
+            lookup=created,
+        )
+        return response if isinstance(response, Addition) else self._parse(Addition, response, record)
+
+    def _create(
+        self, path: str, body: dict[str, Any], *, record: str, right: Right, lookup: Callable[[], M | None]
+    ) -> Any:
+        """POST once; after a maybe-processed failure, ``lookup`` finds what the lost answer created."""
+        failures = 0
+        while True:
+            try:
+                response = self._send(
+                    "POST", self.base_url + path, json=body, record=record, right=right, idempotent=False
+                )
+            except RetriableError:
+                failures += 1
+                if failures > self.max_retries:
+                    raise
+                found = lookup()
+                if found is not None:
+                    return found
+                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                continue
+            return self._json(response)
+
+    def probe_create(self, path: str, right: Right) -> int:
+        """POST an empty object to a create endpoint: ConnectWise checks the security role before the body,
+        so the answer is 403 without ``right`` and 400 (required fields missing) with it; nothing is created.
+        Returns the status code of a non-403 answer; raises ``PermissionDenied`` on 403.
+        """
+        try:
+            response = self._send(
+                "POST",
+                self.base_url + path,
+                json={},
+                record=f"{path} (right check, empty record)",
+                right=right,
+                idempotent=False,
+            )
+        except RequestRejected as exc:
+            return exc.status_code or 400
+        return response.status_code
+
     def list_documents(self, record_type: str, record_id: int) -> list[DocumentInfo]:
         return self._list(
             "/system/documents",

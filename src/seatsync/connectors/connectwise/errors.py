@@ -32,6 +32,7 @@ class Right(enum.StrEnum):
     AGREEMENTS_INQUIRE = "Finance › Agreements › Inquire Level (All)"
     AGREEMENTS_EDIT = "Finance › Agreements › Edit Level (All)"
     CATALOG_INQUIRE = "Procurement › Product Catalog › Inquire Level (All)"
+    CATALOG_ADD = "Procurement › Product Catalog › Add Level (All)"
 
 
 def remote_message(response: httpx.Response) -> str:

@@ -44,6 +44,8 @@ class Agreement(CWModel):
     no_ending_date_flag: bool | None = None
     billing_cycle: Reference | None = None
     prorate_flag: bool | None = None
+    #: a string in the contract (``2026-12-01T00:00:00Z``): read with ``domain.invoicing.parse_invoice_date``
+    next_invoice_date: str | None = None
 
     @property
     def active(self) -> bool:
@@ -82,6 +84,8 @@ class CatalogItem(CWModel):
     price: float | None = None
     cost: float | None = None
     product_class: str | None = None
+    subcategory: Reference | None = None
+    type: Reference | None = None
 
 
 class DocumentInfo(CWModel):

@@ -36,6 +36,7 @@ from seatsync.sandboxes.connectwise.state import (
     LoggedRequest,
     Member,
     Record,
+    now_iso,
 )
 
 NEWEST_VERSION = "2026.4"
@@ -341,6 +342,156 @@ async def get_catalog_item(call: Call) -> Response:
     return one(call, call.sandbox.catalog.get(cid), "CatalogItem", cid)
 
 
+async def _json_object(call: Call, resource: str) -> Record:
+    if "json" not in call.request.headers.get("content-type", ""):
+        raise ApiError(415, "UnsupportedMediaType", f"A JSON {resource} (application/json) is required.")
+    try:
+        body = json.loads(await call.request.body())
+    except ValueError:
+        raise ApiError(400, "InvalidObject", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidObject", f"The request body must be a {resource} object.")
+    return body
+
+
+def _text(body: Record, name: str, *, resource: str, limit: int, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise invalid(f"{name} is required.", field=name, resource=resource, code="MissingRequiredField")
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be a string.", field=name, resource=resource, code="InvalidValue")
+    if len(value) > limit:
+        raise invalid(f"{name} is longer than {limit} characters.", field=name, resource=resource, code="InvalidValue")
+    return value
+
+
+def _reference(body: Record, name: str, known: dict[int, str], *, resource: str) -> int:
+    """A reference given by ``id`` or ``name`` to one of ``known``; its id."""
+    value = body.get(name)
+    if not isinstance(value, dict) or (value.get("id") is None and not value.get("name")):
+        raise invalid(
+            f"{name} is required (an object with an id or a name).",
+            field=name,
+            resource=resource,
+            code="MissingRequiredField",
+        )
+    if value.get("id") is not None:
+        if isinstance(value["id"], int) and not isinstance(value["id"], bool) and value["id"] in known:
+            return int(value["id"])
+        raise invalid(f"{name} id {value['id']!r} is not valid.", field=name, resource=resource, code="InvalidValue")
+    wanted = str(value["name"]).casefold()
+    found = next((key for key, label in known.items() if label.casefold() == wanted), None)
+    if found is None:
+        raise invalid(f"{name} {value['name']!r} is not valid.", field=name, resource=resource, code="InvalidValue")
+    return found
+
+
+async def create_catalog_item(call: Call) -> Response:
+    """``POST /procurement/catalog``: a new catalog product (``CatalogItem``'s required fields checked)."""
+    body = await _json_object(call, "catalog item")
+    resource = "catalogItem"
+    identifier = _text(body, "identifier", resource=resource, limit=75)
+    description = _text(body, "description", resource=resource, limit=60)
+    customer = _text(body, "customerDescription", resource=resource, limit=6000)
+    sandbox = call.sandbox
+    subcategory = _reference(body, "subcategory", sandbox.subcategories, resource=resource)
+    kind = _reference(body, "type", sandbox.product_types, resource=resource)
+    assert identifier is not None
+    assert description is not None
+    with sandbox.lock:
+        if sandbox.find_catalog_item(identifier=identifier) is not None:
+            raise invalid(
+                f"The identifier {identifier!r} is already used by another catalog item.",
+                field="identifier",
+                resource=resource,
+                code="InvalidValue",
+            )
+        price = body.get("price")
+        cost = body.get("cost")
+        record = sandbox.add_catalog_item(
+            identifier,
+            description,
+            price=float(price) if isinstance(price, int | float) and not isinstance(price, bool) else 0.0,
+            cost=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0,
+            subcategory_id=subcategory,
+            type_id=kind,
+            customer_description=customer,
+        )
+        record["_info"]["updatedBy"] = call.member.public_key
+        return call.json(record, status=201)
+
+
+def _number_field(body: Record, name: str, default: float | None) -> float | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise invalid(f"{name} must be a number.", field=name, resource="addition", code="InvalidValue")
+    return float(value)
+
+
+async def create_addition(call: Call) -> Response:
+    """``POST /finance/agreements/{parentId}/additions``: a new addition (``product`` and ``billCustomer``)."""
+    parent = call.int_param("parent")
+    sandbox = call.sandbox
+    agreement = sandbox.agreements.get(parent)
+    if agreement is None:
+        raise not_found("Agreement", parent)
+    body = await _json_object(call, "addition")
+    product = body.get("product")
+    if not isinstance(product, dict) or (product.get("id") is None and not product.get("identifier")):
+        raise invalid(
+            "product is required (an object with an id or an identifier).",
+            field="product",
+            resource="addition",
+            code="MissingRequiredField",
+        )
+    item = sandbox.find_catalog_item(
+        id=product["id"] if isinstance(product.get("id"), int) else None,
+        identifier=None if isinstance(product.get("id"), int) else str(product.get("identifier")),
+    )
+    if item is None:
+        raise invalid("product is not a catalog item.", field="product", resource="addition", code="InvalidValue")
+    bill = body.get("billCustomer")
+    if bill not in ("Billable", "DoNotBill", "NoCharge"):
+        raise invalid(
+            "billCustomer is required (Billable, DoNotBill or NoCharge).",
+            field="billCustomer",
+            resource="addition",
+            code="MissingRequiredField",
+        )
+    if agreement.get("cancelledFlag") or agreement.get("agreementStatus") not in (None, "Active"):
+        raise invalid(
+            f"Agreement recID {parent} is not active.", field="agreementId", resource="addition", code="InvalidValue"
+        )
+    quantity = _number_field(body, "quantity", 0.0) or 0.0
+    less_included = _number_field(body, "lessIncluded", 0.0) or 0.0
+    effective = body.get("effectiveDate")
+    if effective is not None:
+        try:
+            parse_date(str(effective))
+        except ValueError:
+            raise invalid("effectiveDate is not a date.", field="effectiveDate", resource="addition") from None
+    with sandbox.lock:
+        record = sandbox.add_addition(
+            parent,
+            product=item["identifier"],
+            quantity=quantity,
+            unit_price=_number_field(body, "unitPrice", None),
+            unit_cost=_number_field(body, "unitCost", None),
+            effective_date=str(effective) if effective else now_iso(),
+            bill_customer=str(bill),
+            less_included=less_included,
+        )
+        description = _text(body, "description", resource="addition", limit=6000, required=False)
+        if description:
+            record["description"] = description
+        record["_info"]["updatedBy"] = call.member.public_key
+        return call.json(record, status=201)
+
+
 def _documents_of(call: Call) -> list[Record]:
     record_type = call.request.query_params.get("recordType")
     record_id = _int_query(call, "recordId")
@@ -445,9 +596,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, Right | None]] = [
         ("GET", f"{_PARENT}/count", count_additions, Right.AGREEMENTS_INQUIRE),
         ("GET", f"{_PARENT}/{_ID}", get_addition, Right.AGREEMENTS_INQUIRE),
         ("PATCH", f"{_PARENT}/{_ID}", patch_addition, Right.AGREEMENTS_EDIT),
+        ("POST", _PARENT, create_addition, Right.AGREEMENTS_EDIT),
         ("GET", "/procurement/catalog", list_catalog, Right.CATALOG_INQUIRE),
         ("GET", "/procurement/catalog/count", count_catalog, Right.CATALOG_INQUIRE),
         ("GET", f"/procurement/catalog/{_ID}", get_catalog_item, Right.CATALOG_INQUIRE),
+        ("POST", "/procurement/catalog", create_catalog_item, Right.CATALOG_ADD),
         ("GET", "/system/documents", list_documents, Right.ATTACHMENTS_INQUIRE),
         ("GET", "/system/documents/count", count_documents, Right.ATTACHMENTS_INQUIRE),
         ("POST", "/system/documents", upload_document, Right.ATTACHMENTS_ADD),

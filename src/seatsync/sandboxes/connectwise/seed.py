@@ -62,8 +62,12 @@ DEMO_CATALOG: list[tuple[int, str, str, float, float]] = [
 #: API members: public key -> (private key, rights it lacks); every other right is granted
 DEMO_MEMBERS: dict[str, tuple[str, tuple[Right, ...]]] = {
     "demo-public": ("demo-private", ()),
-    "readonly-public": ("readonly-private", (Right.AGREEMENTS_EDIT, Right.ATTACHMENTS_ADD)),
+    "readonly-public": ("readonly-private", (Right.AGREEMENTS_EDIT, Right.ATTACHMENTS_ADD, Right.CATALOG_ADD)),
 }
+
+#: the catalog's product subcategories and types (a new catalog product names one of each, by id or name)
+DEMO_SUBCATEGORIES: list[tuple[int, str]] = [(1, "Security"), (2, "Training"), (3, "Managed Services")]
+DEMO_PRODUCT_TYPES: list[tuple[int, str]] = [(1, "Service"), (2, "Non-Inventory"), (3, "Subscription")]
 
 FIRST_COMPANY_ID = 250
 FIRST_AGREEMENT_ID = 100

@@ -24,6 +24,9 @@ from seatsync.sandboxes.connectwise import seed as demo
 
 Record = dict[str, Any]
 
+#: ConnectWise's billing cycles (System › Setup Tables › Billing Cycle) by name -> id
+BILLING_CYCLES = {"Monthly": 1, "Quarterly": 2, "Semi-Annual": 3, "Annual": 4, "Weekly": 5}
+
 #: fields of an addition a JSON Patch may change (the rest are computed or read-only)
 PATCHABLE_ADDITION_FIELDS = {
     "quantity": "number",
@@ -52,6 +55,13 @@ def iso(value: datetime) -> str:
 
 def now_iso() -> str:
     return iso(datetime.now(UTC))
+
+
+def first_of_next_month(now: datetime | None = None) -> str:
+    """The default ``nextInvoiceDate``: a monthly agreement billed in advance is next invoiced on the 1st."""
+    today = (now or datetime.now(UTC)).astimezone(UTC)
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return f"{year:04d}-{month:02d}-01T00:00:00Z"
 
 
 def _info(updated_by: str = "sandbox") -> dict[str, str]:
@@ -127,6 +137,8 @@ class ConnectWiseSandbox:
         self.agreements: dict[int, Record] = {}
         self.additions: dict[int, Record] = {}
         self.catalog: dict[int, Record] = {}
+        self.subcategories: dict[int, str] = dict(demo.DEMO_SUBCATEGORIES)
+        self.product_types: dict[int, str] = dict(demo.DEMO_PRODUCT_TYPES)
         self.documents: dict[int, Document] = {}
         self.changes: list[Change] = []
         self.requests: deque[LoggedRequest] = deque(maxlen=200_000)
@@ -250,6 +262,9 @@ class ConnectWiseSandbox:
         start_date: str = "2025-01-01T00:00:00Z",
         end_date: str | None = None,
         type_name: str = "Managed Services",
+        next_invoice_date: str | None = None,
+        billing_cycle: str = "Monthly",
+        prorate: bool = False,
     ) -> Record:
         with self.lock:
             if company_id not in self.companies:
@@ -266,8 +281,9 @@ class ConnectWiseSandbox:
                 "noEndingDateFlag": end_date is None,
                 "cancelledFlag": cancelled,
                 "agreementStatus": status,
-                "billingCycle": {"id": 1, "name": "Monthly"},
-                "prorateFlag": False,
+                "billingCycle": {"id": BILLING_CYCLES.get(billing_cycle, 1), "name": billing_cycle},
+                "prorateFlag": prorate,
+                "nextInvoiceDate": next_invoice_date or first_of_next_month(),
                 "billAmount": 0.0,
                 "applicationUnits": "Amount",
                 "_info": _info(),
@@ -292,6 +308,7 @@ class ConnectWiseSandbox:
         effective_date: str = "2025-01-01T00:00:00Z",
         cancelled_date: str | None = None,
         bill_customer: str = "Billable",
+        less_included: float = 0.0,
     ) -> Record:
         with self.lock:
             agreement = self.agreements.get(agreement_id)
@@ -306,7 +323,7 @@ class ConnectWiseSandbox:
                 "agreementId": agreement_id,
                 "product": {"id": item["id"] if item else None, "identifier": product},
                 "quantity": float(quantity),
-                "lessIncluded": 0.0,
+                "lessIncluded": float(less_included),
                 "unitPrice": price,
                 "unitCost": cost,
                 "billCustomer": bill_customer,
@@ -331,6 +348,9 @@ class ConnectWiseSandbox:
         id: int | None = None,
         price: float = 1.0,
         cost: float = 0.5,
+        subcategory_id: int = 1,
+        type_id: int = 1,
+        customer_description: str | None = None,
     ) -> Record:
         with self.lock:
             item_id = id if id is not None else max(self.catalog, default=900) + 1
@@ -339,18 +359,26 @@ class ConnectWiseSandbox:
                 "identifier": identifier,
                 "description": description,
                 "inactiveFlag": False,
-                "subcategory": {"id": 1, "name": "Security"},
-                "type": {"id": 1, "name": "Service"},
+                "subcategory": {"id": subcategory_id, "name": self.subcategories[subcategory_id]},
+                "type": {"id": type_id, "name": self.product_types[type_id]},
                 "productClass": "Service",
                 "price": price,
                 "cost": cost,
-                "customerDescription": description,
+                "customerDescription": customer_description or description,
                 "taxableFlag": False,
                 "recurringFlag": True,
                 "_info": _info(),
             }
             self.catalog[item_id] = record
             return record
+
+    def find_catalog_item(self, *, id: int | None = None, identifier: str | None = None) -> Record | None:
+        """A catalog product by id, or by identifier (ConnectWise compares identifiers without case)."""
+        with self.lock:
+            if id is not None:
+                return self.catalog.get(id)
+            wanted = (identifier or "").casefold()
+            return next((c for c in self.catalog.values() if c["identifier"].casefold() == wanted), None)
 
     def configure(
         self,
