@@ -47,21 +47,35 @@ def _fresh_agreement(sandbox: ConnectWiseSandbox) -> tuple[int, int]:
     return company["id"], agreement["id"]
 
 
+def _create(
+    world: World,
+    cw_company: int,
+    agreement: int,
+    *,
+    company_id: str = "c04",
+    product: str = "",
+    public: str = "demo-public",
+    private: str = "demo-private",
+) -> cw_catalog.CreatedAddition:
+    with make_client(world.url, public, private) as client, transaction(world.engine) as session:
+        return cw_catalog.create_addition(
+            session,
+            tenant=world.tenant,
+            company_id=company_id,
+            cw_company=cw_company,
+            agreement=agreement,
+            product=product,
+            by="ops@msp.example",
+            client=client,
+        )
+
+
 def test_creates_the_catalog_product_then_the_addition_and_maps_it(world: World, sandbox: ConnectWiseSandbox) -> None:
     _connect(world)
     _choose_products(world)
     cw_company, agreement = _fresh_agreement(sandbox)
     before = len(sandbox.catalog)
-    with make_client(world.url) as client, transaction(world.engine) as session:
-        created = cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=cw_company,
-            agreement=agreement,
-            by="ops@msp.example",
-            client=client,
-        )
+    created = _create(world, cw_company, agreement)
     assert created.catalog_created
     assert len(sandbox.catalog) == before + 1
     item = sandbox.find_catalog_item(identifier="SEC-AWARE")
@@ -80,35 +94,12 @@ def test_creates_the_catalog_product_then_the_addition_and_maps_it(world: World,
     # an addition for one product while one bills all the company's products: refused before anything is made
     other_company, other_agreement = _fresh_agreement(sandbox)
     additions = len(sandbox.additions)
-    with (
-        make_client(world.url) as client,
-        transaction(world.engine) as session,
-        pytest.raises(Conflict, match="clear that mapping"),
-    ):
-        cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=other_company,
-            agreement=other_agreement,
-            product="sat",
-            by="ops@msp.example",
-            client=client,
-        )
+    with pytest.raises(Conflict, match="clear that mapping"):
+        _create(world, other_company, other_agreement, product="sat")
     assert len(sandbox.additions) == additions
     with transaction(world.engine) as session:
         mappings.clear_mapping(session, tenant=world.tenant, company_id="c04", by="ops@msp.example")
-    with make_client(world.url) as client, transaction(world.engine) as session:
-        again = cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=other_company,
-            agreement=other_agreement,
-            product="sat",
-            by="ops@msp.example",
-            client=client,
-        )
+    again = _create(world, other_company, other_agreement, product="sat")
     assert again.catalog_created  # "sat" has its own identifier
     assert sandbox.additions[again.addition.id]["product"]["identifier"] == "SEC-AWARE-T"
 
@@ -120,20 +111,8 @@ def test_the_read_only_member_is_told_every_missing_right_and_nothing_is_created
     _choose_products(world, "NOT-YET-THERE")
     cw_company, agreement = _fresh_agreement(sandbox)
     catalog, additions = dict(sandbox.catalog), dict(sandbox.additions)
-    with (
-        make_client(world.url, "readonly-public", "readonly-private") as client,
-        transaction(world.engine) as session,
-        pytest.raises(MissingRights) as refused,
-    ):
-        cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=cw_company,
-            agreement=agreement,
-            by="ops@msp.example",
-            client=client,
-        )
+    with pytest.raises(MissingRights) as refused:
+        _create(world, cw_company, agreement, public="readonly-public", private="readonly-private")
     assert refused.value.rights == (
         "Procurement › Product Catalog › Add Level (All)",
         "Finance › Agreements › Edit Level (All)",
@@ -147,20 +126,8 @@ def test_an_existing_product_needs_only_agreements_edit(world: World, sandbox: C
     _connect(world)
     assert sandbox.find_catalog_item(identifier="PHISH-SAT") is not None
     cw_company, agreement = _fresh_agreement(sandbox)
-    with (
-        make_client(world.url, "readonly-public", "readonly-private") as client,
-        transaction(world.engine) as session,
-        pytest.raises(MissingRights) as refused,
-    ):
-        cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=cw_company,
-            agreement=agreement,
-            by="ops@msp.example",
-            client=client,
-        )
+    with pytest.raises(MissingRights) as refused:
+        _create(world, cw_company, agreement, public="readonly-public", private="readonly-private")
     assert refused.value.rights == ("Finance › Agreements › Edit Level (All)",)
 
 
@@ -169,21 +136,8 @@ def test_a_missing_product_without_subcategory_and_type_asks_for_the_settings(
 ) -> None:
     _connect(world)
     cw_company, agreement = _fresh_agreement(sandbox)
-    with (
-        make_client(world.url) as client,
-        transaction(world.engine) as session,
-        pytest.raises(ConfigurationError, match="subcategory and type"),
-    ):
-        cw_catalog.create_addition(
-            session,
-            tenant=world.tenant,
-            company_id="c04",
-            cw_company=cw_company,
-            agreement=agreement,
-            product="phishing",
-            by="ops@msp.example",
-            client=client,
-        )
+    with pytest.raises(ConfigurationError, match="subcategory and type"):
+        _create(world, cw_company, agreement, product="phishing")
     assert sandbox.find_catalog_item(identifier="PHISH-SAT-PHISHING") is None
 
 
