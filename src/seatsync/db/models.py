@@ -223,7 +223,7 @@ class LoginFailure(Base):
 
 class CWMapping(Base):
     """Which ConnectWise company, agreement and addition a company bills to: one addition for all its products
-    (``product`` ``""``) or one per product (``"sat"``, ``"phishing"``) (0009_cw_items)."""
+    (``product`` ``""``) or one per product (``"sat"``, ``"phishing"``) (0010_cw_items)."""
 
     __tablename__ = "cw_mappings"
     __table_args__ = (
@@ -261,7 +261,7 @@ class CWMappingChange(Base):
     company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_by: Mapped[str] = mapped_column(String(320))
-    #: the mapping's product: ``""`` (all products), ``"sat"`` or ``"phishing"`` (0009_cw_items)
+    #: the mapping's product: ``""`` (all products), ``"sat"`` or ``"phishing"`` (0010_cw_items)
     product: Mapped[str] = mapped_column(String(16), default="", server_default="")
     #: ``{"cw_company_id", "cw_company_name", "agreement_id", ...}`` before and after (None: no mapping)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)

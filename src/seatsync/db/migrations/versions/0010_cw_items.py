@@ -2,8 +2,8 @@
 (``cw_mappings.product``, unique per company and product), and may share its addition with other companies
 billed together (``billed_together``); mapping changes say which product they were for
 
-Revision ID: 0009_cw_items
-Revises: 0008_psa_mappings
+Revision ID: 0010_cw_items
+Revises: 0009_notifications
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_cw_items"
-down_revision = "0008_psa_mappings"
+revision = "0010_cw_items"
+down_revision = "0009_notifications"
 branch_labels = None
 depends_on = None
 
