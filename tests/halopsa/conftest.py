@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from seatsync.config import get_settings
 from seatsync.connectors.halopsa import HaloPSAClient
 from seatsync.connectors.limits import Unlimited
 from seatsync.sandboxes.halopsa import HaloPSASandbox, create_app
@@ -24,6 +25,13 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
+
+
+@pytest.fixture(autouse=True)
+def _unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients built from stored credentials are paced by the settings: far above what a test sends."""
+    monkeypatch.setenv("SEATSYNC_HALOPSA_RATE_LIMIT", "1000000")
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from seatsync.cli.context import app_context, database_option
@@ -111,12 +113,84 @@ def disconnect_halopsa(tenant_slug: str) -> None:
     )
 
 
+@click.command("halopsa")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
+@click.option("--client", "client_id", type=int, required=True, help="HaloPSA client id.")
+@click.option("--licence", "licence_id", type=int, default=None, help="HaloPSA subscription (software licence) id.")
+@click.option(
+    "--create-subscription",
+    "new_name",
+    default=None,
+    help="Create a subscription with this name under the client (count 0 until the first push) and map it.",
+)
+@click.option("--item", "item_id", type=int, default=None, help="The Halo item the new subscription bills.")
+@click.option(
+    "--start-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="The new subscription's start date."
+)
+@click.option(
+    "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
+)
+@click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
+@database_option
+def map_halopsa(
+    tenant_slug: str,
+    company_id: str,
+    client_id: int,
+    licence_id: int | None,
+    new_name: str | None,
+    item_id: int | None,
+    start_date: datetime | None,
+    product: str | None,
+    by: str,
+) -> None:
+    """Map one company to a HaloPSA client and subscription (checked against HaloPSA first)."""
+    from seatsync.services import halopsa_connection, halopsa_mappings
+    from seatsync.services.tenants import get_tenant
+
+    if new_name is not None and licence_id is not None:
+        raise click.UsageError("give either --licence or --create-subscription, not both")
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with halopsa_connection.client_for(session, tenant=tenant, settings=app_context().settings) as client:
+            if new_name is not None:
+                saved = halopsa_mappings.create_subscription(
+                    session,
+                    tenant=tenant,
+                    company_id=company_id,
+                    client_id=client_id,
+                    name=new_name,
+                    item_id=item_id,
+                    start_date=start_date.date() if start_date else None,
+                    product=product or "",
+                    by=by,
+                    client=client,
+                )
+            else:
+                saved = halopsa_mappings.set_mapping(
+                    session,
+                    tenant=tenant,
+                    company_id=company_id,
+                    client_id=client_id,
+                    licence_id=licence_id,
+                    product=product or "",
+                    by=by,
+                    client=client,
+                )
+        what = f" ({product})" if product else ""
+        click.echo(
+            f"mapping saved for {company_id}{what}: {saved.psa_company_name} ({saved.psa_company_id})"
+            f" / {saved.item_name or '-'} ({saved.item_id or '-'})"
+        )
+
+
 def register(cli: click.Group) -> None:
     """Add the commands to the ``sandbox``, ``connect`` and ``disconnect`` groups (created when missing)."""
     for group_name, command, help_text in (
         ("sandbox", sandbox_halopsa, "Run a simulator of an external API."),
         ("connect", connect_halopsa, "Connect a tenant to a billing system."),
         ("disconnect", disconnect_halopsa, "Disconnect a tenant from a billing system."),
+        ("map", map_halopsa, "Map companies to a PSA."),
     ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):

@@ -156,17 +156,16 @@ def check_permissions(client: HaloPSAClient) -> list[PermissionCheck]:
 # -- stored credentials ------------------------------------------------------------------------------------
 
 _pacing_lock = threading.Lock()
-_pacing: dict[int, TokenBucket] = {}
+_pacing: dict[tuple[int, int, float], TokenBucket] = {}
 
 
 def tenant_limiter(tenant_id: int, settings: Settings) -> TokenBucket:
-    """One rolling-window pacer per tenant in this process, shared by all its HaloPSA clients."""
+    """One rolling-window pacer per tenant (and limit) in this process, shared by all its HaloPSA clients."""
+    key = (tenant_id, settings.halopsa_rate_limit, settings.halopsa_rate_window)
     with _pacing_lock:
-        found = _pacing.get(tenant_id)
+        found = _pacing.get(key)
         if found is None:
-            found = _pacing[tenant_id] = rolling_window_limiter(
-                settings.halopsa_rate_limit, settings.halopsa_rate_window
-            )
+            found = _pacing[key] = rolling_window_limiter(settings.halopsa_rate_limit, settings.halopsa_rate_window)
         return found
 
 

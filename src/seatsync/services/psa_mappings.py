@@ -30,7 +30,11 @@ PRODUCTS = ("sat", "phishing")
 
 @dataclass(frozen=True, slots=True)
 class MappingValues:
-    """A checked chain; later links may be None while an operator is still choosing (a partial mapping)."""
+    """A checked chain; later links may be None while an operator is still choosing (a partial mapping).
+
+    Whether an item needs a contract is the target's rule (Autotask: a contract service of a contract;
+    HaloPSA has no contract level, its subscriptions belong to the client): each target checks its own chain.
+    """
 
     psa_company_id: str
     psa_company_name: str | None = None
@@ -38,10 +42,6 @@ class MappingValues:
     contract_name: str | None = None
     item_id: str | None = None
     item_name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.item_id is not None and self.contract_id is None:
-            raise UserInputError("an item needs its contract: choose the contract first")
 
 
 @dataclass(frozen=True, slots=True)
