@@ -136,12 +136,93 @@ def disconnect_autotask(tenant_slug: str) -> None:
     )
 
 
+@click.command("autotask")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
+@click.option("--at-company", type=int, required=True, help="Autotask company id.")
+@click.option("--contract", type=int, default=None, help="Its active recurring-service contract's id.")
+@click.option("--service", type=int, default=None, help="The contract service's id (or the catalog service's).")
+@click.option(
+    "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
+)
+@click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
+@database_option
+def map_autotask(
+    tenant_slug: str,
+    company_id: str,
+    at_company: int,
+    contract: int | None,
+    service: int | None,
+    product: str | None,
+    by: str,
+) -> None:
+    """Map one company to an Autotask company, contract and contract service (checked against Autotask first)."""
+    from seatsync.services import autotask_connection, autotask_mappings
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with autotask_connection.client_for(session, tenant=tenant, settings=app_context().settings) as client:
+            saved = autotask_mappings.set_mapping(
+                session,
+                tenant=tenant,
+                company_id=company_id,
+                at_company=at_company,
+                contract=contract,
+                service=service,
+                product=product or "",
+                by=by,
+                client=client,
+            )
+        what = f" ({product})" if product else ""
+        click.echo(
+            f"mapping saved for {company_id}{what}: {saved.psa_company_name} ({saved.psa_company_id})"
+            f" / {saved.contract_name or '-'} ({saved.contract_id or '-'})"
+            f" / {saved.item_name or '-'} ({saved.item_id or '-'})"
+        )
+
+
+def suggestions(
+    tenant_slug: str, *, accept_above: float | None, refresh: bool, by: str
+) -> tuple[list[str], list[list[str]], int]:
+    """``seatsync map suggest autotask``: the table's header and rows, and how many were saved."""
+    from seatsync.services import autotask_connection, autotask_mappings
+    from seatsync.services.tenants import get_tenant
+
+    saved = 0
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with autotask_connection.client_for(session, tenant=tenant, settings=app_context().settings) as client:
+            if refresh:
+                autotask_mappings.refresh_companies(session, tenant=tenant, client=client)
+            found = autotask_mappings.suggest(session, tenant=tenant, client=client)
+            for suggestion in found:
+                if accept_above is not None and suggestion.confidence >= accept_above:
+                    autotask_mappings.accept(session, tenant=tenant, suggestion=suggestion, by=by, client=client)
+                    saved += 1
+    header = ["company_id", "company", "at_company", "confidence", "contract", "service", "note"]
+    rows = [
+        [
+            s.company_id,
+            s.company_name,
+            f"{s.at_company_name} ({s.at_company_id})",
+            f"{s.confidence:.2f}",
+            f"{s.contract_name} ({s.contract_id})" if s.contract_id else "-",
+            f"{s.service_name} ({s.service_id})" if s.service_id else "-",
+            s.note or "",
+        ]
+        for s in found
+    ]
+    return header, rows, saved
+
+
 def register(cli: click.Group) -> None:
     """Join the ``sandbox``, ``connect`` and ``disconnect`` groups (created here if no module did yet)."""
     for group_name, command, help_text in (
         ("sandbox", sandbox_autotask, "Run a simulator of an external API."),
         ("connect", connect_autotask, "Connect a tenant to a billing system."),
         ("disconnect", disconnect_autotask, "Disconnect a tenant from a billing system."),
+        ("map", map_autotask, "Map companies to a PSA."),
     ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):

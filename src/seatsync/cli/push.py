@@ -92,16 +92,26 @@ def map_connectwise(
 
 
 @map_group.command("suggest")
+@click.argument("target", required=False, default="connectwise", type=click.Choice(["connectwise", "autotask"]))
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--accept-above", type=click.FloatRange(0, 1), default=None, help="Save suggestions at or above this.")
-@click.option("--refresh", is_flag=True, help="Refresh the cached ConnectWise companies first.")
+@click.option("--refresh", is_flag=True, help="Refresh the cached PSA companies first.")
 @click.option("--by", default="cli", show_default=True, help="Who accepts (kept in the mapping history).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @database_option
-def map_suggest(tenant_slug: str, accept_above: float | None, refresh: bool, by: str, fmt: str) -> None:
+def map_suggest(target: str, tenant_slug: str, accept_above: float | None, refresh: bool, by: str, fmt: str) -> None:
     """Suggest mappings by fuzzy name matching, with a confidence; nothing is saved without --accept-above."""
     from seatsync.services import automap, mappings
     from seatsync.services.tenants import get_tenant
+
+    if target == "autotask":
+        from seatsync.cli.autotask import suggestions
+
+        header, rows, saved_count = suggestions(tenant_slug, accept_above=accept_above, refresh=refresh, by=by)
+        click.echo(render(header, rows, fmt), nl=False)
+        if accept_above is not None:
+            click.echo(f"{saved_count} mapping(s) saved (confidence >= {accept_above:g})", err=fmt != "table")
+        return
 
     with transaction(app_context().engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
