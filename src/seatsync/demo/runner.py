@@ -25,6 +25,8 @@ from seatsync.db.migrate import upgrade
 from seatsync.demo import setup
 from seatsync.demo.data import ADMIN_EMAIL, TENANT_NAME, TENANT_SLUG
 from seatsync.errors import ConfigurationError, UserInputError
+from seatsync.sandboxes.autotask import AutotaskSandbox
+from seatsync.sandboxes.autotask import create_app as create_autotask_app
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.connectwise import create_app as create_cw_app
 from seatsync.sandboxes.gradient import DEMO_VENDOR_KEY, GradientSandbox
@@ -79,6 +81,7 @@ class DemoInfo:
     connectwise_url: str
     gradient_url: str
     database_url: str
+    autotask_url: str
     tenant: setup.TenantSummary
     notes: list[str] = field(default_factory=list)
 
@@ -92,6 +95,7 @@ class DemoInfo:
             f"  tenant: {TENANT_NAME} ({TENANT_SLUG}), {t.companies} companies, {t.users} users ({first}: {self.database_url})",
             f"  ConnectWise sandbox: {self.connectwise_url} (state: {self.connectwise_url}/_sandbox/state)",
             f"  Gradient sandbox: {self.gradient_url} (state: {self.gradient_url}/_sandbox/state)",
+            f"  Autotask sandbox: {self.autotask_url} (state: {self.autotask_url}/_sandbox/state)",
             *(f"  note: {n}" for n in self.notes),
             "Press Ctrl-C to stop.",
         ]
@@ -155,6 +159,15 @@ class Demo:
         )
         if summary.created:
             setup.first_gradient_push(engine, tenant_id=summary.tenant_id, now=self.now())
+        autotask_sandbox = AutotaskSandbox(seed="demo", slowdown_ms=0)
+        autotask_server = self._sandbox(create_autotask_app(autotask_sandbox))
+        from seatsync.demo.autotask import connect_autotask
+
+        at_connected = connect_autotask(
+            engine, tenant_id=summary.tenant_id, url=autotask_server.url, sandbox=autotask_sandbox, settings=settings
+        )
+        if at_connected.status is not at_connected.status.CONNECTED:
+            raise ConfigurationError(f"the demo could not connect to its Autotask sandbox: {at_connected.reason}")
 
         from seatsync.web.app import create_app
 
@@ -176,6 +189,7 @@ class Demo:
             connectwise_url=cw_server.url,
             gradient_url=gradient_server.url,
             database_url=self.database_url,
+            autotask_url=autotask_server.url,
             tenant=summary,
             notes=notes,
         )

@@ -328,13 +328,13 @@ class AutotaskSandbox:
                 raise KeyError(f"no contract {contract_id}")
             self.posted_through[contract_id] = through
 
-    def set_units_by_hand(self, contract_service_id: int, day: date, units: int) -> None:
-        """Someone changes the units in Autotask's UI (an adjustment not made by seatsync): drift."""
+    def set_units_by_hand(self, contract_service_id: int, day: date, units: int, *, source: str = "hand") -> None:
+        """Someone changes the units in Autotask's UI from ``day`` (not through the API: drift for seatsync)."""
         with self.lock:
             current = self.units_on(contract_service_id, day)
             if units != current:
                 service = self.tables["ContractServices"][contract_service_id]
-                self._record_adjustment(service, day, units - current, source="hand")
+                self._record_adjustment(service, day, units - current, source=source)
 
     def spend_by_others(self, requests: int) -> None:
         """Other integrations of the MSP spend ``requests`` of the hourly threshold now."""
