@@ -62,32 +62,81 @@ def map_group() -> None:
 @click.option("--cw-company", type=int, required=True, help="ConnectWise company id.")
 @click.option("--agreement", type=int, default=None, help="ConnectWise agreement id (of that company).")
 @click.option("--addition", type=int, default=None, help="ConnectWise addition id (on that agreement).")
+@click.option(
+    "--product",
+    type=click.Choice(["sat", "phishing"]),
+    default=None,
+    help="Map that product's addition (default: one addition for all the company's products).",
+)
+@click.option(
+    "--billed-together",
+    is_flag=True,
+    help="The addition also bills other companies: it gets their sum (otherwise a second mapping is refused).",
+)
+@click.option(
+    "--create-addition",
+    is_flag=True,
+    help="Make the addition on --agreement (and the catalog product if absent; `seatsync catalog connectwise`).",
+)
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_connectwise(
-    tenant_slug: str, company_id: str, cw_company: int, agreement: int | None, addition: int | None, by: str
+    tenant_slug: str,
+    company_id: str,
+    cw_company: int,
+    agreement: int | None,
+    addition: int | None,
+    product: str | None,
+    billed_together: bool,
+    create_addition: bool,
+    by: str,
 ) -> None:
     """Set one company's mapping; the chain is checked against ConnectWise first."""
-    from seatsync.services import mappings
+    from seatsync.services import cw_catalog, mappings
     from seatsync.services.tenants import get_tenant
 
+    if create_addition and (agreement is None or addition is not None):
+        raise click.UsageError("--create-addition needs --agreement and makes the addition (leave out --addition)")
     with transaction(app_context().engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         with _client(session, tenant) as client:
-            saved = mappings.set_mapping(
-                session,
-                tenant=tenant,
-                company_id=company_id,
-                cw_company=cw_company,
-                agreement=agreement,
-                addition=addition,
-                by=by,
-                client=client,
-            )
+            if create_addition:
+                assert agreement is not None
+                created = cw_catalog.create_addition(
+                    session,
+                    tenant=tenant,
+                    company_id=company_id,
+                    cw_company=cw_company,
+                    agreement=agreement,
+                    product=product or "",
+                    by=by,
+                    client=client,
+                )
+                made = "catalog product and addition" if created.catalog_created else "addition"
+                click.echo(
+                    f"created the {made}: {created.catalog_item.identifier} "
+                    f"(addition {created.addition.id} on agreement {agreement})"
+                )
+                saved = created.mapping
+            else:
+                saved = mappings.set_mapping(
+                    session,
+                    tenant=tenant,
+                    company_id=company_id,
+                    cw_company=cw_company,
+                    agreement=agreement,
+                    addition=addition,
+                    by=by,
+                    client=client,
+                    product=product or "",
+                    billed_together=billed_together,
+                )
+        item = f" ({product})" if product else ""
+        together = " — billed together with the other companies on this addition" if saved.billed_together else ""
         click.echo(
-            f"mapping saved for {company_id}: {saved.cw_company_name} ({saved.cw_company_id})"
+            f"mapping saved for {company_id}{item}: {saved.cw_company_name} ({saved.cw_company_id})"
             f" / {saved.agreement_name or '-'} ({saved.agreement_id or '-'})"
-            f" / {saved.addition_name or '-'} ({saved.addition_id or '-'})"
+            f" / {saved.addition_name or '-'} ({saved.addition_id or '-'}){together}"
         )
 
 

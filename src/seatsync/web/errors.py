@@ -9,6 +9,7 @@ from seatsync.errors import (
     Conflict,
     ConnectorError,
     ImportRejected,
+    MissingRights,
     NotFound,
     SeatsyncError,
     UserInputError,
@@ -43,6 +44,8 @@ def error_body(exc: SeatsyncError) -> dict[str, Any]:
             "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in exc.errors],
         }
     body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(exc, MissingRights):
+        body["missing_rights"] = list(exc.rights)
     if isinstance(exc, ConnectorError) and exc.system:
         body["system"] = exc.system
     return body

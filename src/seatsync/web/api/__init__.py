@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from seatsync.web.api.routes import (
     auth,
     billable,
+    catalog,
     companies,
     connectwise,
     gradient,
@@ -18,6 +19,18 @@ from seatsync.web.api.routes import (
 )
 
 router = APIRouter(prefix="/api/v1")
-for module in (auth, tokens, companies, users, billable, connectwise, gradient, mappings, pushes, notifications):
+for module in (
+    auth,
+    tokens,
+    companies,
+    users,
+    billable,
+    connectwise,
+    catalog,
+    gradient,
+    mappings,
+    pushes,
+    notifications,
+):
     router.include_router(module.router)
 router.include_router(mappings.automap_router)

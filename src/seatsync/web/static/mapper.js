@@ -161,6 +161,37 @@
         if (status && addition.value) status.textContent = "Not pushed yet";
       } catch (error) { /* shown by save */ }
     });
+    row.querySelector(".create-addition")?.addEventListener("click", () => createAddition(row));
+  }
+
+  // --- Create addition: the catalog product (if absent), then an addition on the chosen agreement ----------------
+  async function createAddition(row) {
+    if (!row.dataset.cwCompany || !row.dataset.agreement) {
+      toast(`Choose the ConnectWise company and agreement of ${row.dataset.name} first`, true);
+      return;
+    }
+    const button = row.querySelector(".create-addition");
+    button.disabled = true;
+    row.classList.add("saving");
+    try {
+      const made = await api("POST", "/api/v1/connectwise/additions", {
+        company_id: row.dataset.company,
+        cw_company_id: Number(row.dataset.cwCompany),
+        agreement_id: Number(row.dataset.agreement),
+      });
+      row.dataset.addition = made.addition_id;
+      await loadAdditions(row);
+      const cell = row.querySelector(".saved");
+      cell.textContent = (made.mapping.saved_at || today()).slice(0, 10);
+      row.classList.add("just-saved");
+      const what = made.catalog_created ? `catalog product ${made.catalog_identifier} and its addition` : `addition of ${made.catalog_identifier}`;
+      toast(`Created the ${what} for ${row.dataset.name}: mapping saved`);
+    } catch (error) {
+      toast(`Not created: ${error.message}`, true);
+    } finally {
+      button.disabled = false;
+      row.classList.remove("saving");
+    }
   }
 
   // --- Billing Status details -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ threshold."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -34,11 +34,16 @@ router = APIRouter(prefix="/mappings", tags=["mappings"])
 automap_router = APIRouter(prefix="/automap", tags=["mappings"])
 CompanyIdPath = Annotated[str, Path(min_length=1, max_length=200)]
 PERIOD = r"^\d{4}-\d{2}$"
+Product = Annotated[
+    Literal["", "sat", "phishing"], Query(description='the mapping\'s product ("" = one addition for all products)')
+]
 
 
 class MappingOut(BaseModel):
     company_id: str
     name: str
+    product: str = Field("", description='"" = one addition for all the company\'s products; "sat" / "phishing"')
+    billed_together: bool = Field(False, description="the addition also bills other companies: it gets their sum")
     billable: int | None = None
     cw_company_id: int | None = None
     cw_company_name: str | None = None
@@ -71,6 +76,14 @@ class MappingIn(BaseModel):
     cw_company_id: int = Field(ge=1, le=2_147_483_647)
     agreement_id: int | None = Field(None, ge=1, le=2_147_483_647)
     addition_id: int | None = Field(None, ge=1, le=2_147_483_647)
+    product: Literal["", "sat", "phishing"] = Field(
+        "", description='"" = one addition for all the company\'s products; "sat" / "phishing" = that product\'s'
+    )
+    billed_together: bool = Field(
+        False,
+        description="the addition already bills another company and these companies are billed together "
+        "(it gets their sum); without it a second mapping to one addition is refused (409)",
+    )
 
 
 class SuggestionOut(BaseModel):
@@ -115,6 +128,11 @@ def mapping_fields(mapping: CWMapping | MappingView | None) -> dict[str, object]
         "saved_at": mapping.saved_at,
         "saved_by": mapping.saved_by,
         "complete": mapping.agreement_id is not None and mapping.addition_id is not None,
+        **(
+            {"product": mapping.product, "billed_together": mapping.billed_together}
+            if isinstance(mapping, CWMapping)
+            else {}
+        ),
     }
 
 
@@ -172,6 +190,8 @@ def put_mapping(
             addition=body.addition_id,
             by=principal.email,
             client=client,
+            product=body.product,
+            billed_together=body.billed_together,
         )
     return mapping_out(db, tenant, company_id, saved)
 
@@ -183,14 +203,19 @@ def mapping_out(db: Session, tenant: TenantRow, company_id: str, mapping: CWMapp
 
 @router.get("/{company_id}", responses={404: {"description": "no such company"}})
 @local_read
-def get_mapping(company_id: CompanyIdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> MappingOut:
-    return mapping_out(db, tenant, company_id, mappings.get_mapping(db, tenant=tenant, company_id=company_id))
+def get_mapping(
+    company_id: CompanyIdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession, product: Product = ""
+) -> MappingOut:
+    found = mappings.get_mapping(db, tenant=tenant, company_id=company_id, product=product)
+    return mapping_out(db, tenant, company_id, found)
 
 
 @router.delete("/{company_id}", status_code=204, responses={404: {"description": "no such company"}})
-def delete_mapping(company_id: CompanyIdPath, principal: AdminOperator, tenant: Tenant, db: DbSession) -> Response:
-    """Clear the mapping: the company is no longer pushed."""
-    mappings.clear_mapping(db, tenant=tenant, company_id=company_id, by=principal.email)
+def delete_mapping(
+    company_id: CompanyIdPath, principal: AdminOperator, tenant: Tenant, db: DbSession, product: Product = ""
+) -> Response:
+    """Clear the mapping (of one product with ``product``): it is no longer pushed."""
+    mappings.clear_mapping(db, tenant=tenant, company_id=company_id, by=principal.email, product=product)
     return Response(status_code=204)
 
 
