@@ -65,6 +65,7 @@ class DemoProcess:
             self.url = self.wait_for(r"web app: (http://\S+)").group(1).rstrip("/")
             self.connectwise_url = self.wait_for(r"ConnectWise sandbox: (http://\S+)").group(1)
             self.gradient_url = self.wait_for(r"Gradient sandbox: (http://\S+)").group(1)
+            self.halopsa_url = self.wait_for(r"HaloPSA sandbox: (http://\S+)").group(1)
         except BaseException:
             self.close()
             raise

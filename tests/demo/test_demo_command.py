@@ -54,6 +54,10 @@ def test_demo_runs_pushes_stops_on_sigint_and_restarts_with_its_data(
             assert [r["status"] for r in gradient_runs] == ["succeeded"], gradient_runs
             received = httpx.get(f"{demo.gradient_url}/_sandbox/state", timeout=10).json()["counts"]
             assert len(received) == gradient_runs[0]["succeeded"] > 30
+            # HaloPSA is connected too: the demo's companies mapped to their clients (and subscriptions)
+            halo = httpx.get(f"{demo.halopsa_url}/_sandbox/state", timeout=10).json()
+            assert halo["requests"]["by_route"]["POST /api/SoftwareLicence"] == 1  # the permission check only
+            assert halo["changes"] == []
 
             started = client.post("/api/v1/pushes", json={"target": "connectwise"})
             assert started.status_code == 202, started.text

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from seatsync.config import Settings, get_settings
 from seatsync.db.engine import make_engine, normalise_url
 from seatsync.db.migrate import upgrade
+from seatsync.demo import halopsa as demo_halopsa
 from seatsync.demo import setup
 from seatsync.demo.data import ADMIN_EMAIL, TENANT_NAME, TENANT_SLUG
 from seatsync.errors import ConfigurationError, UserInputError
@@ -31,6 +32,8 @@ from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.connectwise import create_app as create_cw_app
 from seatsync.sandboxes.gradient import DEMO_VENDOR_KEY, GradientSandbox
 from seatsync.sandboxes.gradient import create_app as create_gradient_app
+from seatsync.sandboxes.halopsa import HaloPSASandbox
+from seatsync.sandboxes.halopsa import create_app as create_halopsa_app
 from seatsync.sandboxes.server import BackgroundServer
 
 DEFAULT_DATABASE = "seatsync-demo.db"
@@ -48,7 +51,11 @@ def demo_environment(database_url: str) -> dict[str, str]:
     """The demo's settings: the Gradient sandbox's vendor key, no pacing towards the local ConnectWise sandbox,
     and (unless a key is configured) a key file next to the demo's SQLite database, never ./seatsync.key."""
     # the sandbox has no rate limit: the real API's pacing (1000 a minute) would only make the demo slow
-    env = {"SEATSYNC_GRADIENT_VENDOR_KEY": DEMO_VENDOR_KEY, "SEATSYNC_CONNECTWISE_RATE_LIMIT": str(SANDBOX_RATE_LIMIT)}
+    env = {
+        "SEATSYNC_GRADIENT_VENDOR_KEY": DEMO_VENDOR_KEY,
+        "SEATSYNC_CONNECTWISE_RATE_LIMIT": str(SANDBOX_RATE_LIMIT),
+        "SEATSYNC_HALOPSA_RATE_LIMIT": str(SANDBOX_RATE_LIMIT * 5),
+    }
     if not os.environ.get("SEATSYNC_SECRET_KEY") and not os.environ.get("SEATSYNC_KEY_FILE"):
         url = make_url(normalise_url(database_url))
         if url.get_backend_name() == "sqlite" and url.database:
@@ -80,6 +87,7 @@ class DemoInfo:
     password: str
     connectwise_url: str
     gradient_url: str
+    halopsa_url: str
     database_url: str
     autotask_url: str
     tenant: setup.TenantSummary
@@ -96,6 +104,7 @@ class DemoInfo:
             f"  ConnectWise sandbox: {self.connectwise_url} (state: {self.connectwise_url}/_sandbox/state)",
             f"  Gradient sandbox: {self.gradient_url} (state: {self.gradient_url}/_sandbox/state)",
             f"  Autotask sandbox: {self.autotask_url} (state: {self.autotask_url}/_sandbox/state)",
+            f"  HaloPSA sandbox: {self.halopsa_url} (state: {self.halopsa_url}/_sandbox/state)",
             *(f"  note: {n}" for n in self.notes),
             "Press Ctrl-C to stop.",
         ]
@@ -168,6 +177,13 @@ class Demo:
         )
         if at_connected.status is not at_connected.status.CONNECTED:
             raise ConfigurationError(f"the demo could not connect to its Autotask sandbox: {at_connected.reason}")
+        halo_sandbox = HaloPSASandbox(seed="demo", rate_limit=None)
+        halo_server = self._sandbox(create_halopsa_app(halo_sandbox))
+        halo = demo_halopsa.connect_halopsa(
+            engine, tenant_id=summary.tenant_id, url=halo_server.url, sandbox=halo_sandbox, settings=settings
+        )
+        if halo.status is not halo.status.CONNECTED:
+            raise ConfigurationError(f"the demo could not connect to its HaloPSA sandbox: {halo.reason}")
 
         from seatsync.web.app import create_app
 
@@ -188,6 +204,7 @@ class Demo:
             password=password,
             connectwise_url=cw_server.url,
             gradient_url=gradient_server.url,
+            halopsa_url=halo_server.url,
             database_url=self.database_url,
             autotask_url=autotask_server.url,
             tenant=summary,
