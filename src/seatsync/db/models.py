@@ -493,6 +493,63 @@ class NotificationDelivery(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
+# -- automation per target: tickets, approval threshold, schedule (0011_automation) ----------------------------
+
+
+class TargetAutomation(Base):
+    """A tenant's automation settings for one target: the service board tickets go to (PSAs), the approval
+    threshold, and the monthly schedule. No row: no tickets, no threshold, the target's default schedule."""
+
+    __tablename__ = "target_automation"
+    __table_args__ = (UniqueConstraint("tenant_id", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    #: the PSA's service board for tickets (its own id, as text); None: no tickets
+    ticket_board_id: Mapped[str | None] = mapped_column(String(64))
+    ticket_board_name: Mapped[str | None] = mapped_column(String(300))
+    #: rows whose quantity would change by more than this many percent (of the current quantity) wait for approval
+    approve_above_percent: Mapped[float | None] = mapped_column()
+    #: ... or by more than this many seats
+    approve_above_seats: Mapped[int | None] = mapped_column()
+    #: the schedule: on day 1-28 or "last" of each month, at HH:MM in the tenant's zone, push the previous or
+    #: current period; ``schedule_enabled`` False: no scheduled push
+    schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule_day: Mapped[str] = mapped_column(String(4), default="1")
+    schedule_at: Mapped[str] = mapped_column(String(5), default="00:00")
+    schedule_period: Mapped[str] = mapped_column(String(8), default="previous")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class ServiceTicket(Base):
+    """A ticket seatsync opened on a PSA's service board for a company whose push failed or was blocked: updated
+    while it keeps failing, closed by the next success. At most one open per company and target."""
+
+    __tablename__ = "service_tickets"
+    __table_args__ = (Index("ix_service_tickets_company", "tenant_id", "target", "company_pk", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    board_id: Mapped[str] = mapped_column(String(64))
+    #: the PSA's ticket id and the PSA company it is on
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    psa_company_id: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(300))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
+    updates: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[datetime | None] = mapped_column()
+    closed_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
+    #: the PSA's refusal the last time seatsync tried to update or close it
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 # -- the directory revision ------------------------------------------------------------------------------------
 
 #: what a cached copy of a tenant's companies and mappings shows (``seatsync.services.directory``)

@@ -38,11 +38,15 @@ from seatsync.connectors.connectwise.errors import (
 from seatsync.connectors.connectwise.models import (
     Addition,
     Agreement,
+    Board,
+    BoardStatus,
     CatalogItem,
     Company,
     CompanyInfo,
     DocumentInfo,
     SystemInfo,
+    Ticket,
+    TicketNote,
 )
 from seatsync.connectors.connectwise.pagination import PAGE_SIZE, next_url
 from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
@@ -587,6 +591,26 @@ class ConnectWiseClient:
             extra={"recordType": record_type, "recordId": int(record_id)},
         )
 
+    def _create_once(
+        self, post: Callable[[], httpx.Response], find: Callable[[], M | None], model: type[M], what: str
+    ) -> M:
+        """A creation that is not idempotent: after an answer that may have been lost (a timeout, a dropped
+        connection, a 5xx), ``find`` looks for the record first, and one found is taken as this creation."""
+        failures = 0
+        while True:
+            try:
+                response = post()
+            except RetriableError:
+                failures += 1
+                if failures > self.max_retries:
+                    raise
+                existing = find()
+                if existing is not None:
+                    return existing
+                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                continue
+            return self._parse(model, self._json(response), what)
+
     def upload_document(
         self,
         record_type: str,
@@ -612,28 +636,27 @@ class ConnectWiseClient:
             "title": title,
             "privateFlag": "true" if private else "false",
         }
-        failures = 0
-        while True:
-            try:
-                response = self._send(
-                    "POST",
-                    self.base_url + "/system/documents",
-                    data=form,
-                    files={"file": (filename, content, kind)},
-                    record=record,
-                    right=Right.ATTACHMENTS_ADD,
-                    idempotent=False,
-                )
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                for document in self.list_documents(record_type, record_id):
-                    if document.title == title and document.file_name == filename and document.size == len(content):
-                        return document
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                continue
-            return self._parse(DocumentInfo, self._json(response), "document")
+
+        def find() -> DocumentInfo | None:
+            for document in self.list_documents(record_type, record_id):
+                if document.title == title and document.file_name == filename and document.size == len(content):
+                    return document
+            return None
+
+        return self._create_once(
+            lambda: self._send(
+                "POST",
+                self.base_url + "/system/documents",
+                data=form,
+                files={"file": (filename, content, kind)},
+                record=record,
+                right=Right.ATTACHMENTS_ADD,
+                idempotent=False,
+            ),
+            find,
+            DocumentInfo,
+            "document",
+        )
 
     def probe_document_upload(self, record_type: str, record_id: int) -> int:
         """Ask to attach *nothing*: a multipart ``POST /system/documents`` with the record but no file.
@@ -664,3 +687,96 @@ class ConnectWiseClient:
         except RequestRejected as exc:
             return exc.status_code or 400
         return response.status_code
+
+    # -- service desk (tickets on a chosen board) -------------------------------------------------------
+
+    def list_boards(self) -> list[Board]:
+        return self._list("/service/boards", Board, record="service boards", right=Right.TICKETS_INQUIRE)
+
+    def list_board_statuses(self, board_id: int) -> list[BoardStatus]:
+        return self._list(
+            f"/service/boards/{int(board_id)}/statuses",
+            BoardStatus,
+            record=f"statuses of service board {board_id}",
+            right=Right.TICKETS_INQUIRE,
+        )
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        return self._get(
+            f"/service/tickets/{int(ticket_id)}",
+            Ticket,
+            record=f"service ticket {ticket_id}",
+            right=Right.TICKETS_INQUIRE,
+        )
+
+    def list_tickets(self, conditions: Conditions = None) -> list[Ticket]:
+        return self._list(
+            "/service/tickets", Ticket, record="service tickets", right=Right.TICKETS_INQUIRE, conditions=conditions
+        )
+
+    def create_ticket(self, *, board_id: int, company_id: int, summary: str, description: str) -> Ticket:
+        """Open a ticket on the board for the company (its default status), the description as its first note.
+
+        Creating is not idempotent: after an answer that may have been lost, the board's open tickets of the
+        company with this summary are looked for first, and one found is taken as this creation.
+        """
+        record = f"a service ticket on board {board_id} for company {company_id}"
+        body = {
+            "summary": summary,
+            "board": {"id": int(board_id)},
+            "company": {"id": int(company_id)},
+            "initialDescription": description,
+        }
+
+        def find() -> Ticket | None:
+            found = self.list_tickets(
+                all_of(
+                    where("board/id", "=", int(board_id)),
+                    where("company/id", "=", int(company_id)),
+                    where("summary", "=", summary),
+                    where("closedFlag", "=", False),
+                )
+            )
+            return found[-1] if found else None
+
+        return self._create_once(
+            lambda: self._send(
+                "POST",
+                self.base_url + "/service/tickets",
+                json=body,
+                record=record,
+                right=Right.TICKETS_ADD,
+                idempotent=False,
+            ),
+            find,
+            Ticket,
+            "service ticket",
+        )
+
+    def patch_ticket(self, ticket_id: int, operations: list[dict[str, Any]]) -> Ticket:
+        record = f"service ticket {ticket_id}"
+        response = self._send(
+            "PATCH",
+            f"{self.base_url}/service/tickets/{int(ticket_id)}",
+            json=operations,
+            record=record,
+            right=Right.TICKETS_EDIT,
+        )
+        return self._parse(Ticket, self._json(response), record)
+
+    def set_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
+        return self.patch_ticket(ticket_id, [{"op": "replace", "path": "status", "value": {"id": int(status_id)}}])
+
+    def add_ticket_note(self, ticket_id: int, text: str) -> TicketNote:
+        """A note on the ticket's discussion (``detailDescriptionFlag``). Not idempotent; not retried after an
+        answer that may have been lost (a second note would say the same thing twice)."""
+        record = f"a note on service ticket {ticket_id}"
+        response = self._send(
+            "POST",
+            f"{self.base_url}/service/tickets/{int(ticket_id)}/notes",
+            json={"text": text, "detailDescriptionFlag": True},
+            record=record,
+            right=Right.TICKETS_EDIT,
+            idempotent=False,
+        )
+        return self._parse(TicketNote, self._json(response), record)

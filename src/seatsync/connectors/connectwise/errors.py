@@ -33,6 +33,10 @@ class Right(enum.StrEnum):
     AGREEMENTS_EDIT = "Finance › Agreements › Edit Level (All)"
     CATALOG_INQUIRE = "Procurement › Product Catalog › Inquire Level (All)"
     CATALOG_ADD = "Procurement › Product Catalog › Add Level (All)"
+    # service-desk tickets (optional: only with a board chosen)
+    TICKETS_INQUIRE = "Service Desk › Service Tickets › Inquire Level (All)"
+    TICKETS_ADD = "Service Desk › Service Tickets › Add Level (All)"
+    TICKETS_EDIT = "Service Desk › Service Tickets › Edit Level (All)"
 
 
 def remote_message(response: httpx.Response) -> str:

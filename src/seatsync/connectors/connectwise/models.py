@@ -119,3 +119,39 @@ class CompanyInfo(BaseModel):
     version_number: str | None = Field(None, validation_alias=AliasChoices("VersionNumber", "version_number"))
     company_id: str | None = Field(None, validation_alias=AliasChoices("CompanyID", "company_id"))
     is_cloud: str | bool | None = Field(None, validation_alias=AliasChoices("IsCloud", "is_cloud"))
+
+
+# -- service desk ------------------------------------------------------------------------------------------------
+
+
+class Board(CWModel):
+    id: int
+    name: str = ""
+    inactive_flag: bool | None = None
+
+
+class BoardStatus(CWModel):
+    id: int
+    name: str = ""
+    board: Reference | None = None
+    sort_order: int | None = None
+    inactive: bool | None = None
+    closed_status: bool | None = None
+    default_flag: bool | None = None
+
+
+class Ticket(CWModel):
+    id: int
+    summary: str = ""
+    board: Reference | None = None
+    status: Reference | None = None
+    company: Reference | None = None
+    closed_flag: bool | None = None
+
+
+class TicketNote(CWModel):
+    id: int
+    ticket_id: int | None = None
+    text: str = ""
+    detail_description_flag: bool | None = None
+    internal_analysis_flag: bool | None = None

@@ -30,6 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 from seatsync.connectors.connectwise.errors import Right
 from seatsync.connectors.connectwise.pagination import PAGE_SIZE, format_link_header
 from seatsync.sandboxes.connectwise.conditions import ConditionsError, compile_conditions, lookup, parse_date
+from seatsync.sandboxes.connectwise.service_desk import SUMMARY_MAX
 from seatsync.sandboxes.connectwise.state import (
     PATCHABLE_ADDITION_FIELDS,
     ConnectWiseSandbox,
@@ -581,8 +582,188 @@ async def system_info(call: Call) -> Response:
     )
 
 
+# -- service desk: boards, statuses, tickets, notes ------------------------------------------------------------
+
+
+async def list_boards(call: Call) -> Response:
+    return list_response(call, call.sandbox.service.boards.values(), "board")
+
+
+async def get_board(call: Call) -> Response:
+    bid = call.int_param("id")
+    return one(call, call.sandbox.service.boards.get(bid), "Board", bid)
+
+
+async def list_board_statuses(call: Call) -> Response:
+    parent = call.int_param("parent")
+    if parent not in call.sandbox.service.boards:
+        raise not_found("Board", parent)
+    return list_response(call, call.sandbox.service.statuses_of(parent), "boardStatus")
+
+
+async def list_tickets(call: Call) -> Response:
+    return list_response(call, call.sandbox.service.tickets.values(), "ticket")
+
+
+async def count_tickets(call: Call) -> Response:
+    return count_response(call, call.sandbox.service.tickets.values(), "ticket")
+
+
+def _ticket(call: Call, name: str = "id") -> Record:
+    tid = call.int_param(name)
+    ticket = call.sandbox.service.tickets.get(tid)
+    if ticket is None:
+        raise not_found("Ticket", tid)
+    return ticket
+
+
+async def get_ticket(call: Call) -> Response:
+    return call.json(trim(_ticket(call), call.request.query_params.get("fields")))
+
+
+async def _json_body(call: Call, what: str) -> Any:
+    if "json" not in call.request.headers.get("content-type", ""):
+        raise ApiError(415, "UnsupportedMediaType", f"A JSON {what} (application/json) is required.")
+    try:
+        return json.loads(await call.request.body())
+    except ValueError:
+        raise ApiError(400, "InvalidObject", "The request body is not valid JSON.") from None
+
+
+def _reference_id(body: Record, name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("id"), int) or isinstance(value.get("id"), bool):
+        raise invalid(f"{name} must be a reference with an id.", field=name, resource="ticket", code="InvalidValue")
+    return int(value["id"])
+
+
+def _board_status(call: Call, board_id: int, status_id: int) -> Record:
+    status = call.sandbox.service.statuses.get(status_id)
+    if status is None or status["board"]["id"] != board_id:
+        raise invalid(
+            f"Status recID {status_id} is not a status of board {board_id}.", field="status", resource="ticket"
+        )
+    return status
+
+
+async def create_ticket(call: Call) -> Response:
+    body = await _json_body(call, "ticket")
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidObject", "The ticket must be a JSON object.")
+    summary = body.get("summary")
+    if not isinstance(summary, str) or not summary.strip():
+        raise invalid("summary is required.", field="summary", resource="ticket", code="MissingRequiredField")
+    if len(summary) > SUMMARY_MAX:
+        raise invalid(
+            f"summary may have at most {SUMMARY_MAX} characters.",
+            field="summary",
+            resource="ticket",
+            code="InvalidValue",
+        )
+    board_id = _reference_id(body, "board")
+    if board_id is None:
+        raise invalid("board is required.", field="board", resource="ticket", code="MissingRequiredField")
+    board = call.sandbox.service.boards.get(board_id)
+    if board is None or board["inactiveFlag"]:
+        raise invalid(f"Board recID {board_id} not found or inactive.", field="board", resource="ticket")
+    company_id = _reference_id(body, "company")
+    if company_id is None:
+        raise invalid("company is required.", field="company", resource="ticket", code="MissingRequiredField")
+    company = call.sandbox.companies.get(company_id)
+    if company is None or company.get("deletedFlag"):
+        raise invalid(f"Company recID {company_id} not found.", field="company", resource="ticket")
+    status_id = _reference_id(body, "status")
+    if status_id is not None:
+        _board_status(call, board_id, status_id)
+    description = body.get("initialDescription") or ""
+    if not isinstance(description, str):
+        raise invalid("initialDescription must be text.", field="initialDescription", resource="ticket")
+    ticket = call.sandbox.service.add_ticket(
+        summary=summary,
+        board_id=board_id,
+        company=company,
+        status_id=status_id,
+        description=description,
+        by=call.member.public_key,
+    )
+    return call.json(ticket, status=201)
+
+
+async def patch_ticket(call: Call) -> Response:
+    ticket = _ticket(call)
+    operations = await _json_body(call, "Patch document")
+    if not isinstance(operations, list) or not operations:
+        raise ApiError(400, "InvalidObject", "The patch must be a non-empty list of operations.")
+    changes: list[tuple[str, Any]] = []
+    for op in operations:
+        if not isinstance(op, dict) or op.get("op") not in ("replace", "add") or not isinstance(op.get("path"), str):
+            raise ApiError(400, "InvalidObject", "Each patch operation needs op replace (or add), a path and a value.")
+        path = op["path"].lstrip("/")
+        value = op.get("value")
+        if path == "summary":
+            if not isinstance(value, str) or not value.strip() or len(value) > SUMMARY_MAX:
+                raise invalid(
+                    f"summary must be 1 to {SUMMARY_MAX} characters.",
+                    field="summary",
+                    resource="ticket",
+                    code="InvalidValue",
+                )
+            changes.append((path, value))
+        elif path == "status":
+            status_id = _reference_id({"status": value}, "status")
+            assert status_id is not None
+            changes.append((path, _board_status(call, ticket["board"]["id"], status_id)))
+        else:
+            raise invalid(f"Cannot patch '{op['path']}' in the sandbox.", field=path, resource="ticket")
+    with call.sandbox.lock:
+        for path, value in changes:
+            if path == "status":
+                call.sandbox.service.set_status(ticket, value, by=call.member.public_key)
+            else:
+                ticket[path] = value
+        return call.json(ticket)
+
+
+async def list_ticket_notes(call: Call) -> Response:
+    ticket = _ticket(call, "parent")
+    return list_response(call, call.sandbox.service.notes_of(ticket["id"]), "note")
+
+
+async def add_ticket_note(call: Call) -> Response:
+    ticket = _ticket(call, "parent")
+    body = await _json_body(call, "note")
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise invalid("text is required.", field="text", resource="note", code="MissingRequiredField")
+    internal = bool(body.get("internalAnalysisFlag"))
+    flags = [body.get(f) for f in ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")]
+    if not any(flags):
+        raise invalid(
+            "One of detailDescriptionFlag, internalAnalysisFlag or resolutionFlag must be true.",
+            field="detailDescriptionFlag",
+            resource="note",
+        )
+    note = call.sandbox.service.add_note(ticket["id"], text=text, by=call.member.public_key, internal=internal)
+    return call.json(note, status=201)
+
+
 _ID = r"(?P<id>\d+)"
 _PARENT = r"/finance/agreements/(?P<parent>\d+)/additions"
+_TICKET_NOTES = r"/service/tickets/(?P<parent>\d+)/notes"
+SERVICE_ROUTES: list[tuple[str, str, Handler, Right | None]] = [
+    ("GET", "/service/boards", list_boards, Right.TICKETS_INQUIRE),
+    ("GET", f"/service/boards/{_ID}", get_board, Right.TICKETS_INQUIRE),
+    ("GET", r"/service/boards/(?P<parent>\d+)/statuses", list_board_statuses, Right.TICKETS_INQUIRE),
+    ("GET", "/service/tickets", list_tickets, Right.TICKETS_INQUIRE),
+    ("GET", "/service/tickets/count", count_tickets, Right.TICKETS_INQUIRE),
+    ("POST", "/service/tickets", create_ticket, Right.TICKETS_ADD),
+    ("GET", f"/service/tickets/{_ID}", get_ticket, Right.TICKETS_INQUIRE),
+    ("PATCH", f"/service/tickets/{_ID}", patch_ticket, Right.TICKETS_EDIT),
+    ("GET", _TICKET_NOTES, list_ticket_notes, Right.TICKETS_INQUIRE),
+    ("POST", _TICKET_NOTES, add_ticket_note, Right.TICKETS_EDIT),
+]
 ROUTES: list[tuple[str, re.Pattern[str], Handler, Right | None]] = [
     (m, re.compile(f"^{p}$"), h, r)
     for m, p, h, r in [
@@ -607,6 +788,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, Right | None]] = [
         ("GET", f"/system/documents/{_ID}", get_document, Right.ATTACHMENTS_INQUIRE),
         ("GET", f"/system/documents/{_ID}/download", download_document, Right.ATTACHMENTS_INQUIRE),
         ("GET", "/system/info", system_info, None),
+        *SERVICE_ROUTES,
     ]
 ]
 

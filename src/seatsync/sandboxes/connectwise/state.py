@@ -21,6 +21,7 @@ from typing import Any
 
 from seatsync.connectors.connectwise.errors import Right
 from seatsync.sandboxes.connectwise import seed as demo
+from seatsync.sandboxes.connectwise.service_desk import ServiceDesk
 
 Record = dict[str, Any]
 
@@ -145,6 +146,8 @@ class ConnectWiseSandbox:
         self.request_counts: Counter[str] = Counter()
         self._windows: dict[str, deque[float]] = {}
         self._next_ids = {"company": 1, "agreement": 1, "addition": 1, "document": 1, "contact": 1}
+        #: boards, statuses, tickets and notes (``/service/...``)
+        self.service = ServiceDesk(lock=self.lock)
         self.reset(seed)
 
     # -- setup --------------------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class ConnectWiseSandbox:
                 self.add_member(public, private, lacking=lacking)
             for item_id, identifier, description, price, cost in demo.DEMO_CATALOG:
                 self.add_catalog_item(identifier, description, id=item_id, price=price, cost=cost)
+            self.service.reset(seed)
             if seed == "demo":
                 self._seed_demo()
             elif seed not in (None, "", "empty"):
@@ -554,5 +558,6 @@ class ConnectWiseSandbox:
                     }
                     for c in self.changes
                 ],
+                "service": self.service.state(),
                 "requests": self.stats(),
             }

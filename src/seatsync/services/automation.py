@@ -1,0 +1,71 @@
+"""A tenant's automation settings per target (``target_automation``): the service board for tickets, the
+approval threshold, the schedule. Read with ``automation_for`` (None: nothing set); written through the
+setters, which create the row on first use."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import TargetAutomation, Tenant
+from seatsync.errors import UserInputError
+
+TARGETS = ("connectwise", "autotask", "halopsa", "gradient")
+PSAS = ("connectwise", "autotask", "halopsa")
+
+
+def check_target(target: str, *, psa_only: bool = False) -> str:
+    allowed = PSAS if psa_only else TARGETS
+    if target not in allowed:
+        raise UserInputError(
+            f"unknown {'PSA' if psa_only else 'target'} {target!r}: choose one of {', '.join(allowed)}"
+        )
+    return target
+
+
+def automation_for(session: Session, *, tenant_id: int, target: str) -> TargetAutomation | None:
+    return session.scalar(
+        select(TargetAutomation).where(TargetAutomation.tenant_id == tenant_id, TargetAutomation.target == target)
+    )
+
+
+def all_automation(session: Session, *, tenant_id: int) -> dict[str, TargetAutomation]:
+    rows = session.scalars(select(TargetAutomation).where(TargetAutomation.tenant_id == tenant_id))
+    return {row.target: row for row in rows}
+
+
+def _row(session: Session, *, tenant: Tenant, target: str, by: str) -> TargetAutomation:
+    row = automation_for(session, tenant_id=tenant.id, target=check_target(target))
+    if row is None:
+        row = TargetAutomation(tenant_id=tenant.id, target=target, updated_by=by)
+        session.add(row)
+    row.updated_by = by
+    return row
+
+
+def set_ticket_board(
+    session: Session, *, tenant: Tenant, target: str, board_id: str | None, board_name: str | None, by: str
+) -> TargetAutomation:
+    """Tickets for ``target`` go to this board from now on (None: no tickets)."""
+    check_target(target, psa_only=True)
+    row = _row(session, tenant=tenant, target=target, by=by)
+    row.ticket_board_id = board_id
+    row.ticket_board_name = board_name if board_id else None
+    session.flush()
+    return row
+
+
+def set_threshold(
+    session: Session, *, tenant: Tenant, target: str, percent: float | None, seats: int | None, by: str
+) -> TargetAutomation:
+    """Rows whose quantity would change by more than ``percent`` % or ``seats`` seats wait for approval
+    (None for both: no threshold)."""
+    if percent is not None and not 0 <= percent <= 10_000:
+        raise UserInputError(f"--approve-above must be a percentage between 0 and 10000, not {percent:g}")
+    if seats is not None and not 0 <= seats <= 10_000_000:
+        raise UserInputError(f"--approve-above-seats must be a number of seats, 0 or more, not {seats}")
+    row = _row(session, tenant=tenant, target=target, by=by)
+    row.approve_above_percent = percent
+    row.approve_above_seats = seats
+    session.flush()
+    return row
