@@ -191,7 +191,7 @@ def test_the_billing_rules_example_gives_the_documented_users(engine: Engine) ->
     text = _text(ROOT / "docs" / "billing-rules.md")
     blocks = _blocks(text)
     rows = _table_rows(text, "| time zone | period | rule | acme | globex |")
-    assert len(rows) == 6
+    assert len(rows) == 8
     tenants = {}
     for zone in sorted({r[0] for r in rows}):
         # one transaction per file, as the CLI imports them

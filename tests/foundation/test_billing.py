@@ -1,14 +1,21 @@
-"""The three billing rules, counted in SQL, on SQLite and PostgreSQL."""
+"""The billing rules, counted in SQL, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from seatsync.cli.main import cli
 from seatsync.db.engine import transaction
 from seatsync.db.models import Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.rules import Rule
+from seatsync.errors import NotFound, UserInputError
 from seatsync.services.billing import billable_users, count_billable
+from seatsync.services.companies import set_company_rule
 from tests.foundation.util import USERS_HEADER, companies, csv_bytes, load, make_tenant, status
 
 
@@ -199,3 +206,155 @@ def test_instant_long_activity_at_the_first_instant_counts(engine: Engine) -> No
     )
     assert counts(engine, t, "2026-10") == {"a": 1}
     assert counts(engine, t, "2026-09") == {"a": 0}
+
+
+# -- peak --------------------------------------------------------------------------------------------------------
+
+
+def listed(engine: Engine, tenant: Tenant, period: str, rule: Rule | None = None) -> list[tuple[str, str, str]]:
+    with transaction(engine) as session:
+        found = billable_users(session, tenant=tenant, period=BillingPeriod.parse(period), rule=rule)
+    return [(u.company_id, u.user_id, u.reason) for u in found]
+
+
+def test_peak_counts_a_replacement_once(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a", "b")
+    users(
+        engine,
+        t,
+        # u1 leaves on the 10th, u2 replaces it on the 12th: never both active, one seat
+        status("u1", "a", "active", "2026-09-01T00:00:00Z"),
+        status("u1", "a", "deleted", "2026-10-10T00:00:00Z"),
+        status("u2", "a", "active", "2026-10-12T00:00:00Z"),
+        # u3 for the whole month; u4 joins on the 20th, while u3 is there: two seats at once in b
+        status("u3", "b", "active", "2026-09-01T00:00:00Z"),
+        status("u4", "b", "active", "2026-10-20T00:00:00Z"),
+    )
+    assert counts(engine, t, "2026-10", Rule.PEAK) == {"a": 1, "b": 2}
+    assert counts(engine, t, "2026-10", Rule.ACTIVE) == {"a": 2, "b": 2}
+    # the users listed are those of the earliest peak: u1 at the period's start, u3 and u4 on the 20th
+    assert listed(engine, t, "2026-10", Rule.PEAK) == [
+        ("a", "u1", "active at the period's peak (2026-10-01T00:00:00+00:00)"),
+        ("b", "u3", "active at the period's peak (2026-10-20T00:00:00+00:00)"),
+        ("b", "u4", "active at the period's peak (2026-10-20T00:00:00+00:00)"),
+    ]
+    assert counts(engine, t, "2026-11", Rule.PEAK) == {"a": 1, "b": 2}
+    assert counts(engine, t, "2026-08", Rule.PEAK) == {"a": 0, "b": 0}
+
+
+def test_peak_same_instant_swaps(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a", "b", "c")
+    users(
+        engine,
+        t,
+        # a: u1 deleted and u2 made active at the same instant: the seat passes over, one seat
+        status("u1", "a", "active", "2026-09-01T00:00:00Z"),
+        status("u1", "a", "deleted", "2026-10-15T12:00:00Z"),
+        status("u2", "a", "active", "2026-10-15T12:00:00Z"),
+        # b: u3 made active and deleted at one instant while u4 is active: both hold at that instant
+        status("u4", "b", "active", "2026-09-01T00:00:00Z"),
+        status("u3", "b", "deleted", "2026-10-05T00:00:00Z"),
+        status("u3", "b", "active", "2026-10-05T00:00:00Z"),
+        # c: u5 re-activated (active, then active again) counts once; u6 swaps in at the first instant
+        status("u5", "c", "active", "2026-09-01T00:00:00Z"),
+        status("u5", "c", "active", "2026-10-07T00:00:00Z"),
+        status("u6", "c", "deleted", "2026-10-01T00:00:00Z"),
+        status("u6", "c", "active", "2026-09-20T00:00:00Z"),
+        status("u7", "c", "active", "2026-10-01T00:00:00Z"),
+    )
+    assert counts(engine, t, "2026-10", Rule.PEAK) == {"a": 1, "b": 2, "c": 2}
+    assert [(c, u) for c, u, _ in listed(engine, t, "2026-10", Rule.PEAK)] == [
+        ("a", "u1"),
+        ("b", "u3"),
+        ("b", "u4"),
+        ("c", "u5"),
+        ("c", "u7"),
+    ]
+    assert counts(engine, t, "2026-09", Rule.PEAK) == {"a": 1, "b": 1, "c": 2}
+
+
+def test_peak_in_a_time_zone_and_a_user_that_moved(engine: Engine) -> None:
+    t = make_tenant(engine, tz="America/New_York")
+    companies(engine, t, "a", "b")
+    users(
+        engine,
+        t,
+        # 2026-11-01 03:00Z is still October in New York: u1 and u2 overlap there for an hour
+        status("u1", "a", "active", "2026-10-10T00:00:00Z"),
+        status("u1", "a", "deleted", "2026-11-01T04:00:00Z"),
+        status("u2", "a", "active", "2026-11-01T03:00:00Z"),
+        # u3 moves from a to b: each company counts it once
+        status("u3", "a", "active", "2026-11-15T00:00:00Z"),
+        status("u3", "b", "active", "2026-11-20T00:00:00Z"),
+    )
+    assert counts(engine, t, "2026-10", Rule.PEAK) == {"a": 2, "b": 0}
+    assert counts(engine, t, "2026-11", Rule.PEAK) == {"a": 2, "b": 1}
+
+
+# -- per-company rules -------------------------------------------------------------------------------------------
+
+
+def test_a_company_with_its_own_rule(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a", "b")
+    users(
+        engine,
+        t,
+        status("u1", "a", "active", "2026-10-03T00:00:00Z"),
+        status("u1", "a", "sleeping", "2026-10-04T00:00:00Z"),
+        status("u2", "a", "active", "2026-10-05T00:00:00Z"),
+        status("u3", "b", "active", "2026-10-03T00:00:00Z"),
+        status("u3", "b", "deleted", "2026-10-04T00:00:00Z"),
+        status("u4", "b", "active", "2026-10-05T00:00:00Z"),
+    )
+    with transaction(engine) as session:
+        set_company_rule(session, tenant=t, company_id="b", rule="peak")
+    with transaction(engine) as session:
+        got = count_billable(session, tenant=t, period=BillingPeriod(2026, 10))
+        users_of_b = billable_users(session, tenant=t, period=BillingPeriod(2026, 10), company_pks=[got[1].company_pk])
+    assert [(c.company_id, c.billable_users, c.rule) for c in got] == [("a", 2, Rule.ACTIVE), ("b", 1, Rule.PEAK)]
+    assert [(u.user_id, u.rule) for u in users_of_b] == [("u3", Rule.PEAK)]
+    # a rule asked for applies to every company
+    assert counts(engine, t, "2026-10", Rule.ACTIVE) == {"a": 2, "b": 2}
+    with transaction(engine) as session:
+        set_company_rule(session, tenant=t, company_id="b", rule=None)
+    assert counts(engine, t, "2026-10") == {"a": 2, "b": 2}
+    with transaction(engine) as session, pytest.raises(UserInputError, match="unknown billing rule 'most'"):
+        set_company_rule(session, tenant=t, company_id="a", rule="most")
+    with transaction(engine) as session, pytest.raises(NotFound, match="no company 'zz'"):
+        set_company_rule(session, tenant=t, company_id="zz", rule="peak")
+
+
+def test_cli_company_set_rule(database_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--database-url", database_url]
+    slug = runner.invoke(cli, ["tenant", "create", "Acme", "--rule", "active-at-end", *db]).output.strip()
+    (tmp_path / "c.csv").write_bytes(csv_bytes("company_id,name", ["a,Alpha", "b,Beta"]))
+    (tmp_path / "u.csv").write_bytes(
+        csv_bytes(
+            USERS_HEADER,
+            [
+                status("u1", "a", "active", "2026-10-03T00:00:00Z"),
+                status("u1", "a", "deleted", "2026-10-04T00:00:00Z"),
+                status("u2", "a", "active", "2026-10-05T00:00:00Z"),
+            ],
+        )
+    )
+    for kind, name in (("companies", "c.csv"), ("users", "u.csv")):
+        assert runner.invoke(cli, ["import", kind, str(tmp_path / name), "--tenant", slug, *db]).exit_code == 0
+    done = runner.invoke(cli, ["company", "set-rule", "--tenant", slug, "--company", "a", "--rule", "active", *db])
+    assert (done.exit_code, done.output) == (0, "company a is counted with rule active\n")
+    out = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])
+    assert out.output == "company_id,company_name,billable_users,rule\na,Alpha,2,active\nb,Beta,0,active-at-end\n"
+    cleared = runner.invoke(cli, ["company", "set-rule", "--tenant", slug, "--company", "a", "--clear", *db])
+    assert cleared.output == "company a is counted with the tenant's rule (active-at-end)\n"
+    out = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])
+    assert (
+        out.output == "company_id,company_name,billable_users,rule\na,Alpha,1,active-at-end\nb,Beta,0,active-at-end\n"
+    )
+    both = runner.invoke(cli, ["company", "set-rule", "--tenant", slug, "--company", "a", "--clear", "--rule", "peak"])
+    assert both.exit_code == 2 and "give --rule R or --clear" in both.output
+    missing = runner.invoke(cli, ["company", "set-rule", "--tenant", slug, "--company", "zz", "--rule", "peak", *db])
+    assert missing.exit_code == 1 and "no company 'zz'" in missing.output

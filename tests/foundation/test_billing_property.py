@@ -12,6 +12,7 @@ from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Activity, ActivityKind, Rule, Status, StatusEvent, reference_count
 from seatsync.services.billing import billable_users, count_billable
+from seatsync.services.companies import set_company_rule
 from tests.foundation.util import USERS_HEADER, csv_bytes, load, make_tenant
 
 COMPANIES = ["c1", "c2", "c3"]
@@ -45,9 +46,15 @@ ACTIVITIES = st.lists(
     split=st.integers(min_value=0, max_value=14),
     activities=ACTIVITIES,
     zone=st.sampled_from(["UTC", "America/New_York", "Pacific/Auckland"]),
+    own_rules=st.lists(st.sampled_from([None, *Rule]), min_size=len(COMPANIES), max_size=len(COMPANIES)),
 )
 def test_sql_count_matches_reference(
-    engine: Engine, events: list[StatusEvent], split: int, activities: list[Activity], zone: str
+    engine: Engine,
+    events: list[StatusEvent],
+    split: int,
+    activities: list[Activity],
+    zone: str,
+    own_rules: list[Rule | None],
 ) -> None:
     tenant = make_tenant(engine, tz=zone)
     load(engine, tenant, "companies", csv_bytes("company_id,name", [f"{c},{c}" for c in COMPANIES]))
@@ -74,3 +81,20 @@ def test_sql_count_matches_reference(
                 listed = billable_users(session, tenant=tenant, period=period, rule=rule)
             assert {c.company_id: c.billable_users for c in got} == {c: len(expected.get(c, ())) for c in COMPANIES}
             assert {(u.company_id, u.user_id) for u in listed} == {(c, u) for c, us in expected.items() for u in us}
+            assert {c.rule for c in got} | {u.rule for u in listed} <= {rule}
+        # each company under its own rule (else the tenant's, active): the same as the reference under that rule
+        with transaction(engine) as session:
+            for company_id, own in zip(COMPANIES, own_rules, strict=True):
+                set_company_rule(session, tenant=tenant, company_id=company_id, rule=own)
+            got = count_billable(session, tenant=tenant, period=period)
+            listed = billable_users(session, tenant=tenant, period=period)
+            for company_id in COMPANIES:
+                set_company_rule(session, tenant=tenant, company_id=company_id, rule=None)
+        used = {c: own or Rule.ACTIVE for c, own in zip(COMPANIES, own_rules, strict=True)}
+        expected_by_company = {c: reference_count(used[c], events, start, end, acts).get(c, set()) for c in COMPANIES}
+        assert {c.company_id: (c.billable_users, c.rule) for c in got} == {
+            c: (len(expected_by_company[c]), used[c]) for c in COMPANIES
+        }
+        assert {(u.company_id, u.user_id, u.rule) for u in listed} == {
+            (c, u, used[c]) for c, us in expected_by_company.items() for u in us
+        }

@@ -203,7 +203,7 @@ def test_cli_import_and_billable_csv(database_url: str, tmp_path) -> None:  # ty
         result = runner.invoke(cli, ["import", kind, str(tmp_path / f"{kind}.csv"), "--tenant", slug, *db])
         assert result.exit_code == 0, result.output
     out = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])
-    assert out.output == "company_id,company_name,billable_users\na,Alpha & Sons,2\nb,Beta,0\n"
+    assert out.output == "company_id,company_name,billable_users,rule\na,Alpha & Sons,2,active\nb,Beta,0,active\n"
     # a second import of the same files changes no count
     runner.invoke(cli, ["import", "users", str(tmp_path / "users.csv"), "--tenant", slug, *db])
     again = runner.invoke(cli, ["billable", "--tenant", slug, "--period", "2026-10", "--format", "csv", *db])

@@ -274,3 +274,20 @@ def test_a_running_push_shows_its_progress_from_any_worker(admin: TestClient, wo
     runs.expect_results(world.engine, run_id=run_id, count=3)
     body = admin.get(f"/api/v1/pushes/{run_id}").json()
     assert (body["status"], body["done"], body["expected"]) == ("running", 1, 3)
+
+
+def test_company_rule_override(admin: TestClient) -> None:
+    r = admin.put("/api/v1/companies/a-002/rule", json={"rule": "peak"})
+    assert r.status_code == 200 and r.json()["billing_rule"] == "peak"
+    assert admin.get("/api/v1/companies/a-002").json()["billing_rule"] == "peak"
+    body = admin.get("/api/v1/billable", params={"period": "2026-10", "users": "true"}).json()
+    rules = {c["company_id"]: c["rule"] for c in body["companies"]}
+    assert rules["a-002"] == "peak" and rules["a-001"] == "active" and body["rule"] == "active"
+    assert {u["rule"] for u in body["users"] if u["company_id"] == "a-002"} == {"peak"}
+    # one rule asked for applies to every company
+    forced = admin.get("/api/v1/billable", params={"period": "2026-10", "rule": "engaged"}).json()
+    assert {c["rule"] for c in forced["companies"]} == {"engaged"}
+    assert admin.put("/api/v1/companies/a-002/rule", json={"rule": "most"}).status_code == 422
+    assert admin.put("/api/v1/companies/nope/rule", json={"rule": "peak"}).status_code == 404
+    cleared = admin.put("/api/v1/companies/a-002/rule", json={"rule": None})
+    assert cleared.status_code == 200 and cleared.json()["billing_rule"] is None

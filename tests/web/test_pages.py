@@ -85,3 +85,19 @@ def test_logout(app_client: TestClient) -> None:
     r = app_client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     assert app_client.get("/connectwise/billing", follow_redirects=False).status_code == 303
+
+
+def test_companies_page_sets_a_company_rule(app_client: TestClient) -> None:
+    csrf = form_login(app_client, "admin@a.test")
+    page = app_client.get("/companies").text
+    assert "Billing rule" in page and "tenant's (active)" in page
+    r = app_client.post(
+        "/companies/rule", data={"csrf_token": csrf, "company_id": "a-003", "rule": "peak"}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/companies"
+    row = app_client.get("/companies", params={"q": "a-003"}).text
+    assert '<option value="peak" selected>peak</option>' in row
+    assert app_client.get("/api/v1/companies/a-003").json()["billing_rule"] == "peak"
+    r = app_client.post("/companies/rule", data={"csrf_token": csrf, "company_id": "a-003", "rule": ""})
+    assert app_client.get("/api/v1/companies/a-003").json()["billing_rule"] is None
+    assert app_client.post("/companies/rule", data={"csrf_token": "forged", "company_id": "a-003"}).status_code == 403

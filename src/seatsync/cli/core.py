@@ -42,7 +42,7 @@ def tenant() -> None:
 @tenant.command("create")
 @click.argument("name")
 @click.option("--time-zone", "time_zone_name", default="UTC", show_default=True, help="IANA time zone.")
-@click.option("--rule", default="active", show_default=True, help="Billing rule: active, active-at-end, engaged.")
+@click.option("--rule", default="active", show_default=True, help="Billing rule: active, active-at-end, engaged, peak.")
 @database_option
 def tenant_create(name: str, time_zone_name: str, rule: str) -> None:
     """Create a tenant; prints its slug."""
@@ -101,7 +101,12 @@ def import_command(kind: str, file: Path, tenant_slug: str) -> None:
 @click.command()
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--period", required=True, help="Billing period YYYY-MM (in the tenant's time zone).")
-@click.option("--rule", type=click.Choice([r.value for r in Rule]), default=None, help="Default: the tenant's rule.")
+@click.option(
+    "--rule",
+    type=click.Choice([r.value for r in Rule]),
+    default=None,
+    help="One rule for every company (default: each company's own rule, else the tenant's).",
+)
 @click.option("--users", "list_users", is_flag=True, help="List the users counted, and why.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @database_option
@@ -113,17 +118,44 @@ def billable(tenant_slug: str, period: str, rule: str | None, list_users: bool, 
         t = tenant_service.get_tenant(session, slug=tenant_slug)
         if list_users:
             users = billing.billable_users(session, tenant=t, period=billing_period, rule=chosen)
-            header = ["company_id", "company_name", "user_id", "email", "name", "since", "reason"]
+            header = ["company_id", "company_name", "user_id", "email", "name", "since", "reason", "rule"]
             rows: list[list[object]] = [
-                [u.company_id, u.company_name, u.user_id, u.email, u.name, u.since.isoformat(), u.reason] for u in users
+                [u.company_id, u.company_name, u.user_id, u.email, u.name, u.since.isoformat(), u.reason, u.rule.value]
+                for u in users
             ]
         else:
             counts = billing.count_billable(session, tenant=t, period=billing_period, rule=chosen)
-            header = ["company_id", "company_name", "billable_users"]
-            rows = [[c.company_id, c.name, c.billable_users] for c in counts]
+            header = ["company_id", "company_name", "billable_users", "rule"]
+            rows = [[c.company_id, c.name, c.billable_users, c.rule.value] for c in counts]
     click.echo(render(header, rows, fmt), nl=False)
 
 
+@click.group()
+def company() -> None:
+    """A company's own settings."""
+
+
+@company.command("set-rule")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--company", "company_id", required=True, help="The company's company_id.")
+@click.option("--rule", type=click.Choice([r.value for r in Rule]), default=None, help="The company's own rule.")
+@click.option("--clear", is_flag=True, help="Count the company with the tenant's rule again.")
+@database_option
+def company_set_rule(tenant_slug: str, company_id: str, rule: str | None, clear: bool) -> None:
+    """Count one company with its own billing rule (or, with --clear, the tenant's again)."""
+    from seatsync.services.companies import set_company_rule
+
+    if (rule is None) == (not clear):
+        raise click.UsageError("give --rule R or --clear (not both)")
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        changed = set_company_rule(session, tenant=t, company_id=company_id, rule=rule)
+        if changed.billing_rule:
+            click.echo(f"company {changed.company_id} is counted with rule {changed.billing_rule}")
+        else:
+            click.echo(f"company {changed.company_id} is counted with the tenant's rule ({t.billing_rule})")
+
+
 def register(cli: click.Group) -> None:
-    for command in (migrate, tenant, operator, import_command, billable):
+    for command in (migrate, tenant, operator, import_command, billable, company):
         cli.add_command(command)

@@ -90,6 +90,8 @@ class Company(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: the company's own billing rule (``seatsync.domain.rules.Rule``); NULL: the tenant's (0011_company_rule)
+    billing_rule: Mapped[str | None] = mapped_column(String(32))
 
 
 class User(Base):
@@ -554,7 +556,7 @@ class ServiceTicket(Base):
 
 #: what a cached copy of a tenant's companies and mappings shows (``seatsync.services.directory``)
 DIRECTORY_COLUMNS: dict[type[Base], tuple[str, ...]] = {
-    Company: ("company_id", "name", "products", "archived"),
+    Company: ("company_id", "name", "products", "archived", "billing_rule"),
     CWMapping: ("cw_company_id", "cw_company_name", "agreement_id", "agreement_name", "addition_id", "addition_name"),
 }
 

@@ -32,6 +32,7 @@ class Rule(enum.StrEnum):
     ACTIVE = "active"
     ACTIVE_AT_END = "active-at-end"
     ENGAGED = "engaged"
+    PEAK = "peak"
 
 
 class Product(enum.StrEnum):
@@ -99,6 +100,8 @@ def reference_count(
     """Company id → the users billable in ``[start, end)`` under ``rule``. Slow, obviously right."""
     billable: dict[str, set[str]] = defaultdict(set)
     spans = intervals(events)
+    if rule is Rule.PEAK:
+        return _peak(spans, start, end)
     if rule is Rule.ENGAGED:
         by_user: dict[str, list[Interval]] = defaultdict(list)
         for span in spans:
@@ -121,3 +124,36 @@ def reference_count(
         if inside:
             billable[span.company_id].add(span.user_id)
     return dict(billable)
+
+
+def active_at(span: Interval, instant: datetime) -> bool:
+    """Whether an active interval holds at ``instant``: ``[start, end)``, or its one instant when it is instant-long
+    (made active and changed again at one instant: the user passed through ``active`` there)."""
+    if span.status is not Status.ACTIVE or span.start > instant:
+        return False
+    return span.end is None or span.end > instant or span.end == span.start == instant
+
+
+def _peak(spans: list[Interval], start: datetime, end: datetime) -> dict[str, set[str]]:
+    """Per company, the users active at the earliest instant of ``[start, end)`` where the most of them are.
+
+    The count can only rise where an interval starts, so the candidates are the period's first instant and every
+    active interval's start inside the period. A user has at most one interval in force in a company at an instant
+    (its intervals follow each other), so a user replaced by another counts once, and a swap at one instant (one
+    user's interval ends where the other's starts) counts the newcomer only.
+    """
+    by_company: dict[str, list[Interval]] = defaultdict(list)
+    for span in spans:
+        if span.status is Status.ACTIVE:
+            by_company[span.company_id].append(span)
+    out: dict[str, set[str]] = {}
+    for company_id, company_spans in by_company.items():
+        candidates = sorted({start} | {s.start for s in company_spans if start <= s.start < end})
+        best: set[str] = set()
+        for instant in candidates:
+            present = {s.user_id for s in company_spans if active_at(s, instant)}
+            if len(present) > len(best):
+                best = present
+        if best:
+            out[company_id] = best
+    return out

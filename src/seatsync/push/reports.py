@@ -49,9 +49,13 @@ class Report:
 
 
 def build_report(*, company_id: str, company_name: str, period: str, users: Iterable[BillableUser]) -> Report:
+    users = list(users)
+    # the rule that counted them (a company is counted under one rule: its own, else the tenant's)
+    rules = sorted({u.rule.value for u in users})
+    under = f" under rule {rules[0]}" if len(rules) == 1 else ""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([f"# billable users of {company_name} ({company_id}) for {period}"])
+    writer.writerow([f"# billable users of {company_name} ({company_id}) for {period}{under}"])
     writer.writerow(HEADER)
     rows = sorted((u.user_id, u.email, u.name, u.reason) for u in users)
     writer.writerows(rows)

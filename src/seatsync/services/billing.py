@@ -1,24 +1,43 @@
-"""The month's billable users, counted in the database with one set-based query per rule.
+"""The month's billable users, counted in the database with set-based queries, one per rule in use.
 
 The definitions are those of ``seatsync.domain.rules`` (whose ``reference_count`` the tests compare with):
 status events are stored as intervals ``[at, valid_to)``, so
 - ``active``: an active interval overlaps the period (an instant-long one inside it counts);
 - ``active-at-end``: an active interval is in force at the period's last instant;
-- ``engaged``: an activity in the period, billed to the company of the interval in force at its instant.
+- ``engaged``: an activity in the period, billed to the company of the interval in force at its instant;
+- ``peak``: the most active intervals of a company in force at one instant of the period (a sweep over the starts
+  and ends of the intervals that overlap it); the users listed are those of the earliest such instant.
+
+Each company is counted under its own rule (``companies.billing_rule``) or else the tenant's; a caller may ask for
+one rule for every company (``rule=``). Every count and listed user carries the rule that produced it.
+
+The interval predicates are sargable (``seatsync.services.intervals``): a count reads the intervals that overlap
+the period, not the tenant's whole history.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from seatsync.db.models import Tenant
+from seatsync.db.models import Company, Tenant
 from seatsync.db.types import UTCDateTime
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Product, Rule
+from seatsync.services.intervals import overlapping_active
+
+__all__ = [
+    "BillableUser",
+    "CompanyCount",
+    "billable_users",
+    "count_billable",
+    "effective_rule",
+    "rules_in_use",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +47,8 @@ class CompanyCount:
     name: str
     products: tuple[Product, ...]
     billable_users: int
+    #: the rule this count was made with (the company's own, the tenant's, or the one asked for)
+    rule: Rule = field(default=Rule.ACTIVE)
 
     def per_product(self) -> dict[Product, int]:
         """The count for each product the company subscribes to (a seat is billed once per product)."""
@@ -41,56 +62,113 @@ class BillableUser:
     user_id: str
     email: str
     name: str
-    #: the first instant in the period at which the rule counted the user
+    #: the first instant in the period at which the rule counted the user (``peak``: the peak's instant)
     since: datetime
     reason: str
+    rule: Rule = field(default=Rule.ACTIVE)
 
 
-# Per rule: (company_pk, user_id, first qualifying instant in the period) for every billable pair.
-_PAIRS: dict[Rule, str] = {
-    Rule.ACTIVE: """
-        SELECT e.company_pk, e.user_id,
-               MIN(CASE WHEN e.at < :start THEN :start ELSE e.at END) AS since
-        FROM status_events e
-        WHERE e.tenant_id = :tenant AND e.status = 'active' AND e.at < :end
-          AND (e.valid_to IS NULL OR e.valid_to > :start OR e.at >= :start)
-        GROUP BY e.company_pk, e.user_id
-    """,
-    Rule.ACTIVE_AT_END: """
-        SELECT e.company_pk, e.user_id, MIN(e.at) AS since
-        FROM status_events e
-        WHERE e.tenant_id = :tenant AND e.status = 'active' AND e.at < :end
-          AND (e.valid_to IS NULL OR e.valid_to >= :end)
-        GROUP BY e.company_pk, e.user_id
-    """,
-    Rule.ENGAGED: """
-        SELECT e.company_pk, a.user_id, MIN(a.at) AS since
-        FROM activity_events a
-        JOIN status_events e
-          ON e.tenant_id = a.tenant_id AND e.user_id = a.user_id
-         AND e.at <= a.at AND (e.valid_to IS NULL OR e.valid_to > a.at)
-        WHERE a.tenant_id = :tenant AND a.at >= :start AND a.at < :end
-        GROUP BY e.company_pk, a.user_id
-    """,
-}
+def _active_pairs() -> str:
+    return f"""
+        SELECT i.company_pk, i.user_id, MIN(CASE WHEN i.at < :start THEN :start ELSE i.at END) AS since
+        FROM ({overlapping_active("start", "end")}) i
+        GROUP BY i.company_pk, i.user_id
+    """
 
-_COUNTS: dict[Rule, str] = {
-    Rule.ACTIVE: """
-        SELECT e.company_pk, COUNT(DISTINCT e.user_id) AS n
-        FROM status_events e
-        WHERE e.tenant_id = :tenant AND e.status = 'active' AND e.at < :end
-          AND (e.valid_to IS NULL OR e.valid_to > :start OR e.at >= :start)
-        GROUP BY e.company_pk
-    """,
-    Rule.ACTIVE_AT_END: """
-        SELECT e.company_pk, COUNT(DISTINCT e.user_id) AS n
-        FROM status_events e
-        WHERE e.tenant_id = :tenant AND e.status = 'active' AND e.at < :end
-          AND (e.valid_to IS NULL OR e.valid_to >= :end)
-        GROUP BY e.company_pk
-    """,
-    Rule.ENGAGED: f"SELECT company_pk, COUNT(*) AS n FROM ({_PAIRS[Rule.ENGAGED]}) pairs GROUP BY company_pk",
-}
+
+def _at_end_pairs() -> str:
+    # in force at the period's last instant: an interval that reaches the end (the instant range [end, end])
+    return f"""
+        SELECT i.company_pk, i.user_id, MIN(i.at) AS since
+        FROM ({overlapping_active("end", "end", closed_end=True)}) i
+        GROUP BY i.company_pk, i.user_id
+    """
+
+
+_ENGAGED_PAIRS = """
+    SELECT e.company_pk, a.user_id, MIN(a.at) AS since
+    FROM activity_events a
+    JOIN status_events e
+      ON e.tenant_id = a.tenant_id AND e.user_id = a.user_id
+     AND e.at <= a.at AND (e.valid_to IS NULL OR e.valid_to > a.at)
+    WHERE a.tenant_id = :tenant AND a.at >= :start AND a.at < :end
+    GROUP BY e.company_pk, a.user_id
+"""
+
+
+def _peak_levels() -> str:
+    """Per company and candidate instant (the period's start, or an interval's start in it): how many active
+    intervals hold there. Marks at one instant are taken in the order: ends of intervals that had length (they no
+    longer hold), starts, then ends of instant-long intervals (they held at their instant); the running sum over
+    the peers of (instant, order) is the number in force at the instant."""
+    return """
+        SELECT company_pk, x, level FROM (
+            SELECT company_pk, x, kind,
+                   SUM(delta) OVER (PARTITION BY company_pk ORDER BY x, kind) AS level
+            FROM (
+                SELECT company_pk, CASE WHEN at < :start THEN :start ELSE at END AS x, 1 AS kind, 1 AS delta
+                FROM iv
+                UNION ALL
+                SELECT company_pk, valid_to AS x, CASE WHEN valid_to = at THEN 2 ELSE 0 END AS kind, -1 AS delta
+                FROM iv WHERE valid_to < :end
+            ) marks
+        ) running
+        WHERE kind = 1
+    """
+
+
+def _peak_with() -> str:
+    return f"WITH iv AS ({overlapping_active('start', 'end')})"
+
+
+def _peak_counts() -> str:
+    return f"""
+        SELECT company_pk, MAX(level) AS n FROM ({_peak_levels()}) levels GROUP BY company_pk
+    """
+
+
+def _peak_pairs() -> str:
+    # the users in force at the earliest instant where the level is highest
+    return f"""
+        SELECT iv.company_pk, iv.user_id, top.x AS since
+        FROM (
+            SELECT l.company_pk, MIN(l.x) AS x FROM ({_peak_levels()}) l
+            JOIN ({_peak_counts()}) m ON m.company_pk = l.company_pk AND l.level = m.n
+            GROUP BY l.company_pk
+        ) top
+        JOIN iv ON iv.company_pk = top.company_pk AND iv.at <= top.x
+         AND (iv.valid_to IS NULL OR iv.valid_to > top.x OR (iv.valid_to = iv.at AND iv.at = top.x))
+    """
+
+
+def _pairs(rule: Rule) -> str:
+    """(company_pk, user_id, since) for every billable pair under ``rule``."""
+    if rule is Rule.ACTIVE:
+        return _active_pairs()
+    if rule is Rule.ACTIVE_AT_END:
+        return _at_end_pairs()
+    if rule is Rule.ENGAGED:
+        return _ENGAGED_PAIRS
+    return _peak_pairs()
+
+
+def _counts(rule: Rule) -> str:
+    """(company_pk, n) for every company with a billable user under ``rule``."""
+    if rule is Rule.PEAK:
+        return _peak_counts()
+    if rule is Rule.ENGAGED:
+        return f"SELECT company_pk, COUNT(*) AS n FROM ({_ENGAGED_PAIRS}) pairs GROUP BY company_pk"
+    return f"SELECT company_pk, COUNT(*) AS n FROM ({_pairs(rule)}) pairs GROUP BY company_pk"
+
+
+def _labelled(rules: Iterable[Rule], *, pairs: bool) -> str:
+    """One union of each rule's rows, labelled with the rule (a literal: the rules are our own enum values)."""
+    selects = []
+    for rule in sorted(set(rules)):
+        body = _pairs(rule) if pairs else _counts(rule)
+        columns = "company_pk, user_id, since" if pairs else "company_pk, n"
+        selects.append(f"SELECT '{rule.value}' AS rule, {columns} FROM ({body}) r_{rule.name.lower()}")
+    return " UNION ALL ".join(selects)
 
 
 def _query(sql: str) -> TextClause:
@@ -98,30 +176,50 @@ def _query(sql: str) -> TextClause:
     return text(sql).bindparams(*instants)
 
 
-def _params(tenant: Tenant, period: BillingPeriod) -> dict[str, object]:
+def _params(tenant: Tenant, period: BillingPeriod, forced: Rule | None) -> dict[str, object]:
     start, end = period.bounds(time_zone(tenant.time_zone))
-    return {"tenant": tenant.id, "start": start, "end": end}
+    return {"tenant": tenant.id, "start": start, "end": end, "tenant_rule": (forced or Rule(tenant.billing_rule)).value}
 
 
-def _rule(tenant: Tenant, rule: Rule | None) -> Rule:
-    return rule if rule is not None else Rule(tenant.billing_rule)
+def rules_in_use(session: Session, *, tenant: Tenant) -> set[Rule]:
+    """The tenant's rule and every company's own."""
+    own = session.scalars(
+        select(Company.billing_rule).where(Company.tenant_id == tenant.id, Company.billing_rule.is_not(None)).distinct()
+    )
+    return {Rule(tenant.billing_rule), *(Rule(r) for r in own if r)}
+
+
+def effective_rule(tenant: Tenant, company: Company) -> Rule:
+    """The rule a company is counted with: its own, else the tenant's."""
+    return Rule(company.billing_rule or tenant.billing_rule)
+
+
+def _rule_of_company(forced: Rule | None) -> str:
+    return ":tenant_rule" if forced is not None else "COALESCE(c.billing_rule, :tenant_rule)"
+
+
+def _with(rules: set[Rule]) -> str:
+    return _peak_with() if Rule.PEAK in rules else ""
 
 
 def count_billable(
     session: Session, *, tenant: Tenant, period: BillingPeriod, rule: Rule | None = None
 ) -> list[CompanyCount]:
-    """Every company of the tenant with its billable users for ``period``, sorted by ``company_id``.
+    """Every company of the tenant with its billable users for ``period``, sorted by ``company_id``: each under its
+    own rule (else the tenant's), or every one under ``rule`` when given.
 
     Archived companies appear only when somebody was billable in them during the period.
     """
-    chosen = _rule(tenant, rule)
+    rules = {rule} if rule is not None else rules_in_use(session, tenant=tenant)
+    chosen = _rule_of_company(rule)
     sql = f"""
-        SELECT c.id, c.company_id, c.name, c.products, COALESCE(n.n, 0)
-        FROM companies c LEFT JOIN ({_COUNTS[chosen]}) n ON n.company_pk = c.id
+        {_with(rules)}
+        SELECT c.id, c.company_id, c.name, c.products, {chosen} AS rule, COALESCE(n.n, 0)
+        FROM companies c LEFT JOIN ({_labelled(rules, pairs=False)}) n ON n.company_pk = c.id AND n.rule = {chosen}
         WHERE c.tenant_id = :tenant AND (c.archived = false OR COALESCE(n.n, 0) > 0)
         ORDER BY c.company_id
     """
-    rows = session.execute(_query(sql), _params(tenant, period))
+    rows = session.execute(_query(sql), _params(tenant, period, rule))
     return [
         CompanyCount(
             company_pk=pk,
@@ -129,8 +227,9 @@ def count_billable(
             name=name,
             products=tuple(Product(p) for p in products.split(";") if p),
             billable_users=int(count),
+            rule=Rule(rule_used),
         )
-        for pk, company_id, name, products, count in rows
+        for pk, company_id, name, products, rule_used, count in rows
     ]
 
 
@@ -141,6 +240,8 @@ def _reason(rule: Rule, since: datetime, start: datetime) -> str:
         return f"active from {since.isoformat()}"
     if rule is Rule.ACTIVE_AT_END:
         return f"active at the end of the period (since {since.isoformat()})"
+    if rule is Rule.PEAK:
+        return f"active at the period's peak ({since.isoformat()})"
     return f"first activity in the period at {since.isoformat()}"
 
 
@@ -152,28 +253,35 @@ def billable_users(
     rule: Rule | None = None,
     company_pks: list[int] | None = None,
 ) -> list[BillableUser]:
-    """Who was counted, per company, and why; sorted by company id then user id."""
-    chosen = _rule(tenant, rule)
-    params = _params(tenant, period)
+    """Who was counted, per company, and why (each company under its rule, as ``count_billable``); sorted by
+    company id then user id."""
+    params = _params(tenant, period, rule)
     only = ""
     if company_pks is not None:
         if not company_pks:
             return []
         only = f"AND c.id IN ({', '.join(str(int(pk)) for pk in company_pks)})"
+    rules = {rule} if rule is not None else rules_in_use(session, tenant=tenant)
+    chosen = _rule_of_company(rule)
     sql = f"""
-        SELECT c.company_id, c.name, u.user_id, u.email, u.name, p.since
-        FROM ({_PAIRS[chosen]}) p
-        JOIN companies c ON c.id = p.company_pk
+        {_with(rules)}
+        SELECT c.company_id, c.name, u.user_id, u.email, u.name, p.since, p.rule
+        FROM ({_labelled(rules, pairs=True)}) p
+        JOIN companies c ON c.id = p.company_pk AND p.rule = {chosen}
         JOIN users u ON u.tenant_id = :tenant AND u.user_id = p.user_id
-        WHERE 1 = 1 {only}
+        WHERE c.tenant_id = :tenant {only}
         ORDER BY c.company_id, u.user_id
     """
     query = _query(sql)
     start = params["start"]
     assert isinstance(start, datetime)
     out: list[BillableUser] = []
-    for company_id, company_name, user_id, email, name, since_raw in session.execute(query, params):
-        since = UTCDateTime().process_result_value(since_raw, session.get_bind().dialect)
+    dialect = session.get_bind().dialect
+    for company_id, company_name, user_id, email, name, since_raw, rule_used in session.execute(query, params):
+        since = UTCDateTime().process_result_value(since_raw, dialect)
         assert since is not None
-        out.append(BillableUser(company_id, company_name, user_id, email, name, since, _reason(chosen, since, start)))
+        used = Rule(rule_used)
+        out.append(
+            BillableUser(company_id, company_name, user_id, email, name, since, _reason(used, since, start), used)
+        )
     return out

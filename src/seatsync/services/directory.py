@@ -39,6 +39,8 @@ class Entry:
     cw_key: str
     #: mapped to a ConnectWise company, agreement and addition: the row is pushed
     complete: bool
+    #: the company's own billing rule (None: the tenant's)
+    billing_rule: str | None = None
 
 
 def fold(text: str) -> str:
@@ -129,6 +131,7 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
             Company.name,
             Company.products,
             Company.archived,
+            Company.billing_rule,
             CWMapping.cw_company_name,
             CWMapping.cw_company_id,
             CWMapping.agreement_id,
@@ -147,8 +150,9 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
             f"{name.casefold()}\n{company_id.casefold()}",
             (cw_name or "").casefold(),
             cw_company is not None and agreement is not None and addition is not None,
+            own_rule,
         )
-        for pk, company_id, name, products, archived, cw_name, cw_company, agreement, addition in rows
+        for pk, company_id, name, products, archived, own_rule, cw_name, cw_company, agreement, addition in rows
     )
     return Directory(tenant_id, revision, entries)
 

@@ -20,6 +20,7 @@ from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
 from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.rules import Rule
 from seatsync.errors import ImportRejected, SeatsyncError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
@@ -27,7 +28,7 @@ from seatsync.push.runs import Target, last_push
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
 from seatsync.services import notifications
-from seatsync.services.companies import search_companies
+from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.web import auth
 from seatsync.web.api.routes import connectwise as cw_routes
@@ -204,8 +205,23 @@ def companies_page(
             "q": q or "",
             "pager": Pager(page_no, total, PAGE_SIZE, {"q": q or ""}),
             "kinds": [k.value for k in ImportKind],
+            "rules": [r.value for r in Rule],
         },
     )
+
+
+@router.post("/companies/rule")
+def company_rule_submit(
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    company_id: Annotated[str, Form(min_length=1, max_length=200)],
+    rule: Annotated[str, Form(max_length=32)] = "",
+    q: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The Companies page's rule choice: the company's own rule, or "" for the tenant's."""
+    set_company_rule(db, tenant=tenant, company_id=company_id, rule=rule or None)
+    return redirect("/companies" + (f"?q={quote(q)}" if q else ""))
 
 
 @router.post("/companies/upload")

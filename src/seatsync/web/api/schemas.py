@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from seatsync.domain.rules import Rule
+
 
 class Problem(BaseModel):
     detail: str
@@ -64,6 +66,7 @@ class CompanyOut(BaseModel):
     name: str
     products: list[str]
     archived: bool
+    billing_rule: str | None = Field(None, description="the company's own billing rule; null: the tenant's")
 
 
 class CompanyPage(BaseModel):
@@ -76,6 +79,10 @@ class CompanyPage(BaseModel):
 class CompanyIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     products: list[str] | str | None = None
+
+
+class CompanyRuleIn(BaseModel):
+    rule: Rule | None = Field(description="the company's own billing rule; null: count it with the tenant's rule")
 
 
 class Batch(BaseModel):
@@ -99,6 +106,7 @@ class BillableCompany(BaseModel):
     name: str
     products: list[str]
     billable_users: int
+    rule: str = Field(description="the rule this count was made with")
 
 
 class BillableUserOut(BaseModel):
@@ -108,10 +116,11 @@ class BillableUserOut(BaseModel):
     name: str
     since: datetime
     reason: str
+    rule: str
 
 
 class BillableOut(BaseModel):
     period: str
-    rule: str
+    rule: str = Field(description="the rule asked for, else the tenant's (a company with its own rule says so)")
     companies: list[BillableCompany]
     users: list[BillableUserOut] | None = None

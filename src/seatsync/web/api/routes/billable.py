@@ -22,12 +22,12 @@ def get_billable(
     tenant: Tenant,
     db: DbSession,
     period: Annotated[str, Query(pattern=PERIOD, description="YYYY-MM in the tenant's time zone")],
-    rule: Rule | None = None,
+    rule: Annotated[Rule | None, Query(description="one rule for every company (default: each company's own)")] = None,
     users: Annotated[bool, Query(description="also list the users counted, and why")] = False,
 ) -> BillableOut:
     billing_period = BillingPeriod.parse(period)
     chosen = rule or Rule(tenant.billing_rule)
-    counts = billing.count_billable(db, tenant=tenant, period=billing_period, rule=chosen)
+    counts = billing.count_billable(db, tenant=tenant, period=billing_period, rule=rule)
     out = BillableOut(
         period=str(billing_period),
         rule=chosen.value,
@@ -37,6 +37,7 @@ def get_billable(
                 name=c.name,
                 products=[p.value for p in c.products],
                 billable_users=c.billable_users,
+                rule=c.rule.value,
             )
             for c in counts
         ],
@@ -44,8 +45,14 @@ def get_billable(
     if users:
         out.users = [
             BillableUserOut(
-                company_id=u.company_id, user_id=u.user_id, email=u.email, name=u.name, since=u.since, reason=u.reason
+                company_id=u.company_id,
+                user_id=u.user_id,
+                email=u.email,
+                name=u.name,
+                since=u.since,
+                reason=u.reason,
+                rule=u.rule.value,
             )
-            for u in billing.billable_users(db, tenant=tenant, period=billing_period, rule=chosen)
+            for u in billing.billable_users(db, tenant=tenant, period=billing_period, rule=rule)
         ]
     return out

@@ -9,10 +9,19 @@ from sqlalchemy import select
 
 from seatsync.db.models import Company
 from seatsync.errors import NotFound
-from seatsync.services.companies import search_companies
+from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.directory import Entry
 from seatsync.services.imports import ImportKind, import_records
-from seatsync.web.api.schemas import Batch, CompanyIn, CompanyOut, CompanyPage, ImportOut, ImportProblem
+from seatsync.web.api.schemas import (
+    Batch,
+    CompanyIn,
+    CompanyOut,
+    CompanyPage,
+    CompanyRuleIn,
+    ImportOut,
+    ImportProblem,
+    Problem,
+)
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, local_read
 from seatsync.web.ingest import import_out, numbered
 
@@ -27,6 +36,7 @@ def company_out(company: Company | Entry) -> CompanyOut:
         name=company.name,
         products=[p for p in company.products.split(";") if p],
         archived=company.archived,
+        billing_rule=company.billing_rule,
     )
 
 
@@ -75,3 +85,11 @@ def post_companies(body: Batch, principal: AdminOperator, tenant: Tenant, db: Db
         db, tenant=tenant, kind=ImportKind.COMPANIES, records=numbered(body.records), source="companies batch"
     )
     return import_out(result)
+
+
+@router.put("/{company_id}/rule", responses={404: {"model": Problem, "description": "no such company"}})
+def put_company_rule(
+    company_id: CompanyIdPath, body: CompanyRuleIn, principal: AdminOperator, tenant: Tenant, db: DbSession
+) -> CompanyOut:
+    """Count the company with its own billing rule (``null``: with the tenant's again)."""
+    return company_out(set_company_rule(db, tenant=tenant, company_id=company_id, rule=body.rule))

@@ -1,0 +1,25 @@
+"""company rule: a company's own billing rule (``companies.billing_rule``; NULL = the tenant's)
+
+Revision ID: 0011_company_rule
+Revises: 0010_cw_items
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011_company_rule"
+down_revision = "0010_cw_items"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # a plain ADD COLUMN on both databases (no table rebuild on SQLite)
+    op.add_column("companies", sa.Column("billing_rule", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("companies", schema=None) as batch_op:
+        batch_op.drop_column("billing_rule")
