@@ -358,3 +358,23 @@ def test_cli_company_set_rule(database_url: str, tmp_path: Path) -> None:
     assert both.exit_code == 2 and "give --rule R or --clear" in both.output
     missing = runner.invoke(cli, ["company", "set-rule", "--tenant", slug, "--company", "zz", "--rule", "peak", *db])
     assert missing.exit_code == 1 and "no company 'zz'" in missing.output
+
+
+def test_the_mappers_count_cache_follows_a_company_rule(engine: Engine) -> None:
+    from seatsync.web.mapper import CountCache
+
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    users(
+        engine,
+        t,
+        status("u1", "a", "active", "2026-10-03T00:00:00Z"),
+        status("u1", "a", "deleted", "2026-10-04T00:00:00Z"),
+        status("u2", "a", "active", "2026-10-05T00:00:00Z"),
+    )
+    cache = CountCache()
+    with transaction(engine) as session:
+        assert list(cache.counts(session, tenant=session.merge(t), period=BillingPeriod(2026, 10)).values()) == [2]
+        set_company_rule(session, tenant=t, company_id="a", rule="peak")
+    with transaction(engine) as session:
+        assert list(cache.counts(session, tenant=session.merge(t), period=BillingPeriod(2026, 10)).values()) == [1]

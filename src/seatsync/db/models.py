@@ -172,6 +172,15 @@ class Integration(Base):
 
 #: the mapper sorts a tenant's companies by name and pages through them
 Index("ix_companies_tenant_name", Company.tenant_id, Company.name)
+#: the companies with their own billing rule (0011_company_rule)
+Index(
+    "ix_companies_own_rule",
+    Company.tenant_id,
+    Company.id,
+    Company.billing_rule,
+    sqlite_where=Company.billing_rule.is_not(None),
+    postgresql_where=Company.billing_rule.is_not(None),
+)
 
 
 class ApiToken(Base):

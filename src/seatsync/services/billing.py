@@ -36,6 +36,7 @@ __all__ = [
     "billable_users",
     "count_billable",
     "effective_rule",
+    "own_rules",
     "rules_in_use",
 ]
 
@@ -181,12 +182,19 @@ def _params(tenant: Tenant, period: BillingPeriod, forced: Rule | None) -> dict[
     return {"tenant": tenant.id, "start": start, "end": end, "tenant_rule": (forced or Rule(tenant.billing_rule)).value}
 
 
+def own_rules(session: Session, *, tenant: Tenant) -> tuple[tuple[int, str], ...]:
+    """(company pk, rule) of every company of the tenant with its own rule (a partial index holds just those)."""
+    query = (
+        select(Company.id, Company.billing_rule)
+        .where(Company.tenant_id == tenant.id, Company.billing_rule.is_not(None))
+        .order_by(Company.id)
+    )
+    return tuple((pk, str(rule)) for pk, rule in session.execute(query))
+
+
 def rules_in_use(session: Session, *, tenant: Tenant) -> set[Rule]:
     """The tenant's rule and every company's own."""
-    own = session.scalars(
-        select(Company.billing_rule).where(Company.tenant_id == tenant.id, Company.billing_rule.is_not(None)).distinct()
-    )
-    return {Rule(tenant.billing_rule), *(Rule(r) for r in own if r)}
+    return {Rule(tenant.billing_rule), *(Rule(rule) for _pk, rule in own_rules(session, tenant=tenant))}
 
 
 def effective_rule(tenant: Tenant, company: Company) -> Rule:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.push.runs import Outcome, RunStatus, Target
-from seatsync.services.billing import count_billable
+from seatsync.services.billing import count_billable, own_rules
 from seatsync.services.directory import Directory, DirectoryCache, Entry
 
 PAGE_SIZE = 50
@@ -262,6 +262,7 @@ class CountCache:
         return (
             *_latest_ids(session, tenant.id, ("status_events", "activity_events")),
             tenant.billing_rule,
+            own_rules(session, tenant=tenant),
             tenant.time_zone,
         )
 
