@@ -90,7 +90,7 @@ class Company(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    #: the company's own billing rule (``seatsync.domain.rules.Rule``); NULL: the tenant's (0011_company_rule)
+    #: the company's own billing rule (``seatsync.domain.rules.Rule``); NULL: the tenant's (0012_company_rule)
     billing_rule: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -172,7 +172,7 @@ class Integration(Base):
 
 #: the mapper sorts a tenant's companies by name and pages through them
 Index("ix_companies_tenant_name", Company.tenant_id, Company.name)
-#: the companies with their own billing rule (0011_company_rule)
+#: the companies with their own billing rule (0012_company_rule)
 Index(
     "ix_companies_own_rule",
     Company.tenant_id,

@@ -1,7 +1,7 @@
 """company rule: a company's own billing rule (``companies.billing_rule``; NULL = the tenant's)
 
-Revision ID: 0011_company_rule
-Revises: 0010_cw_items
+Revision ID: 0012_company_rule
+Revises: 0011_automation
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_company_rule"
-down_revision = "0010_cw_items"
+revision = "0012_company_rule"
+down_revision = "0011_automation"
 branch_labels = None
 depends_on = None
 
