@@ -149,3 +149,16 @@ def test_cli_map_and_create(engine: Engine, database_url: str, tenant: Tenant, s
         cli, ["map", "halopsa", *base, "--company", "smith", "--client", str(smith), "--licence", "1", "--create-subscription", "x"]
     )  # fmt: skip
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_cli_map_suggest_halopsa(engine: Engine, database_url: str, tenant: Tenant) -> None:
+    runner = CliRunner()
+    base = ["--tenant", tenant.slug, "--database-url", database_url]
+    shown = runner.invoke(cli, ["map", "suggest", "halopsa", *base, "--format", "csv"])
+    assert shown.exit_code == 0, shown.output
+    assert "acme,Acme Corporation,Acme Corporation (" in shown.output
+    accepted = runner.invoke(cli, ["map", "suggest", "halopsa", *base, "--accept-above", "0.99", "--refresh"])
+    assert accepted.exit_code == 0, accepted.output
+    with transaction(engine) as session:
+        found = psa_mappings.get_mappings(session, tenant=tenant, target="halopsa", company_id="acme")
+        assert found[""].item_name == "Acme Corporation - Security Awareness"

@@ -184,6 +184,39 @@ def map_halopsa(
         )
 
 
+def suggestions(
+    tenant_slug: str, *, accept_above: float | None, refresh: bool, by: str
+) -> tuple[list[str], list[list[str]], int]:
+    """``seatsync map suggest halopsa``: the table's header and rows, and how many were saved."""
+    from seatsync.services import halopsa_connection, halopsa_mappings
+    from seatsync.services.tenants import get_tenant
+
+    saved = 0
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        with halopsa_connection.client_for(session, tenant=tenant, settings=app_context().settings) as client:
+            if refresh:
+                halopsa_mappings.refresh_clients(session, tenant=tenant, client=client)
+            found = halopsa_mappings.suggest(session, tenant=tenant, client=client)
+            for suggestion in found:
+                if accept_above is not None and suggestion.confidence >= accept_above:
+                    halopsa_mappings.accept(session, tenant=tenant, suggestion=suggestion, by=by, client=client)
+                    saved += 1
+    header = ["company_id", "company", "halo_client", "confidence", "subscription", "note"]
+    rows = [
+        [
+            s.company_id,
+            s.company_name,
+            f"{s.client_name} ({s.client_id})",
+            f"{s.confidence:.2f}",
+            f"{s.licence_name} ({s.licence_id})" if s.licence_id else "-",
+            s.note or "",
+        ]
+        for s in found
+    ]
+    return header, rows, saved
+
+
 def register(cli: click.Group) -> None:
     """Add the commands to the ``sandbox``, ``connect`` and ``disconnect`` groups (created when missing)."""
     for group_name, command, help_text in (

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -141,7 +142,9 @@ def map_connectwise(
 
 
 @map_group.command("suggest")
-@click.argument("target", required=False, default="connectwise", type=click.Choice(["connectwise", "autotask"]))
+@click.argument(
+    "target", required=False, default="connectwise", type=click.Choice(["connectwise", "autotask", "halopsa"])
+)
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--accept-above", type=click.FloatRange(0, 1), default=None, help="Save suggestions at or above this.")
 @click.option("--refresh", is_flag=True, help="Refresh the cached PSA companies first.")
@@ -153,9 +156,9 @@ def map_suggest(target: str, tenant_slug: str, accept_above: float | None, refre
     from seatsync.services import automap, mappings
     from seatsync.services.tenants import get_tenant
 
-    if target == "autotask":
-        from seatsync.cli.autotask import suggestions
-
+    if target in ("autotask", "halopsa"):
+        # each PSA's command module builds its own table
+        suggestions = importlib.import_module(f"seatsync.cli.{target}").suggestions
         header, rows, saved_count = suggestions(tenant_slug, accept_above=accept_above, refresh=refresh, by=by)
         click.echo(render(header, rows, fmt), nl=False)
         if accept_above is not None:
