@@ -73,14 +73,14 @@ def test_fifty_tenants_two_workers_one_killed(
             # both workers defer the periodic schedule's latest tick on start: it runs once and fans out
             options = ("--concurrency", "4", "--heartbeat", "0.5", "--stalled-after", "2")
             victim = workers.start(*options)
-            victim_id = wait_for(lambda: scalar(pg_engine, "SELECT min(id) FROM procrastinate_workers"), 20, "worker 1")
+            victim_id = wait_for(lambda: scalar(pg_engine, "SELECT min(id) FROM procrastinate_workers"), 120, "worker 1")
             workers.start(*options)
             try:
-                wait_for(lambda: _killable_moment(pg_engine, int(victim_id)), 30, "a push of worker 1 mid-run", 0.005)
+                wait_for(lambda: _killable_moment(pg_engine, int(victim_id)), 120, "a push of worker 1 mid-run", 0.005)
                 victim.send_signal(signal.SIGKILL)
                 victim.wait(timeout=10)
-                wait_for(lambda: all(h.finished for h in handles), 40, "every ConnectWise push job", 0.2)
-                wait_for(lambda: _gradient_jobs_done(pg_engine), 30, "every scheduled Gradient push job", 0.2)
+                wait_for(lambda: all(h.finished for h in handles), 240, "every ConnectWise push job", 0.2)
+                wait_for(lambda: _gradient_jobs_done(pg_engine), 240, "every scheduled Gradient push job", 0.2)
             except AssertionError:
                 print(workers.output())
                 raise

@@ -89,7 +89,7 @@ def test_inprocess_one_push_per_tenant_and_target(sqlite_engine: Engine, monkeyp
     assert third.existing and third.job_id == second.job_id
     assert second.state() is JobState.QUEUED
     release.set()
-    assert jobs.wait(timeout=5)
+    assert jobs.wait(timeout=60)
     assert {first.state(), second.state(), other_tenant.state()} == {JobState.SUCCEEDED}
     assert overlap == [False, False, False]  # never two pushes of tenant 1 at once
     with pytest.raises(InvalidPeriod):
