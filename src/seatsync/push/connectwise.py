@@ -61,7 +61,7 @@ from seatsync.errors import (
 )
 from seatsync.push import runs
 from seatsync.push.protocol import ConnectWiseApi
-from seatsync.push.reports import Report, build_report, tag_in
+from seatsync.push.reports import Report, build_report, previous_pushed, tag_in
 from seatsync.push.runs import Outcome, Target
 from seatsync.services.billing import BillableUser, billable_users, count_billable
 
@@ -121,6 +121,7 @@ def _mapping_view(m: CWMapping) -> MappingView:
 def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[int] | None = None) -> Work:
     """Counts, mappings, reports and what is known to be attached; ``only`` limits the companies."""
     counts = count_billable(session, tenant=tenant, period=period)
+    rules = {c.company_pk: c.rule.value for c in counts}
     mappings = {m.company_pk: m for m in session.scalars(select(CWMapping).where(CWMapping.tenant_id == tenant.id))}
     targets = [
         Task(
@@ -153,6 +154,13 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
         if agreement_id is not None and sha is not None and document_id is not None:
             known[(pk, agreement_id)][sha] = document_id
     uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
+    baselines = previous_pushed(
+        session,
+        tenant=tenant,
+        target=Target.CONNECTWISE.value,
+        period=period,
+        company_pks=[t.company.pk for t in complete],
+    )
     for t in complete:
         t.uncertain = uncertain(t.company.pk)
         t.report = build_report(
@@ -160,6 +168,8 @@ def _load(session: Session, *, tenant: Tenant, period: BillingPeriod, only: set[
             company_name=t.company.name,
             period=str(period),
             users=users.get(t.company.company_id, []),
+            rule=rules.get(t.company.pk),
+            previous=baselines.get(t.company.pk),
         )
         assert t.mapping is not None
         t.attached = known.get((t.company.pk, t.mapping.agreement_id or 0), {})

@@ -20,9 +20,8 @@ from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import Conflict, NotFound
 from seatsync.push import connectwise as cw_push
 from seatsync.push import runs
-from seatsync.push.reports import build_report
+from seatsync.push.reports import rebuild_report
 from seatsync.push.runs import RunStatus, Target
-from seatsync.services import billing
 from seatsync.services import connectwise_connection as cw
 from seatsync.web.deps import (
     AdminOperator,
@@ -372,8 +371,7 @@ def report_file(
     )
     if result is None or result.report_sha256 is None:
         raise NotFound(f"run {run.id} attached no report for {company_id!r}")
-    users = billing.billable_users(db, tenant=tenant, period=BillingPeriod.parse(run.period), company_pks=[company.id])
-    report = build_report(company_id=company.company_id, company_name=company.name, period=run.period, users=users)
+    report = rebuild_report(db, tenant=tenant, run=run, company=company)
     if report.sha256 != result.report_sha256:
         where = (
             f" (ConnectWise document {result.document_id} on agreement {result.agreement_id})"
