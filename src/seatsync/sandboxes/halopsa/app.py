@@ -253,6 +253,9 @@ class HaloPSAApp:
             except ValueError as exc:
                 return _json({"error": str(exc)}, 400)
             return _json(sandbox.state()["settings"])
+        if request.method == "POST" and what == "clear-log":
+            sandbox.clear_log()
+            return _json(sandbox.stats())
         if request.method == "POST" and what == "expire-tokens":
             return _json({"expired": sandbox.expire_tokens()})
         if request.method == "POST" and what == "reset":

@@ -516,6 +516,15 @@ class HaloPSASandbox:
 
     # -- inspection ----------------------------------------------------------------------------------------------
 
+    def clear_log(self) -> None:
+        """Forget the requests counted so far (not the rolling window): a benchmark measures each push alone."""
+        with self.lock:
+            self.request_counts.clear()
+            self.status_counts.clear()
+            self.fault_counts.clear()
+            self.arrivals.clear()
+            self.rate_limited = 0
+
     def changes_of(self, licence_id: int, field: str = "count") -> list[Change]:
         with self.lock:
             return [c for c in self.changes if c.licence_id == licence_id and c.field == field]
@@ -530,6 +539,8 @@ class HaloPSASandbox:
                 "rate_limited": self.rate_limited,
                 "tokens_issued": self.tokens_issued,
                 "peak_in_window": self.peak_in_window(),
+                "rate_limit": self.rate_limit,
+                "rate_window_seconds": self.rate_window_seconds,
             }
 
     def state(self) -> dict[str, Any]:
