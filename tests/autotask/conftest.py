@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import tests.web  # noqa: F401 - its warning filter for Starlette's TestClient
 from seatsync.connectors.autotask import AutotaskClient
 from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox, create_app
 from seatsync.sandboxes.server import BackgroundServer
@@ -55,3 +56,7 @@ def make_client(server: BackgroundServer, clock: FakeClock, **options: Any) -> A
 def client(server: BackgroundServer, clock: FakeClock) -> Iterator[AutotaskClient]:
     with make_client(server, clock) as made:
         yield made
+
+
+# the web tests' tenants and logged-in clients, for the API and browser tests
+from tests.web.conftest import admin, app_client, viewer, world  # noqa: E402, F401

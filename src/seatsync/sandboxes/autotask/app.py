@@ -312,6 +312,15 @@ class AutotaskApp:
             if request.method == "POST" and what == "spend":
                 sandbox.spend_by_others(int(body["requests"]))
                 return _json(sandbox.threshold_information())
+            if request.method == "POST" and what == "threshold":
+                with sandbox.lock:
+                    if "limit" in body:
+                        sandbox.threshold.limit = int(body["limit"])
+                    if "window_seconds" in body:
+                        sandbox.threshold.window = float(body["window_seconds"])
+                    if body.get("reset_peak"):
+                        sandbox.threshold.peak = sandbox.threshold.count()
+                return _json({**sandbox.threshold_information(), "peak": sandbox.threshold.peak})
             if request.method == "POST" and what == "units":
                 sandbox.set_units_by_hand(int(body["contractServiceID"]), day_of(body["date"]), int(body["units"]))
                 return _json({"ok": True})

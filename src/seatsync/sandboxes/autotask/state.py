@@ -595,7 +595,7 @@ class AutotaskSandbox:
                     "slowdown_ms": self.slowdown_ms,
                     "thread_limit": self.thread_limit,
                 },
-                "threshold": self.threshold_information(),
+                "threshold": {**self.threshold_information(), "peak": self.threshold.peak},
                 "users": [
                     {"username": u.username, "permissions": sorted(str(p) for p in u.permissions)}
                     for u in self.users.values()

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from seatsync.web.api.routes import (
     auth,
+    autotask,
     billable,
     catalog,
     companies,
@@ -27,6 +28,7 @@ for module in (
     billable,
     connectwise,
     catalog,
+    autotask,
     gradient,
     mappings,
     pushes,

@@ -1,0 +1,86 @@
+"""The Autotask JSON API: connect/check/disconnect naming missing permissions, never the secret; the mapper's
+choices; a mapping checked against Autotask and saved; suggestions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox, create_app
+from seatsync.sandboxes.server import BackgroundServer
+from tests.web.conftest import World
+
+
+@pytest.fixture
+def at_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_app(AutotaskSandbox(seed="demo", slowdown_ms=0))) as running:
+        yield running
+
+
+def _connect(client: TestClient, url: str, username: str = "demo-api@example.com", secret: str = "demo-secret") -> dict:  # type: ignore[type-arg]
+    answer = client.post(
+        "/api/v1/autotask/connect",
+        json={"username": username, "secret": secret, "integration_code": DEMO_INTEGRATION_CODE, "zone_url": url},
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict = answer.json()  # type: ignore[type-arg]
+    return body
+
+
+def test_connect_check_and_disconnect(admin: TestClient, at_server: BackgroundServer, world: World) -> None:
+    readonly = _connect(admin, at_server.url, "readonly-api@example.com", "readonly-secret")
+    assert readonly["status"] == "broken"
+    assert readonly["missing_permissions"] == ["contract services adjust", "contract notes and attachments add"]
+    ok = _connect(admin, at_server.url)
+    assert ok["status"] == "connected" and ok["username"] == "demo-api@example.com"
+    assert "demo-secret" not in str(ok) and DEMO_INTEGRATION_CODE not in str(ok)
+    assert "demo-secret" not in admin.get("/api/v1/autotask").text
+    kept = _connect(admin, at_server.url, "demo-api@example.com", "wrong")
+    assert kept["kept_previous"] and kept["status"] == "connected"
+    checked = admin.post("/api/v1/autotask/check").json()
+    assert checked["status"] == "connected" and all(p["status"] == "present" for p in checked["permissions"])
+    gone = admin.post("/api/v1/autotask/disconnect").json()
+    assert gone["status"] == "disconnected"
+
+
+def test_viewers_cannot_connect(viewer: TestClient, at_server: BackgroundServer) -> None:
+    answer = viewer.post(
+        "/api/v1/autotask/connect",
+        json={
+            "username": "demo-api@example.com",
+            "secret": "demo-secret",
+            "integration_code": "X",
+            "zone_url": at_server.url,
+        },
+    )
+    assert answer.status_code == 403
+
+
+def test_choices_mapping_and_suggestions(admin: TestClient, at_server: BackgroundServer, world: World) -> None:
+    _connect(admin, at_server.url)
+    found = admin.get("/api/v1/autotask/companies", params={"q": "globex"}).json()
+    assert [c["name"] for c in found] == ["Globex Logistics"]
+    contracts = admin.get(f"/api/v1/autotask/companies/{found[0]['id']}/contracts").json()
+    assert [c["name"] for c in contracts] == ["Managed Services - Globex Logistics"]  # not the T&M contract
+    services = admin.get(f"/api/v1/autotask/contracts/{contracts[0]['id']}/services").json()
+    assert [s["name"] for s in services] == ["Security Awareness Training (per user)"]
+    company_id = "a-004"  # Globex Logistics in the web tests' tenant
+    saved = admin.put(
+        f"/api/v1/autotask/mappings/{company_id}",
+        json={"at_company_id": int(found[0]["id"]), "contract_id": contracts[0]["id"], "service_id": services[0]["id"]},
+    )
+    assert saved.status_code == 200, saved.text
+    assert (
+        saved.json()["service_name"] == "Security Awareness Training (per user)"
+        and saved.json()["saved_by"] == "admin@a.test"
+    )
+    wrong = admin.put("/api/v1/autotask/mappings/a-001", json={"at_company_id": int(found[0]["id"]), "contract_id": 1})
+    assert wrong.status_code == 409 and "Autotask has no contract 1" in wrong.json()["detail"]
+    assert [m["product"] for m in admin.get(f"/api/v1/autotask/mappings/{company_id}").json()] == [""]
+    suggestions = {s["company_id"]: s for s in admin.get("/api/v1/autotask/suggestions").json()}
+    assert suggestions["a-002"]["at_company_name"] == "Northwind Traders" and company_id not in suggestions
+    assert admin.delete(f"/api/v1/autotask/mappings/{company_id}").status_code == 204
+    assert admin.get(f"/api/v1/autotask/mappings/{company_id}").json() == []
+    assert admin.get("/api/v1/autotask/mappings/nobody").status_code == 404
