@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -25,11 +26,12 @@ from seatsync.errors import ImportRejected, SeatsyncError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
 from seatsync.push.runs import Target, last_push
+from seatsync.services import automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
-from seatsync.services import notifications
 from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
+from seatsync.tickets import BoardChoice
 from seatsync.web import auth
 from seatsync.web.api.routes import connectwise as cw_routes
 from seatsync.web.api.routes import gradient as gradient_routes
@@ -431,6 +433,7 @@ def integrations_page(
     at: datetime,
     *,
     cw_result: Any = None,
+    board_choices: dict[str, list[BoardChoice]] | None = None,
     flash: str | None = None,
     flash_kind: str = "ok",
     status_code: int = 200,
@@ -448,6 +451,9 @@ def integrations_page(
             "last_cw_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
             "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
             "channels": notifications.list_channels(db, tenant=tenant),
+            "automation": automation.all_automation(db, tenant_id=tenant.id),
+            "board_choices": board_choices or {},
+            "tickets": tickets.tenant_tickets(db, tenant=tenant, limit=20),
             "deliveries": notifications.recent_deliveries(db, tenant=tenant, limit=20),
             "webhook_formats": [f.value for f in WebhookFormat],
             "flash": flash,
@@ -632,6 +638,44 @@ def notification_remove_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     return integrations_page(request, db, tenant, at, flash=f"Removed {notifications.describe(channel)}.")
+
+
+@router.post("/integrations/tickets/{target}/boards")
+def ticket_boards_submit(
+    request: Request,
+    target: Annotated[str, PathParam(pattern="^(connectwise|autotask|halopsa)$")],
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+) -> Response:
+    try:
+        boards = tickets.list_boards(db, tenant=tenant, target=target, settings=state.settings)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    return integrations_page(request, db, tenant, at, board_choices={target: boards})
+
+
+@router.post("/integrations/tickets/{target}/board")
+def ticket_board_submit(
+    request: Request,
+    target: Annotated[str, PathParam(pattern="^(connectwise|autotask|halopsa)$")],
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    board_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        name = tickets.choose_board(
+            db, tenant=tenant, target=target, board_id=board_id or None, settings=state.settings, by=principal.email
+        )
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    flash = f"Tickets now go to the service board {name}." if name else "No more service-desk tickets."
+    return integrations_page(request, db, tenant, at, flash=flash)
 
 
 # --- History --------------------------------------------------------------------------------------------------------

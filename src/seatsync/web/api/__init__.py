@@ -15,6 +15,7 @@ from seatsync.web.api.routes import (
     mappings,
     notifications,
     pushes,
+    tickets,
     tokens,
     users,
 )
@@ -33,6 +34,7 @@ for module in (
     mappings,
     pushes,
     notifications,
+    tickets,
 ):
     router.include_router(module.router)
 router.include_router(mappings.automap_router)
