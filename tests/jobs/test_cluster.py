@@ -73,7 +73,9 @@ def test_fifty_tenants_two_workers_one_killed(
             # both workers defer the periodic schedule's latest tick on start: it runs once and fans out
             options = ("--concurrency", "4", "--heartbeat", "0.5", "--stalled-after", "2")
             victim = workers.start(*options)
-            victim_id = wait_for(lambda: scalar(pg_engine, "SELECT min(id) FROM procrastinate_workers"), 120, "worker 1")
+            victim_id = wait_for(
+                lambda: scalar(pg_engine, "SELECT min(id) FROM procrastinate_workers"), 120, "worker 1"
+            )
             workers.start(*options)
             try:
                 wait_for(lambda: _killable_moment(pg_engine, int(victim_id)), 120, "a push of worker 1 mid-run", 0.005)
