@@ -9,7 +9,7 @@ import click
 from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
-from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Rule
 from seatsync.services import billing
 from seatsync.services import tenants as tenant_service
@@ -154,6 +154,30 @@ def company_set_rule(tenant_slug: str, company_id: str, rule: str | None, clear:
             click.echo(f"company {changed.company_id} is counted with rule {changed.billing_rule}")
         else:
             click.echo(f"company {changed.company_id} is counted with the tenant's rule ({t.billing_rule})")
+
+
+@company.command("archive")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--company", "company_id", required=True, help="The company's company_id.")
+@click.option("--at", "at_text", default=None, help="When the client left (ISO-8601 with an offset; default: now).")
+@database_option
+def company_archive(tenant_slug: str, company_id: str, at_text: str | None) -> None:
+    """The client left: its period is still pushed (0 once nobody is billable), the next ones are not."""
+    from datetime import UTC, datetime
+
+    from seatsync.services.companies import archive_company
+
+    try:
+        at = datetime.fromisoformat(at_text.replace("Z", "+00:00")) if at_text else datetime.now(UTC)
+    except ValueError:
+        raise click.BadParameter(f"{at_text!r} is not an ISO-8601 instant", param_hint="--at") from None
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        done = archive_company(session, tenant=t, company_id=company_id, at=at)
+        period = BillingPeriod.containing(at, time_zone(t.time_zone))
+        click.echo(
+            f"company {done.company_id} archived at {at.isoformat()}: pushed for {period}, skipped from {period.next()} on"
+        )
 
 
 def register(cli: click.Group) -> None:

@@ -88,6 +88,8 @@ class Company(Base):
     #: ``sat;phishing`` — the products this company subscribes to
     products: Mapped[str] = mapped_column(String(64), default="sat;phishing")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: when the client left (0013_company_archived): pushed for that period, skipped from the next one on
+    archived_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: the company's own billing rule (``seatsync.domain.rules.Rule``); NULL: the tenant's (0012_company_rule)

@@ -216,7 +216,8 @@ def count_billable(
     """Every company of the tenant with its billable users for ``period``, sorted by ``company_id``: each under its
     own rule (else the tenant's), or every one under ``rule`` when given.
 
-    Archived companies appear only when somebody was billable in them during the period.
+    An archived company appears for the period it was archived in (and earlier ones), 0 included; not after.
+    (One archived before its date was kept appears only when somebody was billable in it during the period.)
     """
     rules = {rule} if rule is not None else rules_in_use(session, tenant=tenant)
     chosen = _rule_of_company(rule)
@@ -224,7 +225,8 @@ def count_billable(
         {_with(rules)}
         SELECT c.id, c.company_id, c.name, c.products, {chosen} AS rule, COALESCE(n.n, 0)
         FROM companies c LEFT JOIN ({_labelled(rules, pairs=False)}) n ON n.company_pk = c.id AND n.rule = {chosen}
-        WHERE c.tenant_id = :tenant AND (c.archived = false OR COALESCE(n.n, 0) > 0)
+        WHERE c.tenant_id = :tenant
+          AND (c.archived = false OR c.archived_at >= :start OR (c.archived_at IS NULL AND COALESCE(n.n, 0) > 0))
         ORDER BY c.company_id
     """
     rows = session.execute(_query(sql), _params(tenant, period, rule))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Company, Tenant
 from seatsync.domain.rules import Rule
-from seatsync.errors import NotFound
+from seatsync.errors import NotFound, UserInputError
 from seatsync.services.directory import Directory, Entry
 from seatsync.services.tenants import parse_rule
 
-__all__ = ["get_company", "search_companies", "set_company_rule"]
+__all__ = ["archive_company", "get_company", "search_companies", "set_company_rule"]
 
 
 def search_companies(directory: Directory, *, q: str | None, page: int, per_page: int) -> tuple[int, list[Entry]]:
@@ -33,5 +35,17 @@ def set_company_rule(session: Session, *, tenant: Tenant, company_id: str, rule:
     with the tenant's rule again."""
     company = get_company(session, tenant=tenant, company_id=company_id)
     company.billing_rule = None if rule is None else parse_rule(str(rule)).value
+    session.flush()
+    return company
+
+
+def archive_company(session: Session, *, tenant: Tenant, company_id: str, at: datetime) -> Company:
+    """The client left at ``at``: its period (the month ``at`` falls in) is still pushed, with its count (0 once
+    nobody is billable), to its mapped items and Gradient; from the next period on it is skipped. Importing the
+    company again brings it back."""
+    if at.tzinfo is None:
+        raise UserInputError("the archive instant needs a UTC offset (e.g. 2026-10-20T00:00:00Z)")
+    company = get_company(session, tenant=tenant, company_id=company_id)
+    company.archived, company.archived_at = True, at
     session.flush()
     return company

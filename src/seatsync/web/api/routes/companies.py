@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from seatsync.db.models import Company
 from seatsync.errors import NotFound
-from seatsync.services.companies import search_companies, set_company_rule
+from seatsync.services.companies import archive_company, search_companies, set_company_rule
 from seatsync.services.directory import Entry
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.web.api.schemas import (
@@ -93,3 +95,16 @@ def put_company_rule(
 ) -> CompanyOut:
     """Count the company with its own billing rule (``null``: with the tenant's again)."""
     return company_out(set_company_rule(db, tenant=tenant, company_id=company_id, rule=body.rule))
+
+
+class ArchiveIn(BaseModel):
+    at: AwareDatetime | None = Field(None, description="when the client left (default: now)")
+
+
+@router.post("/{company_id}/archive", responses={404: {"model": Problem, "description": "no such company"}})
+def post_archive(
+    company_id: CompanyIdPath, body: ArchiveIn, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State
+) -> CompanyOut:
+    """The client left: the period it left in is still pushed (0 once nobody is billable), later ones are not."""
+    at: datetime = body.at or state.clock()
+    return company_out(archive_company(db, tenant=tenant, company_id=company_id, at=at))
