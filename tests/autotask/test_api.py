@@ -84,3 +84,30 @@ def test_choices_mapping_and_suggestions(admin: TestClient, at_server: Backgroun
     assert admin.delete(f"/api/v1/autotask/mappings/{company_id}").status_code == 204
     assert admin.get(f"/api/v1/autotask/mappings/{company_id}").json() == []
     assert admin.get("/api/v1/autotask/mappings/nobody").status_code == 404
+
+
+def test_the_integrations_page_connects_checks_and_disconnects(admin: TestClient, at_server: BackgroundServer) -> None:
+    page = admin.get("/integrations")
+    assert page.status_code == 200 and 'id="at-title"' in page.text and "disconnected" in page.text
+    csrf = admin.headers["X-CSRF-Token"]
+    form = {"csrf_token": csrf, "username": "readonly-api@example.com", "secret": "readonly-secret",
+            "integration_code": DEMO_INTEGRATION_CODE, "zone_url": at_server.url}  # fmt: skip
+    broken = admin.post("/integrations/autotask/connect", data=form)
+    assert broken.status_code == 200
+    assert "Saved, but the connection is broken" in broken.text
+    assert "contract services adjust" in broken.text and 'id="at-permissions"' in broken.text
+    connected = admin.post(
+        "/integrations/autotask/connect", data={**form, "username": "demo-api@example.com", "secret": "demo-secret"}
+    )
+    assert "Connected to Autotask: every permission is granted." in connected.text
+    assert "demo-secret" not in connected.text and DEMO_INTEGRATION_CODE not in connected.text
+    checked = admin.post("/integrations/autotask/check", data={"csrf_token": csrf})
+    assert "every permission is granted" in checked.text
+    assert "Forget the API user's secret?" in checked.text  # disconnect asks first
+    gone = admin.post("/integrations/autotask/disconnect", data={"csrf_token": csrf})
+    assert "Autotask disconnected" in gone.text
+
+
+def test_viewers_see_no_autotask_forms(viewer: TestClient) -> None:
+    page = viewer.get("/integrations")
+    assert 'id="at-title"' in page.text and "/integrations/autotask/connect" not in page.text

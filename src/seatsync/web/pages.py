@@ -33,6 +33,7 @@ from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.tickets import BoardChoice
 from seatsync.web import auth
+from seatsync.web.api.routes import autotask as at_routes
 from seatsync.web.api.routes import connectwise as cw_routes
 from seatsync.web.api.routes import gradient as gradient_routes
 from seatsync.web.api.routes import pushes as push_routes
@@ -433,6 +434,7 @@ def integrations_page(
     at: datetime,
     *,
     cw_result: Any = None,
+    at_result: Any = None,
     board_choices: dict[str, list[BoardChoice]] | None = None,
     flash: str | None = None,
     flash_kind: str = "ok",
@@ -445,6 +447,7 @@ def integrations_page(
             "nav": "integrations",
             "tenant": tenant,
             "cw": cw_routes.connection_out(db, tenant, cw_result),
+            "autotask": at_routes.connection_out(db, tenant, at_result),
             "gradient": gradient_routes.gradient_out(db, tenant, at),
             "periods": recent_periods(tenant, at),
             "default_gradient_period": current_period(tenant, at).previous(),
