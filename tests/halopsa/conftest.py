@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,11 @@ from seatsync.sandboxes.halopsa import HaloPSASandbox, create_app
 from seatsync.sandboxes.server import BackgroundServer
 
 ClientFactory = Callable[..., HaloPSAClient]
+
+# Starlette's TestClient warns at import that it prefers httpx2 (see tests/web/__init__.py): imported here, once
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    import fastapi.testclient  # noqa: F401
 
 
 class FakeClock:

@@ -36,6 +36,7 @@ __all__ = [
     "Suggestion",
     "accept",
     "create_subscription",
+    "has_cached_clients",
     "items",
     "refresh_clients",
     "search_clients",
@@ -62,13 +63,14 @@ def search_clients(
 ) -> list[PSACompany]:
     """The cached clients matching ``query`` (the cache is filled first when empty and a client is given)."""
     found = psa_mappings.search_companies(session, tenant=tenant, target=TARGET, query=query, limit=limit)
-    if not found and client is not None and not _cached(session, tenant):
+    if not found and client is not None and not has_cached_clients(session, tenant):
         refresh_clients(session, tenant=tenant, client=client)
         found = psa_mappings.search_companies(session, tenant=tenant, target=TARGET, query=query, limit=limit)
     return found
 
 
-def _cached(session: Session, tenant: Tenant) -> bool:
+def has_cached_clients(session: Session, tenant: Tenant) -> bool:
+    """Whether the tenant's HaloPSA clients were read at least once."""
     return (
         session.scalar(
             select(PSACompany.id).where(PSACompany.tenant_id == tenant.id, PSACompany.target == TARGET).limit(1)
@@ -206,7 +208,7 @@ def suggest(
 ) -> list[Suggestion]:
     """A HaloPSA client (and its subscription when it has exactly one) for every live company without a
     complete mapping, best first. Reads only; the client cache is filled when empty."""
-    if client is not None and not _cached(session, tenant):
+    if client is not None and not has_cached_clients(session, tenant):
         refresh_clients(session, tenant=tenant, client=client)
     cached = psa_mappings.search_companies(session, tenant=tenant, target=TARGET, limit=100_000)
     matcher = Matcher(Candidate(int(c.remote_id), c.name) for c in cached)
