@@ -402,7 +402,9 @@ def mapper_view(
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
     shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
     periods = recent_periods(tenant, state.clock())
-    if chosen not in periods:
+    current = periods[0]
+    # a period that has not started is never offered (nor pushable); an older one asked for by its URL is
+    if chosen < current and chosen not in periods:
         periods.append(chosen)
     return page(
         request,
@@ -420,6 +422,8 @@ def mapper_view(
             "pager": Pager(page_no, shown.total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
             "last_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
             "connection": cw_routes.connection_out(db, tenant),
+            "in_progress": chosen == current,
+            "not_started": chosen > current,
         },
     )
 
