@@ -36,7 +36,8 @@ def test_report_diff_against_the_previous_pushed_period(world: World) -> None:
     october, november = BillingPeriod(2026, 10), BillingPeriod(2026, 11)
     run_push(world.engine, tenant_id=world.tenant.id, period=october, client_factory=world.factory())
     first_comments, first = _rows(_report_of(world, "c02", "2026-10"))
-    assert "# rule: active; count: 2" in first_comments
+    assert first_comments[0] == "# billable users of Company C02 (c02) for 2026-10 under rule active"
+    assert "# count: 2" in first_comments
     assert "# change: no earlier period was pushed for this company" in first_comments
     assert [r["change"] for r in first] == ["", ""]
 
@@ -55,7 +56,7 @@ def test_report_diff_against_the_previous_pushed_period(world: World) -> None:
     )
     run_push(world.engine, tenant_id=world.tenant.id, period=november, client_factory=world.factory())
     comments, rows = _rows(_report_of(world, "c02", "2026-11"))
-    assert "# rule: active; count: 2" in comments
+    assert "# count: 2" in comments
     assert any("change since 2026-10" in c and "1 added; 1 no longer counted" in c for c in comments), comments
     by_user = {r["user_id"]: r for r in rows}
     assert by_user["u02-new"]["change"] == "added"

@@ -116,8 +116,9 @@ def build_report(
     added = {u.user_id for u in change.added}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([_cell(f"# billable users of {company_name} ({company_id}) for {period}")])
-    writer.writerow([f"# rule: {rule or 'the tenant rule'}; count: {len(counted)}"])
+    under = f" under rule {rule}" if rule else ""
+    writer.writerow([_cell(f"# billable users of {company_name} ({company_id}) for {period}{under}")])
+    writer.writerow([f"# count: {len(counted)}"])
     if previous is None:
         writer.writerow(["# change: no earlier period was pushed for this company"])
     else:
