@@ -79,3 +79,26 @@ def test_a_failed_connect_keeps_working_credentials_and_viewers_cannot_change(
     assert app_client.post("/api/v1/halopsa/disconnect").status_code == 403
     assert app_client.put("/api/v1/halopsa/mappings/a-001", json={"client_id": 1}).status_code == 403
     assert app_client.get("/api/v1/halopsa").json()["status"] == "connected"
+
+
+def test_the_integrations_page_connects_checks_and_disconnects(admin: TestClient, server: BackgroundServer) -> None:
+    page = admin.get("/integrations")
+    assert page.status_code == 200 and 'id="halo-title"' in page.text
+    csrf = admin.headers["X-CSRF-Token"]
+    form = {"csrf_token": csrf, "url": server.url, "client_id": "readonly-client", "client_secret": "readonly-secret"}
+    broken = admin.post("/integrations/halopsa/connect", data=form)
+    assert broken.status_code == 200
+    assert "Saved, but the connection is broken" in broken.text and 'id="halo-permissions"' in broken.text
+    assert "lacks the scope edit:softwarelicensing" in broken.text
+    connected = admin.post(
+        "/integrations/halopsa/connect", data={**form, "client_id": "demo-client", "client_secret": "demo-secret"}
+    )
+    assert "Connected to HaloPSA: every permission is granted." in connected.text
+    assert "demo-secret" not in connected.text
+    kept = admin.post("/integrations/halopsa/connect", data={**form, "client_secret": "wrong"})
+    assert "Nothing changed: the check failed" in kept.text
+    checked = admin.post("/integrations/halopsa/check", data={"csrf_token": csrf})
+    assert "every permission is granted" in checked.text
+    assert "Forget the API application's client secret?" in checked.text  # disconnect asks first
+    gone = admin.post("/integrations/halopsa/disconnect", data={"csrf_token": csrf})
+    assert "HaloPSA disconnected" in gone.text

@@ -36,6 +36,7 @@ from seatsync.web import auth
 from seatsync.web.api.routes import autotask as at_routes
 from seatsync.web.api.routes import connectwise as cw_routes
 from seatsync.web.api.routes import gradient as gradient_routes
+from seatsync.web.api.routes import halopsa as halo_routes
 from seatsync.web.api.routes import pushes as push_routes
 from seatsync.web.api.routes.auth import do_login, wants_secure_cookie
 from seatsync.web.deps import (
@@ -439,6 +440,7 @@ def integrations_page(
     *,
     cw_result: Any = None,
     at_result: Any = None,
+    halo_result: Any = None,
     board_choices: dict[str, list[BoardChoice]] | None = None,
     flash: str | None = None,
     flash_kind: str = "ok",
@@ -452,6 +454,7 @@ def integrations_page(
             "tenant": tenant,
             "cw": cw_routes.connection_out(db, tenant, cw_result),
             "autotask": at_routes.connection_out(db, tenant, at_result),
+            "halopsa": halo_routes.connection_out(db, tenant, halo_result),
             "gradient": gradient_routes.gradient_out(db, tenant, at),
             "periods": recent_periods(tenant, at),
             "default_gradient_period": current_period(tenant, at).previous(),
