@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from types import TracebackType
 from typing import Any, TypeVar
@@ -71,6 +72,15 @@ def zone_origin(zone_url: str) -> str:
     if value.split("://", 1)[0].lower() not in ("http", "https"):
         raise ConfigurationError(f"the Autotask zone URL {zone_url!r} must be an http(s) URL")
     return value
+
+
+@contextmanager
+def _answered(budget: HourlyBudget | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if budget is not None:
+            budget.after_request()
 
 
 class AutotaskClient:
@@ -174,11 +184,12 @@ class AutotaskClient:
         while True:
             target = url or self.api_base + path
             endpoint_path = urlsplit(target).path
-            if budgeted and self.budget is not None:
-                self.budget.before_request(self.threshold_information)
+            budget = self.budget if budgeted else None
+            if budget is not None:
+                budget.before_request(self.threshold_information)
             self._limiter.acquire()
             maybe_processed = True
-            with self.slots.for_path(endpoint_path):
+            with self.slots.for_path(endpoint_path), _answered(budget):
                 self._count()
                 started = time.monotonic()
                 try:

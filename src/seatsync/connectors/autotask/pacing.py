@@ -85,6 +85,8 @@ class HourlyBudget:
         self._lock = threading.Lock()
         self._reading: BudgetReading | None = None
         self._since_reading = 0
+        #: admitted requests not yet answered: a reading taken meanwhile may not count them yet
+        self._in_flight = 0
         #: what the last reading said, for the benchmark and the logs
         self.last: ThresholdInformation | None = None
         self.waited = 0.0
@@ -100,7 +102,7 @@ class HourlyBudget:
         self._reading = BudgetReading(
             info.current_timeframe_request_count, limit, max(0, int(limit * self.share) - self.reserve)
         )
-        self._since_reading = 0
+        self._since_reading = self._in_flight
 
     def _due(self) -> bool:
         if self._reading is None:
@@ -130,8 +132,14 @@ class HourlyBudget:
                 self._take(read())
             slow = self._estimate() >= self._reading.allowed * self.slow_from
             self._since_reading += 1
+            self._in_flight += 1
         if slow and self.slow_seconds > 0:
             self._sleep(self.slow_seconds)
+
+    def after_request(self) -> None:
+        """The request admitted by ``before_request`` was answered (or failed)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
 
     def share_left(self) -> float | None:
         """The share of the whole threshold still free at the last reading (for reports)."""
