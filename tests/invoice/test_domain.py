@@ -70,3 +70,46 @@ def test_billed_quantity_never_below_zero_and_dates_as_the_contract_gives_them()
     assert parse_invoice_date("") is None
     assert parse_invoice_date("soon") is None
     assert parse_invoice_date("2026-02-30") is None
+
+
+def test_a_plan_row_says_where_the_quantity_lands_and_what_is_billed() -> None:
+    from datetime import UTC, datetime
+
+    from seatsync.domain.planning import (
+        Action,
+        AdditionView,
+        AgreementView,
+        CompanyRef,
+        MappingView,
+        RemoteView,
+        plan_company,
+    )
+
+    agreement = AgreementView(100, 250, next_invoice_date=date(2026, 12, 1), billing_cycle="Monthly", prorate=True)
+    remote = RemoteView(agreement, AdditionView(1000, 100, 4.0, less_included=5.0))
+    row = plan_company(
+        company=CompanyRef(1, "alpha", "Alpha"),
+        billable=7,
+        quantity=10,
+        mapping=MappingView(250, 100, 1000),
+        remote=remote,
+        now=datetime(2026, 11, 5, tzinfo=UTC),
+        period_start=OCTOBER,
+        note="billed together with beta (3): 7 + 3 = 10",
+    )
+    assert row.action is Action.UPDATE
+    assert row.proposed_quantity == 10
+    assert row.already_invoiced
+    assert row.invoice is not None
+    assert row.invoice.billed_quantity == 5
+    assert row.invoice.invoice_date == date(2026, 12, 1)
+    assert row.invoice.prorated
+    same = plan_company(
+        company=CompanyRef(1, "alpha", "Alpha"),
+        billable=7,
+        quantity=10,
+        mapping=MappingView(250, 100, 1000),
+        remote=RemoteView(agreement, AdditionView(1000, 100, 10.0)),
+        now=datetime(2026, 11, 5, tzinfo=UTC),
+    )
+    assert same.action is Action.UNCHANGED  # the item holds the sum already

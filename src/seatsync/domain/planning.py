@@ -17,7 +17,9 @@ import enum
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+
+from seatsync.domain.invoicing import InvoiceTerms, InvoiceTiming, invoice_timing
 
 
 class MappingState(enum.StrEnum):
@@ -71,6 +73,10 @@ class AgreementView:
     cancelled: bool = False
     end_date: datetime | None = None
     no_ending_date: bool | None = None
+    #: invoice timing (``seatsync.domain.invoicing``)
+    next_invoice_date: date | None = None
+    billing_cycle: str | None = None
+    prorate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,7 @@ class AdditionView:
     agreement_id: int | None
     quantity: float | None
     cancelled_date: datetime | None = None
+    less_included: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,16 @@ class PlanRow:
     cw_company_id: int | None = None
     agreement_id: int | None = None
     addition_id: int | None = None
+    #: the mapping's product: "" = one item for all the company's products
+    product: str = ""
+    #: where the proposed quantity lands and what is billed (read from the agreement and the addition)
+    invoice: InvoiceTiming | None = None
+    #: said beside the action: billed together with ..., archived ..., in progress ...
+    note: str | None = None
+
+    @property
+    def already_invoiced(self) -> bool:
+        return self.invoice is not None and self.invoice.already_invoiced
 
     def pushes(self, *, force: bool) -> bool:
         """Whether a push sends this row (``blocked`` only with the override)."""
@@ -164,9 +181,20 @@ def plan_company(
     mapping: MappingView | None,
     remote: RemoteView | None,
     now: datetime,
+    quantity: int | None = None,
+    product: str = "",
+    period_start: date | None = None,
+    note: str | None = None,
+    refused: str | None = None,
 ) -> PlanRow:
-    """The plan for one company. ``remote`` is what was read from ConnectWise (None when not read)."""
+    """The plan for one company's item. ``remote`` is what was read from ConnectWise (None when not read).
+
+    ``quantity`` is what the item gets when it is not ``billable`` (companies billed together: their sum);
+    ``period_start`` (the period's first local day) lets the row say on which invoice the quantity lands;
+    ``refused`` is why the row must not be pushed whatever ConnectWise says (an item shared by mistake).
+    """
     state = mapping.state if mapping is not None else MappingState.UNMAPPED
+    target = billable if quantity is None else quantity
     ids = {
         "cw_company_id": mapping.cw_company_id if mapping else None,
         "agreement_id": mapping.agreement_id if mapping else None,
@@ -176,14 +204,25 @@ def plan_company(
     def row(
         action: Action, reason: str | None, current: float | None = None, block: BlockReason | None = None
     ) -> PlanRow:
-        proposed = billable if state is MappingState.COMPLETE else None
-        return PlanRow(company, state, billable, current, proposed, action, reason, block, **ids)
+        proposed = target if state is MappingState.COMPLETE else None
+        invoice = None
+        if proposed is not None and period_start is not None and remote is not None and remote.agreement is not None:
+            agreement = remote.agreement
+            terms = InvoiceTerms(agreement.next_invoice_date, agreement.billing_cycle, agreement.prorate)
+            less = remote.addition.less_included if remote.addition is not None else None
+            invoice = invoice_timing(period_start=period_start, terms=terms, quantity=proposed, less_included=less)
+        return PlanRow(
+            company, state, billable, current, proposed, action, reason, block, **ids,
+            product=product, invoice=invoice, note=note,
+        )  # fmt: skip
 
     if mapping is None or state is MappingState.UNMAPPED:
         return row(Action.SKIP, "not mapped to ConnectWise")
     if state is MappingState.PARTIAL:
         missing = "an agreement and an addition" if mapping.agreement_id is None else "an addition"
         return row(Action.SKIP, f"not mapped: choose {missing} in the mapper")
+    if refused is not None:
+        return row(Action.ERROR, refused)
     if remote is None:
         return row(Action.ERROR, "ConnectWise was not read")
     if remote.error is not None:
@@ -210,14 +249,14 @@ def plan_company(
             current,
             BlockReason.ADDITION_CANCELLED,
         )
-    if current is not None and float(current) == float(billable):
+    if current is not None and float(current) == float(target):
         return row(Action.UNCHANGED, None, current)
     last = mapping.last_pushed_quantity
     if last is not None and (current is None or float(current) != float(last)):
         return row(
             Action.BLOCKED,
             f"the addition's quantity was changed in ConnectWise since seatsync set it to {_number(last)} "
-            f"(it is now {_number(current)}); push with the override to replace it with {billable}",
+            f"(it is now {_number(current)}); push with the override to replace it with {target}",
             current,
             BlockReason.DRIFT,
         )
@@ -225,4 +264,4 @@ def plan_company(
 
 
 def make_plan(period: str, rows: Iterable[PlanRow]) -> Plan:
-    return Plan(period, sorted(rows, key=lambda r: r.company.company_id))
+    return Plan(period, sorted(rows, key=lambda r: (r.company.company_id, r.product)))
