@@ -5,7 +5,20 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
-from seatsync.cli import autotask, catalog, connectwise, core, demo, gradient, halopsa, notify, push, web, worker
+from seatsync.cli import (
+    automation,
+    autotask,
+    catalog,
+    connectwise,
+    core,
+    demo,
+    gradient,
+    halopsa,
+    notify,
+    push,
+    web,
+    worker,
+)
 from seatsync.cli.context import SeatsyncGroup
 
 
@@ -25,6 +38,7 @@ web.register(cli)
 demo.register(cli)
 worker.register(cli)
 notify.register(cli)
+automation.register(cli)
 catalog.register(cli)
 
 

@@ -527,8 +527,9 @@ class TargetAutomation(Base):
     #: ... or by more than this many seats
     approve_above_seats: Mapped[int | None] = mapped_column()
     #: the schedule: on day 1-28 or "last" of each month, at HH:MM in the tenant's zone, push the previous or
-    #: current period; ``schedule_enabled`` False: no scheduled push
-    schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: current period; ``schedule_enabled`` None: the target's default (Gradient: day 1, 00:00, previous month;
+    #: the PSAs: none), False: off (``schedule off``), True: these values
+    schedule_enabled: Mapped[bool | None] = mapped_column(Boolean, default=None)
     schedule_day: Mapped[str] = mapped_column(String(4), default="1")
     schedule_at: Mapped[str] = mapped_column(String(5), default="00:00")
     schedule_period: Mapped[str] = mapped_column(String(8), default="previous")
@@ -561,6 +562,36 @@ class ServiceTicket(Base):
     closed_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
     #: the PSA's refusal the last time seatsync tried to update or close it
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- approvals (0013_approvals) ------------------------------------------------------------------------------
+
+
+class Approval(Base):
+    """An admin's decision on one row a push held back (outcome ``awaiting``): approved rows are sent
+    by a push of exactly those rows (``sent_run_id``), rejected ones are not sent."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("run_id", "company_pk", "product"),
+        Index("ix_approvals_tenant", "tenant_id", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: the run that held the row back
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id", ondelete="CASCADE"))
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    #: ``""`` when the row is the company's only item
+    product: Mapped[str] = mapped_column(String(16), default="")
+    before: Mapped[float | None] = mapped_column()
+    proposed: Mapped[float | None] = mapped_column()
+    #: ``approved`` or ``rejected``
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(320))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the push that sent an approved row
+    sent_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
 
 
 # -- the directory revision ------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ class Outcome(enum.StrEnum):
     NOT_MAPPED = "not_mapped"
     #: a dry run's row: this change would be made
     PLANNED = "planned"
+    #: held back by the tenant's approval threshold: sent only once an admin approves it
+    AWAITING_APPROVAL = "awaiting"
 
 
 #: outcomes of a company that was meant to be pushed and was not

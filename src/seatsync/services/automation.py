@@ -4,11 +4,35 @@ setters, which create the row on first use."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import TargetAutomation, Tenant
+from seatsync.domain.approvals import Threshold
+from seatsync.domain.monthly import GRADIENT_DEFAULT, MonthlySchedule
+from seatsync.domain.periods import time_zone
 from seatsync.errors import UserInputError
+
+__all__ = [
+    "PSAS",
+    "TARGETS",
+    "TargetPlan",
+    "Threshold",
+    "all_automation",
+    "automation_for",
+    "check_target",
+    "overview",
+    "schedule_of",
+    "schedule_off",
+    "set_schedule",
+    "set_threshold",
+    "set_ticket_board",
+    "target_default_schedule",
+    "threshold_of",
+]
 
 TARGETS = ("connectwise", "autotask", "halopsa", "gradient")
 PSAS = ("connectwise", "autotask", "halopsa")
@@ -69,3 +93,68 @@ def set_threshold(
     row.approve_above_seats = seats
     session.flush()
     return row
+
+
+def target_default_schedule(target: str) -> MonthlySchedule | None:
+    """Without a schedule set: Gradient on day 1 at 00:00, the previous month (as always); a PSA: none."""
+    return GRADIENT_DEFAULT if target == "gradient" else None
+
+
+def schedule_of(row: TargetAutomation | None, target: str) -> MonthlySchedule | None:
+    """The schedule in force for a target (None: not scheduled)."""
+    if row is None or row.schedule_enabled is None:
+        return target_default_schedule(target)
+    if not row.schedule_enabled:
+        return None
+    return MonthlySchedule.parse(day=row.schedule_day, at=row.schedule_at, period=row.schedule_period)
+
+
+def set_schedule(
+    session: Session,
+    *,
+    tenant: Tenant,
+    target: str,
+    schedule: MonthlySchedule,
+    by: str,
+) -> TargetAutomation:
+    row = _row(session, tenant=tenant, target=target, by=by)
+    row.schedule_enabled = True
+    row.schedule_day, row.schedule_at, row.schedule_period = schedule.day_text, schedule.at, schedule.period
+    session.flush()
+    return row
+
+
+def schedule_off(session: Session, *, tenant: Tenant, target: str, by: str) -> TargetAutomation:
+    row = _row(session, tenant=tenant, target=target, by=by)
+    row.schedule_enabled = False
+    session.flush()
+    return row
+
+
+def threshold_of(row: TargetAutomation | None) -> Threshold:
+    if row is None:
+        return Threshold()
+    return Threshold(percent=row.approve_above_percent, seats=row.approve_above_seats)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPlan:
+    """A target's schedule and threshold as the Integrations page and ``schedule show`` show them."""
+
+    target: str
+    schedule: MonthlySchedule | None
+    threshold: Threshold
+    #: the next scheduled push, in the tenant's zone
+    next_push: datetime | None
+
+
+def overview(session: Session, *, tenant: Tenant, now: datetime) -> list[TargetPlan]:
+    rows = all_automation(session, tenant_id=tenant.id)
+    zone = time_zone(tenant.time_zone)
+    found: list[TargetPlan] = []
+    for target in TARGETS:
+        row = rows.get(target)
+        schedule = schedule_of(row, target)
+        upcoming = schedule.next_fire(now, zone).astimezone(zone) if schedule else None
+        found.append(TargetPlan(target, schedule, threshold_of(row), upcoming))
+    return found

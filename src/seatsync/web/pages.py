@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
 from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.monthly import MonthlySchedule
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.rules import Rule
-from seatsync.errors import ImportRejected, SeatsyncError
+from seatsync.errors import ImportRejected, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
 from seatsync.push.runs import Target, last_push
-from seatsync.services import automation, notifications, tickets
+from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
 from seatsync.services.companies import search_companies, set_company_rule
@@ -61,6 +62,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # the templates ship with the package: no file-system check on every render
 templates.env.auto_reload = False
 LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
+#: sends approved rows (``seatsync.services.approvals.Sender``); set once the push engine offers it
+APPROVE_SENDER: approvals.Sender | None = None
 
 
 def _fmt_instant(value: datetime | None) -> str:
@@ -462,6 +465,7 @@ def integrations_page(
             "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
             "channels": notifications.list_channels(db, tenant=tenant),
             "automation": automation.all_automation(db, tenant_id=tenant.id),
+            "schedules": automation.overview(db, tenant=tenant, now=at),
             "board_choices": board_choices or {},
             "tickets": tickets.tenant_tickets(db, tenant=tenant, limit=20),
             "deliveries": notifications.recent_deliveries(db, tenant=tenant, limit=20),
@@ -650,6 +654,55 @@ def notification_remove_submit(
     return integrations_page(request, db, tenant, at, flash=f"Removed {notifications.describe(channel)}.")
 
 
+@router.post("/integrations/schedule")
+def schedule_submit(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+    target: Annotated[str, Form(pattern="^(connectwise|autotask|halopsa|gradient)$")],
+    day: Annotated[str, Form(max_length=4)],
+    time_of_day: Annotated[str, Form(alias="at", max_length=5)],
+    period: Annotated[str, Form(max_length=8)],
+    approve_above: Annotated[str, Form(max_length=12)] = "",
+    approve_above_seats: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    try:
+        chosen = MonthlySchedule.parse(day=day, at=time_of_day, period=period)
+        percent = _optional_number(approve_above, "the approval percentage", float)
+        seats = _optional_number(approve_above_seats, "the approval seats", int)
+        automation.set_schedule(db, tenant=tenant, target=target, schedule=chosen, by=principal.email)
+        automation.set_threshold(db, tenant=tenant, target=target, percent=percent, seats=seats, by=principal.email)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    threshold = automation.Threshold(percent=percent, seats=seats)
+    flash = f"{target}: {chosen.describe()}; approval: {threshold.describe()}."
+    return integrations_page(request, db, tenant, at, flash=flash)
+
+
+def _optional_number(text: str, what: str, kind: type[float] | type[int]) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise UserInputError(f"{what} must be a number, not {text!r}") from None
+
+
+@router.post("/integrations/schedule/{target}/off")
+def schedule_off_submit(
+    request: Request,
+    target: Annotated[str, PathParam(pattern="^(connectwise|autotask|halopsa|gradient)$")],
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+) -> Response:
+    automation.schedule_off(db, tenant=tenant, target=target, by=principal.email)
+    return integrations_page(request, db, tenant, at, flash=f"{target}: no scheduled push.")
+
+
 @router.post("/integrations/tickets/{target}/boards")
 def ticket_boards_submit(
     request: Request,
@@ -686,6 +739,67 @@ def ticket_board_submit(
         return _failed(request, db, tenant, at, exc)
     flash = f"Tickets now go to the service board {name}." if name else "No more service-desk tickets."
     return integrations_page(request, db, tenant, at, flash=flash)
+
+
+# --- Approvals ------------------------------------------------------------------------------------------------
+
+
+def approvals_page(
+    request: Request,
+    db: Session,
+    tenant: TenantRow,
+    *,
+    flash: str | None = None,
+    flash_kind: str = "ok",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "approvals.html",
+        {
+            "nav": "approvals",
+            "tenant": tenant,
+            "waiting": approvals.waiting_runs(db, tenant=tenant),
+            "can_approve": APPROVE_SENDER is not None,
+            "flash": flash,
+            "flash_kind": flash_kind,
+        },
+        status_code,
+    )
+
+
+@router.get("/approvals")
+@local_read
+def approvals_view(request: Request, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> Response:
+    return approvals_page(request, db, tenant)
+
+
+@router.post("/approvals/{run_id}")
+def approvals_submit(
+    request: Request,
+    run_id: IdPath,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    action: Annotated[str, Form(pattern="^(approve|approve-all|reject|reject-all)$")],
+    company: Annotated[list[str] | None, Form(max_length=200)] = None,
+) -> Response:
+    chosen = [] if action.endswith("-all") else (company or [])
+    if not action.endswith("-all") and not chosen:
+        return approvals_page(
+            request, db, tenant, flash="Choose the rows first (or use “all”).", flash_kind="error", status_code=422
+        )
+    try:
+        if action.startswith("reject"):
+            rows = approvals.reject(db, tenant=tenant, run_id=run_id, company_ids=chosen, by=principal.email)
+            flash = f"Rejected {len(rows)} row{'s' if len(rows) != 1 else ''}: not sent."
+        else:
+            return approvals_page(
+                request, db, tenant, flash="Approving is not available yet.", flash_kind="error", status_code=409
+            )
+    except SeatsyncError as exc:
+        return approvals_page(request, db, tenant, flash=str(exc), flash_kind="error", status_code=status_for(exc))
+    return approvals_page(request, db, tenant, flash=flash)
 
 
 # --- History --------------------------------------------------------------------------------------------------------

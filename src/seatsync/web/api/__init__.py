@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from seatsync.web.api.routes import (
     auth,
+    automation,
     autotask,
     billable,
     catalog,
@@ -37,6 +38,7 @@ for module in (
     pushes,
     notifications,
     tickets,
+    automation,
 ):
     router.include_router(module.router)
 router.include_router(mappings.automap_router)

@@ -1,0 +1,99 @@
+"""``seatsync schedule`` (when each target is pushed, and the approval threshold) and ``seatsync reject`` /
+``seatsync approve`` (rows a push held back for approval)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from seatsync.cli.context import app_context, database_option
+from seatsync.cli.output import render
+from seatsync.db.engine import transaction
+from seatsync.domain.monthly import MonthlySchedule
+from seatsync.services import approvals, automation
+from seatsync.services import tenants as tenant_service
+
+TENANT = click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+TARGET = click.argument("target", type=click.Choice(list(automation.TARGETS)))
+
+
+@click.group()
+def schedule() -> None:
+    """When each target is pushed by itself, and which changes wait for an admin's approval."""
+
+
+@schedule.command("set")
+@TARGET
+@TENANT
+@click.option("--day", required=True, help="Day of the month: 1 to 28, or last.")
+@click.option("--at", "at", required=True, help="Time of day HH:MM in the tenant's time zone.")
+@click.option("--period", type=click.Choice(["previous", "current"]), required=True, help="Which month it pushes.")
+@click.option("--approve-above", "percent", type=float, default=None, help="Hold rows changing by more than PCT %.")
+@click.option("--approve-above-seats", "seats", type=int, default=None, help="Hold rows changing by more than N seats.")
+@database_option
+def schedule_set(
+    target: str, tenant_slug: str, day: str, at: str, period: str, percent: float | None, seats: int | None
+) -> None:
+    """Push TARGET on day D of each month at HH:MM (tenant's zone); optionally hold unusual changes for approval."""
+    chosen = MonthlySchedule.parse(day=day, at=at, period=period)
+    with transaction(app_context().engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        automation.set_schedule(session, tenant=tenant, target=target, schedule=chosen, by="cli")
+        row = automation.set_threshold(session, tenant=tenant, target=target, percent=percent, seats=seats, by="cli")
+        click.echo(f"{target}: {chosen.describe()} ({tenant.time_zone})")
+        click.echo(f"approval: {automation.threshold_of(row).describe()}")
+
+
+@schedule.command("show")
+@TENANT
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@database_option
+def schedule_show(tenant_slug: str, fmt: str) -> None:
+    """Each target's schedule, its next push (tenant's local time) and its approval threshold."""
+    with transaction(app_context().engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        plans = automation.overview(session, tenant=tenant, now=datetime.now(UTC))
+        rows = [
+            (
+                p.target,
+                p.schedule.day_text if p.schedule else "off",
+                p.schedule.at if p.schedule else "",
+                p.schedule.period if p.schedule else "",
+                p.next_push.strftime("%Y-%m-%d %H:%M %Z") if p.next_push else "",
+                p.threshold.describe(),
+            )
+            for p in plans
+        ]
+    click.echo(render(("target", "day", "at", "period", "next_push", "approval"), rows, fmt), nl=False)
+
+
+@schedule.command("off")
+@TARGET
+@TENANT
+@database_option
+def schedule_turn_off(target: str, tenant_slug: str) -> None:
+    """No scheduled push of TARGET any more (push it by hand; `schedule set` turns it on again)."""
+    with transaction(app_context().engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        automation.schedule_off(session, tenant=tenant, target=target, by="cli")
+    click.echo(f"{target}: no scheduled push")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@TENANT
+@click.option("--company", "company_ids", multiple=True, help="Only this company's rows (repeat for more).")
+@database_option
+def reject(run_id: int, tenant_slug: str, company_ids: tuple[str, ...]) -> None:
+    """Drop the rows of RUN that wait for approval (all, or those of --company): they are not sent."""
+    with transaction(app_context().engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        rows = approvals.reject(session, tenant=tenant, run_id=run_id, company_ids=list(company_ids), by="cli")
+    for row in rows:
+        click.echo(f"rejected {row.company_id} {row.company_name}: {row.change.describe()}")
+
+
+def register(cli: click.Group) -> None:
+    for command in (schedule, reject):
+        cli.add_command(command)
