@@ -564,7 +564,7 @@ class ServiceTicket(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-# -- approvals (0013_approvals) ------------------------------------------------------------------------------
+# -- approvals (0014_approvals) ------------------------------------------------------------------------------
 
 
 class Approval(Base):

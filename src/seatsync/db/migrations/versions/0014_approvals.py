@@ -1,8 +1,8 @@
 """approvals: an admin's decision on each row a push held back for approval; a target's schedule may be unset
 (``target_automation.schedule_enabled`` NULL: the target's default)
 
-Revision ID: 0013_approvals
-Revises: 0012_company_rule
+Revision ID: 0014_approvals
+Revises: 0013_company_archived
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import seatsync.db.types
 
-revision = "0013_approvals"
-down_revision = "0012_company_rule"
+revision = "0014_approvals"
+down_revision = "0013_company_archived"
 branch_labels = None
 depends_on = None
 
