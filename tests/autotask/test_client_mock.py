@@ -347,11 +347,11 @@ def budget(slept: list[float]) -> HourlyBudget:
 
 def test_hourly_budget_reads_the_threshold_every_n_requests_and_counts_its_own_in_between() -> None:
     slept: list[float] = []
-    pacing, read = budget(slept), Readings(10, 30)
-    for _ in range(10):
+    pacing, read = budget(slept), Readings(5, 30)
+    for _ in range(40):  # far below the share (5..45 of 98): read every 4 x 10 requests
         pacing.before_request(read)
     assert read.reads == 1 and slept == []
-    pacing.before_request(read)  # the 11th: due again
+    pacing.before_request(read)  # the 41st: due again
     assert read.reads == 2 and pacing.share_left() == pytest.approx(1 - 30 / 200)
 
 
