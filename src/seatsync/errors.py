@@ -5,10 +5,13 @@
     │   ├── InvalidPeriod          "2026-13" is not a month
     │   ├── InvalidTimeZone
     │   ├── ImportRejected         a file with bad rows; carries every RowError
+    │   ├── PeriodNotStarted       a push of a month that has not begun (CLI exit 2, HTTP 422; nothing sent)
     │   ├── NotFound               a tenant, company, run ... that does not exist (for this tenant)
-    │   └── Conflict               the request contradicts stored state (duplicate slug, broken mapping chain)
+    │   └── Conflict               the request contradicts stored state (duplicate slug, broken mapping chain,
+    │       │                      a push of the same tenant and target already running)
     │       └── MissingRights       an action needs rights the remote API member lacks (each named)
     ├── ConfigurationError         the installation is not set up (missing key, integration not connected)
+    │   └── UnsupportedOption      a billing target cannot honour a push option (never silently dropped)
     └── ConnectorError             a remote API (ConnectWise, Gradient) did not do what was asked
         ├── RetriableError          worth trying again: the engine backs off and retries
         │   ├── RateLimited          429; carries retry_after seconds
@@ -80,6 +83,16 @@ class ImportRejected(UserInputError):
         super().__init__("\n".join([head, *("  " + line for line in lines)]))
 
 
+class PeriodNotStarted(UserInputError):
+    """A push of a period that has not started; the CLI exits with 2."""
+
+    exit_code = 2
+
+    def __init__(self, period: str, *, starts: str) -> None:
+        super().__init__(f"{period} has not started yet (it starts {starts}); nothing was sent")
+        self.period = period
+
+
 class NotFound(UserInputError):
     pass
 
@@ -98,6 +111,15 @@ class MissingRights(Conflict):
 
 class ConfigurationError(SeatsyncError):
     pass
+
+
+class UnsupportedOption(ConfigurationError):
+    """A billing target was asked for a push option it cannot honour."""
+
+    def __init__(self, target: str, option: str, why: str) -> None:
+        super().__init__(f"a {target} push cannot honour {option}: {why}")
+        self.target = target
+        self.option = option
 
 
 class ConnectorError(SeatsyncError):

@@ -31,16 +31,19 @@ def _killable_moment(engine: Engine, worker_id: int) -> bool:
     """A ConnectWise push job of ``worker_id`` is running and its run has recorded some companies but not all."""
     sql = """
         SELECT count(*) FROM procrastinate_jobs j
-          JOIN push_runs r ON r.tenant_id = (j.args->>'tenant_id')::int AND r.status = 'running'
+          JOIN push_runs r ON r.id = (j.args->>'run_id')::int AND r.status = 'running'
                           AND r.target = 'connectwise'
-         WHERE j.status = 'doing' AND j.worker_id = :w AND j.task_name = 'push_connectwise'
+         WHERE j.status = 'doing' AND j.worker_id = :w AND j.task_name = 'execute_push'
            AND (SELECT count(*) FROM push_results p WHERE p.run_id = r.id) BETWEEN 1 AND :most
     """
     return bool(scalar(engine, sql, w=worker_id, most=COMPANIES - 1))
 
 
 def _gradient_jobs_done(engine: Engine) -> bool:
-    sql = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'push_gradient' AND status = 'succeeded'"
+    sql = (
+        "SELECT count(*) FROM procrastinate_jobs j JOIN push_runs r ON r.id = (j.args->>'run_id')::int "
+        "WHERE j.task_name = 'execute_push' AND r.target = 'gradient' AND j.status = 'succeeded'"
+    )
     return scalar(engine, sql) == TENANTS
 
 
@@ -105,7 +108,10 @@ def test_fifty_tenants_two_workers_one_killed(
         )
         gradient_jobs = Counter(
             conn.execute(
-                text("SELECT (args->>'tenant_id')::int FROM procrastinate_jobs WHERE task_name = 'push_gradient'")
+                text(
+                    "SELECT r.tenant_id FROM procrastinate_jobs j JOIN push_runs r ON r.id = (j.args->>'run_id')::int "
+                    "WHERE j.task_name = 'execute_push' AND r.target = 'gradient'"
+                )
             ).scalars()
         )
         schedule_ticks = conn.execute(

@@ -1,10 +1,11 @@
-"""Which dispatcher runs the jobs, and the in-process one's promises (one push per key at a time, a queued
-duplicate returns the queued job)."""
+"""Which dispatcher runs the jobs, and the in-process one's promises (the run started in the caller, one push per
+tenant and target at a time)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ from sqlalchemy import Engine, text
 from seatsync.cli.main import cli
 from seatsync.config import Settings
 from seatsync.db.engine import make_engine
-from seatsync.errors import ConfigurationError, InvalidPeriod
+from seatsync.errors import ConfigurationError, Conflict, InvalidPeriod, PeriodNotStarted
 from seatsync.jobs import dispatch, work
 from seatsync.jobs.dispatch import InProcessDispatcher, JobState, ProcrastinateDispatcher, QueueKind
+from seatsync.sandboxes.connectwise import ConnectWiseSandbox, create_app
+from seatsync.sandboxes.server import BackgroundServer
+from tests.jobs.world import build
 
 
 @pytest.fixture
@@ -64,36 +68,38 @@ def test_get_dispatcher_is_one_per_engine(sqlite_engine: Engine) -> None:
         dispatch.close_dispatchers()
 
 
-def test_inprocess_one_push_per_tenant_and_target(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inprocess_one_push_per_tenant_and_target(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    running: list[tuple[int, str]] = []
+    running: list[int] = []
     overlap: list[bool] = []
 
-    def fake_push(_engine: Engine, *, tenant_id: int, target: str, **_: Any) -> int:
-        key = (tenant_id, target)
-        overlap.append(key in running)
-        running.append(key)
+    def fake_push(_engine: Engine, *, run_id: int, **_: Any) -> int:
+        overlap.append(bool(running))
+        running.append(run_id)
         release.wait(5)
-        running.remove(key)
-        return len(overlap)
+        running.remove(run_id)
+        return run_id
 
     monkeypatch.setattr(work, "run_push_job", fake_push)
-    jobs = InProcessDispatcher(sqlite_engine, Settings())
-    first = jobs.enqueue_push(1, "connectwise", "2026-10", "a")
+    sandbox = ConnectWiseSandbox(seed=None)
+    with BackgroundServer(create_app(sandbox)) as server:
+        one, two = build(engine, sandbox, server.url, tenants_count=2, companies=1)
+    jobs = InProcessDispatcher(engine, Settings())
+    first = jobs.enqueue_push(one.id, "connectwise", "2026-10", "a")
+    assert first.run_id is not None  # started in the caller: its id at once, no polling
     while first.state() is not JobState.RUNNING:
         time.sleep(0.001)
-    other_tenant = jobs.enqueue_push(2, "connectwise", "2026-10", "a")
-    second = jobs.enqueue_push(1, "connectwise", "2026-10", "b")  # waits for the first
-    third = jobs.enqueue_push(1, "connectwise", "2026-10", "c")  # the second is still queued: that one
-    assert not first.existing and not second.existing
-    assert third.existing and third.job_id == second.job_id
-    assert second.state() is JobState.QUEUED
+    other_tenant = jobs.enqueue_push(two.id, "connectwise", "2026-10", "a")
+    with pytest.raises(Conflict, match="already running"):  # the run of the first is live: refused, not queued
+        jobs.enqueue_push(one.id, "connectwise", "2026-10", "b")
     release.set()
     assert jobs.wait(timeout=60)
-    assert {first.state(), second.state(), other_tenant.state()} == {JobState.SUCCEEDED}
-    assert overlap == [False, False, False]  # never two pushes of tenant 1 at once
+    assert {first.state(), other_tenant.state()} == {JobState.SUCCEEDED}
+    assert {first.result, other_tenant.result} == {first.run_id, other_tenant.run_id}
     with pytest.raises(InvalidPeriod):
-        jobs.enqueue_push(1, "connectwise", "2026-13", "a")
+        jobs.enqueue_push(one.id, "connectwise", "2026-13", "a")
+    with pytest.raises(PeriodNotStarted):  # a month that has not started: nothing is started
+        jobs.enqueue_push(one.id, "connectwise", "2026-11", "a", now=datetime(2026, 10, 20, tzinfo=UTC))
 
 
 def test_worker_refuses_sqlite(tmp_path: Path) -> None:

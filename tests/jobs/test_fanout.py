@@ -1,4 +1,5 @@
-"""The schedule's fan-out enqueues each tenant once per period, however many times (and at once) it is triggered."""
+"""The schedule's fan-out enqueues each tenant once per period, however many times (and at once) it is triggered,
+one period at a time per tenant and target (oldest first)."""
 
 from __future__ import annotations
 
@@ -55,15 +56,24 @@ def test_triggered_twice_at_once_enqueues_each_tenant_once(
         t.start()
     for t in threads:
         t.join()
-    assert sum(len(r) for r in results) == 5
-    assert fanout.enqueue_due(pg_engine, settings, now=now) == []  # and later triggers add nothing
+    # one run per tenant and target at a time: the first tenant's older month now, its newer one once that ran
+    assert sum(len(r) for r in results) == 4
+    assert fanout.enqueue_due(pg_engine, settings, now=now) == []  # and later triggers add nothing meanwhile
+    with pg_engine.begin() as conn:  # the first tenant's run finished (as a worker would have run it)
+        conn.execute(
+            text("UPDATE push_runs SET status = 'succeeded' WHERE tenant_id = :t AND period = :p"),
+            {"t": worlds[0].id, "p": str(due.previous())},
+        )
+    assert len(fanout.enqueue_due(pg_engine, settings, now=now)) == 1
+    assert fanout.enqueue_due(pg_engine, settings, now=now) == []
 
     with pg_engine.connect() as conn:
         jobs = Counter(
             (int(tenant), period)
             for tenant, period in conn.execute(
                 text(
-                    "SELECT args->>'tenant_id', args->>'period' FROM procrastinate_jobs WHERE task_name = 'push_gradient'"
+                    "SELECT r.tenant_id, r.period FROM procrastinate_jobs j JOIN push_runs r "
+                    "ON r.id = (j.args->>'run_id')::int WHERE j.task_name = 'execute_push' AND r.target = 'gradient'"
                 )
             )
         )

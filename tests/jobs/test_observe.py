@@ -35,7 +35,7 @@ def test_inprocess_push_is_counted_and_served_at_metrics(engine: Engine) -> None
     sandbox = ConnectWiseSandbox(seed=None)
     requests_before = _psa_requests("connectwise")
     succeeded_before = _sample("seatsync_push_company_outcomes_total", target="connectwise", outcome="succeeded")
-    jobs_before = _sample("seatsync_job_duration_seconds_count", task="push_connectwise", outcome="ok")
+    jobs_before = _sample("seatsync_job_duration_seconds_count", task="execute_push", outcome="ok")
     with BackgroundServer(create_app(sandbox)) as server:
         (world,) = build(engine, sandbox, server.url, tenants_count=1, companies=3)
         jobs = InProcessDispatcher(engine, Settings())
@@ -50,7 +50,7 @@ def test_inprocess_push_is_counted_and_served_at_metrics(engine: Engine) -> None
     assert _sample("seatsync_push_company_outcomes_total", target="connectwise", outcome="succeeded") == (
         succeeded_before + 3
     )
-    assert _sample("seatsync_job_duration_seconds_count", task="push_connectwise", outcome="ok") == jobs_before + 1
+    assert _sample("seatsync_job_duration_seconds_count", task="execute_push", outcome="ok") == jobs_before + 1
 
     app = create_web_app(settings=get_settings(), engine=engine, migrate=False)
     with BackgroundServer(app) as web:
@@ -103,7 +103,7 @@ def test_jobs_cli_runs_in_process_without_workers(engine: Engine, database_url: 
         ]
         result = CliRunner().invoke(cli, ["jobs", "push", *args])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("push_connectwise done: ")
+    assert result.output.startswith("execute_push done: ")
     assert {a: sandbox.additions[a]["quantity"] for a in world.expected} == {
         a: float(n) for a, n in world.expected.items()
     }

@@ -68,11 +68,19 @@ def app_context() -> AppContext:
     return found
 
 
+class _NotYet(click.ClickException):
+    """Asked for something that cannot be done yet (a period that has not started)."""
+
+    exit_code = 2
+
+
 class SeatsyncGroup(click.Group):
-    """Turns deliberate errors into one line on stderr and exit code 1 (click keeps 2 for usage errors)."""
+    """Turns deliberate errors into one line on stderr and exit code 1 (2 for a period that has not started, like
+    click's usage errors: the command was asked for something that cannot be done yet)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SeatsyncError as exc:
-            raise click.ClickException(str(exc)) from exc
+            failure = _NotYet if getattr(exc, "exit_code", 1) == _NotYet.exit_code else click.ClickException
+            raise failure(str(exc)) from exc

@@ -1,5 +1,6 @@
 """``seatsync serve``: the web app and API with uvicorn; pushes run on background threads of the serving processes
-(or on workers), and the monthly Gradient schedule runs here unless ``SEATSYNC_JOB_QUEUE=procrastinate``."""
+(or on workers), and the monthly schedule runs here while no worker runs it (always on SQLite; never with
+``SEATSYNC_JOB_QUEUE=procrastinate``)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,16 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
     click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
     scheduler = None
     if context.settings.job_queue != "procrastinate":
-        # the monthly Gradient push; with workers running too, their periodic task and this loop share the
-        # schedule's claims, so each tenant's month is still pushed once
+        # the monthly schedule, one per deployment: this loop pushes only while no worker runs the periodic task
+        # (always on SQLite); on PostgreSQL its pushes are paced by the shared buckets, like the workers'
+        from seatsync.db.engine import is_postgres
+        from seatsync.jobs.dispatch import schedules_here
         from seatsync.push.scheduler import Scheduler
 
-        scheduler = Scheduler(engine).start()
+        settings = context.settings
+        scheduler = Scheduler(
+            engine, enabled=lambda: schedules_here(settings, engine), shared_pacing=is_postgres(engine)
+        ).start()
     options: dict[str, Any] = {"log_level": "info", "proxy_headers": True}
     code = 0
     try:

@@ -76,7 +76,8 @@ def _enqueued(handle: JobHandle, wait: bool) -> None:
         click.echo(f"{handle.task} done: {handle.result}")
         return
     said = "already queued as" if handle.existing else "queued as"
-    click.echo(f"{handle.task} {said} job {handle.job_id}")
+    run = f" (run {handle.run_id})" if handle.run_id is not None else ""
+    click.echo(f"{handle.task} {said} job {handle.job_id}{run}")
     if wait:
         while not handle.finished:
             time.sleep(0.5)
@@ -88,17 +89,26 @@ def _enqueued(handle: JobHandle, wait: bool) -> None:
 
 @jobs_group.command("push")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--target", type=click.Choice(["connectwise", "gradient"]), required=True)
-@click.option("--period", required=True, help="YYYY-MM.")
+@click.option("--target", required=True, help="A billing target: connectwise, gradient ...")
+@click.option("--period", required=True, help="YYYY-MM (a month that has not started is refused: exit 2).")
 @click.option("--retry-failed", is_flag=True, help="Only the companies that failed in the latest push.")
-@click.option("--force", is_flag=True, help="Also push blocked companies (ConnectWise).")
+@click.option("--force", is_flag=True, help="Also push blocked companies.")
+@click.option("--dry-run", is_flag=True, help="Record what would be done; send nothing.")
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @click.option("--wait", is_flag=True, help="Wait until a worker has run it.")
 @database_option
 def jobs_push(
-    tenant_slug: str, target: str, period: str, retry_failed: bool, force: bool, started_by: str, wait: bool
+    tenant_slug: str,
+    target: str,
+    period: str,
+    retry_failed: bool,
+    force: bool,
+    dry_run: bool,
+    started_by: str,
+    wait: bool,
 ) -> None:
-    """Queue one push (one at a time per tenant and target; one already queued is returned, not doubled)."""
+    """Start one push's run and queue it (one at a time per tenant and target; one already queued is returned,
+    not doubled)."""
     from seatsync.db.engine import transaction
     from seatsync.jobs.dispatch import get_dispatcher
     from seatsync.services.tenants import get_tenant
@@ -106,11 +116,11 @@ def jobs_push(
     context = app_context()
     with transaction(context.engine) as session:
         tenant_id = get_tenant(session, slug=tenant_slug).id
-    options = {"force": force} if target == "connectwise" else {}
-    if retry_failed:
-        options["retry_failed"] = True
     dispatcher = get_dispatcher(_settings(), context.engine)
-    _enqueued(dispatcher.enqueue_push(tenant_id, target, period, started_by, **options), wait)
+    handle = dispatcher.enqueue_push(
+        tenant_id, target, period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run
+    )
+    _enqueued(handle, wait)
 
 
 @jobs_group.command("sync-accounts")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    text,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, UOWTransaction, mapped_column
@@ -301,7 +302,18 @@ class PushRun(Base):
     """One push of one period to one target (``connectwise`` or ``gradient``)."""
 
     __tablename__ = "push_runs"
-    __table_args__ = (Index("ix_push_runs_latest", "tenant_id", "target", "period", "started_at"),)
+    __table_args__ = (
+        Index("ix_push_runs_latest", "tenant_id", "target", "period", "started_at"),
+        # one live run per tenant and target, whichever process starts it (0013_push_seam)
+        Index(
+            "uq_push_runs_live",
+            "tenant_id",
+            "target",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -354,6 +366,10 @@ class PushResult(Base):
     document_id: Mapped[int | None] = mapped_column()
     #: the target's own id for other targets (a Gradient account id)
     remote_id: Mapped[str | None] = mapped_column(String(200))
+    #: the item of the targets after ConnectWise (Autotask, HaloPSA ...), their own ids as text (0013_push_seam)
+    psa_company_id: Mapped[str | None] = mapped_column(String(64))
+    contract_id: Mapped[str | None] = mapped_column(String(64))
+    item_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str | None] = mapped_column(Text)
     report_sha256: Mapped[str | None] = mapped_column(String(64))

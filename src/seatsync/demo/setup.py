@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
+from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, CWMapping, Operator, Tenant, User
 from seatsync.demo.data import (
@@ -28,7 +29,6 @@ from seatsync.demo.data import (
 )
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict, UserInputError
-from seatsync.push.protocol import ConnectWiseApi
 from seatsync.sandboxes.connectwise import SECURITY_AWARENESS_PRODUCT, ConnectWiseSandbox
 from seatsync.sandboxes.gradient import DEMO_PARTNER_TOKEN, GradientSandbox
 from seatsync.security.passwords import hash_password

@@ -4,11 +4,16 @@
   as before);
 - ``ProcrastinateDispatcher``: jobs in PostgreSQL, run by ``seatsync worker`` processes on any machines.
 
-Both keep the same promises: at most one push per tenant and target runs at a time (a second one waits for the
-first), and enqueuing a push that is already queued (not yet started) returns the queued one.
+Both start the push's run in the caller's process before queuing it (``seatsync.push.engine.start``: a period
+that has not started, an option the target cannot honour, a missing connection are refused at once, and the
+handle carries the run id), then queue the one job ``execute_push(run_id)`` with the lock
+``push:<tenant>:<target>``. Both keep the same promises: at most one push per tenant and target runs at a time
+(the partial unique index on running runs refuses a second one: ``Conflict``), and enqueuing a push whose run is
+still queued (not yet started) returns the queued one.
 
     dispatcher = get_dispatcher(settings, engine)
     handle = dispatcher.enqueue_push(tenant.id, "connectwise", "2026-10", "ops@msp.example", force=False)
+    handle.run_id   # follow the run (push_runs / push_results), whichever process runs it
 """
 
 from __future__ import annotations
@@ -19,17 +24,23 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
-from seatsync.db.engine import is_postgres
+from seatsync.db.engine import is_postgres, transaction
+from seatsync.db.models import Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.errors import ConfigurationError
+from seatsync.errors import ConfigurationError, Conflict, NotFound
 from seatsync.jobs import work
-from seatsync.push.runs import Target
+from seatsync.jobs.work import push_lock
+from seatsync.push import engine as push_engine
+from seatsync.targets.base import PushOptions
+from seatsync.targets.registry import get_target
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +70,8 @@ class JobHandle:
     #: an in-process job's return value (a run id for pushes) or exception, once finished
     result: Any = None
     error: BaseException | None = None
+    #: a push's run, started before the job was queued
+    run_id: int | None = None
 
     def state(self) -> JobState:
         assert self._state is not None
@@ -75,11 +88,25 @@ class JobHandle:
         return self._done.wait(timeout)
 
 
+Progress = Callable[[int, int], None]
+
+
 class Dispatcher(Protocol):
     kind: QueueKind
 
     def enqueue_push(
-        self, tenant_id: int, target: Target | str, period: BillingPeriod | str, started_by: str, **opts: Any
+        self,
+        tenant_id: int,
+        target: str,
+        period: BillingPeriod | str,
+        started_by: str,
+        *,
+        force: bool = False,
+        retry_failed: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        on_finish: Callable[[], None] | None = None,
+        now: datetime | None = None,
     ) -> JobHandle: ...
 
     def enqueue_sync_accounts(self, tenant_id: int) -> JobHandle: ...
@@ -87,17 +114,40 @@ class Dispatcher(Protocol):
     def close(self) -> None: ...
 
 
-def push_lock(tenant_id: int, target: Target | str) -> str:
-    return f"push:{tenant_id}:{Target(target).value}"
-
-
 def sync_lock(tenant_id: int) -> str:
     return f"sync_accounts:{tenant_id}"
 
 
-def _push_kwargs(tenant_id: int, target: Target | str, period: BillingPeriod | str, started_by: str) -> dict[str, Any]:
+def push_options(
+    period: BillingPeriod | str, started_by: str, *, force: bool, retry_failed: bool, dry_run: bool
+) -> PushOptions:
     period = period if isinstance(period, BillingPeriod) else BillingPeriod.parse(period)  # refuse a bad one now
-    return {"tenant_id": tenant_id, "target": Target(target).value, "period": str(period), "started_by": started_by}
+    return PushOptions(period, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+
+
+def start_push(
+    session: Session,
+    *,
+    settings: Settings,
+    tenant_id: int,
+    target: str,
+    options: PushOptions,
+    queued: bool,
+    now: datetime | None = None,
+) -> int:
+    """The run of a push about to be queued, inserted in ``session``'s transaction; its id."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id}")
+    return push_engine.start(
+        session,
+        tenant=tenant,
+        target=get_target(target).key,
+        options=options,
+        queued=queued,
+        settings=settings,
+        now=now,
+    ).id
 
 
 # -- in-process ----------------------------------------------------------------------------------------------
@@ -168,16 +218,52 @@ class InProcessDispatcher:
         return handle
 
     def enqueue_push(
-        self, tenant_id: int, target: Target | str, period: BillingPeriod | str, started_by: str, **opts: Any
+        self,
+        tenant_id: int,
+        target: str,
+        period: BillingPeriod | str,
+        started_by: str,
+        *,
+        force: bool = False,
+        retry_failed: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        on_finish: Callable[[], None] | None = None,
+        now: datetime | None = None,
     ) -> JobHandle:
-        kwargs = _push_kwargs(tenant_id, target, period, started_by)
-        task = work.push_task(Target(target)).value
-        on_finish = opts.pop("on_finish", None)
+        options = push_options(period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run)
+        key = push_lock(tenant_id, get_target(target).key)
+        try:
+            with transaction(self.engine) as session:
+                run_id = start_push(
+                    session,
+                    settings=self.settings,
+                    tenant_id=tenant_id,
+                    target=target,
+                    options=options,
+                    queued=False,
+                    now=now,
+                )
+        except Conflict:
+            with self._lock:
+                queued = self._queued.get(key)
+            if queued is None:
+                raise
+            return JobHandle(
+                queued.job_id, self.kind, queued.task, True, queued._state, queued._done, run_id=queued.run_id
+            )
+
+        # on PostgreSQL the rate limits are the shared buckets here too: serving processes and workers share them
+        shared = is_postgres(self.engine)
 
         def run() -> int | None:
-            return work.run_push_job(self.engine, settings=self.settings, **kwargs, **opts)
+            return work.run_push_job(
+                self.engine, settings=self.settings, run_id=run_id, progress=progress, shared_pacing=shared
+            )
 
-        return self._submit(push_lock(tenant_id, target), task, run, dedupe=True, on_finish=on_finish)
+        handle = self._submit(key, work.Task.EXECUTE_PUSH.value, run, dedupe=True, on_finish=on_finish)
+        handle.run_id = run_id
+        return handle
 
     def enqueue_sync_accounts(self, tenant_id: int) -> JobHandle:
         def run() -> dict[str, int]:
@@ -213,14 +299,51 @@ class ProcrastinateDispatcher:
         self._queue = procrastinate_app.JobQueue(settings.database_url)
 
     def enqueue_push(
-        self, tenant_id: int, target: Target | str, period: BillingPeriod | str, started_by: str, **opts: Any
+        self,
+        tenant_id: int,
+        target: str,
+        period: BillingPeriod | str,
+        started_by: str,
+        *,
+        force: bool = False,
+        retry_failed: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        on_finish: Callable[[], None] | None = None,
+        now: datetime | None = None,
     ) -> JobHandle:
-        for callback in ("progress", "on_finish"):
-            opts.pop(callback, None)  # a callback cannot cross processes: follow the run's results instead
-        kwargs = {**_push_kwargs(tenant_id, target, period, started_by), **opts}
-        task = work.push_task(Target(target)).value
-        job_id, existing = self._queue.defer(task, kwargs, lock=push_lock(tenant_id, target))
-        return JobHandle(job_id, self.kind, task, existing, _state=lambda: self._queue.state(job_id))
+        """``progress`` and ``on_finish`` cannot cross processes: follow the run (``JobHandle.run_id``) instead."""
+        options = push_options(period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run)
+        key = push_lock(tenant_id, get_target(target).key)
+        task = work.Task.EXECUTE_PUSH.value
+        try:
+            # the run and its job in one transaction: both exist or neither
+            with self.engine.begin() as conn, Session(bind=conn) as session:
+                run_id = start_push(
+                    session,
+                    settings=self.settings,
+                    tenant_id=tenant_id,
+                    target=target,
+                    options=options,
+                    queued=True,
+                    now=now,
+                )
+                session.flush()
+                job_id, _ = self._queue.defer(
+                    task,
+                    {"run_id": run_id},
+                    lock=key,
+                    queueing_lock=None,
+                    connection=conn.connection.driver_connection,
+                    queue=get_target(target).queue,
+                )
+        except Conflict:
+            queued = self._queue.queued(task=task, lock=key)
+            if queued is None:
+                raise
+            job_id, run_id = queued
+            return JobHandle(job_id, self.kind, task, True, _state=lambda: self._queue.state(job_id), run_id=run_id)
+        return JobHandle(job_id, self.kind, task, False, _state=lambda: self._queue.state(job_id), run_id=run_id)
 
     def enqueue_sync_accounts(self, tenant_id: int) -> JobHandle:
         task = work.Task.SYNC_ACCOUNTS.value
@@ -267,6 +390,15 @@ def queue_kind(settings: Settings, engine: Engine) -> QueueKind:
             )
         return QueueKind.PROCRASTINATE
     return QueueKind.PROCRASTINATE if live_workers(engine) else QueueKind.INPROCESS
+
+
+def schedules_here(settings: Settings, engine: Engine) -> bool:
+    """Whether this process's in-process schedule loop should push now: one scheduler per deployment. On SQLite
+    (and with ``SEATSYNC_JOB_QUEUE=inprocess``) always; on PostgreSQL only while no worker runs the periodic
+    task (``auto`` without live workers); never with ``procrastinate``."""
+    if settings.job_queue == "procrastinate":
+        return False
+    return queue_kind(settings, engine) is QueueKind.INPROCESS
 
 
 _dispatchers: dict[tuple[int, QueueKind], Dispatcher] = {}

@@ -1,13 +1,13 @@
-"""The monthly Gradient schedule, distributed: one job per tenant and due period, enqueued exactly once.
+"""The monthly schedule, distributed: one job per scheduled target, tenant and due period, enqueued exactly once.
 
-The periodic task ``gradient_schedule`` (one job per minute for the whole cluster) calls ``enqueue_due``. The
-periods open for each tenant are the schedule's own (``seatsync.push.scheduler``: due and unclaimed, or claimed
-with a run that may be tried again). For each, unless a job for it is still queued or running (a job of a dead
-worker is retried by the stalled-job check, not enqueued again), a claim on (tenant, period, attempt) is inserted
-in ``seatsync_fanout`` and the ``push_gradient`` job is deferred *in the same transaction*: the claim exists if
-and only if the job was queued, so a second trigger (the next minute, another worker, an operator) enqueues
-nothing. The job then claims the period in ``scheduled_pushes`` before sending anything, so even a job run twice
-pushes the period once.
+The periodic task ``push_schedule`` (one job per minute for the whole cluster) calls ``enqueue_due``. The periods
+open for each target and tenant are the schedule's own (``seatsync.push.scheduler.open_periods``: due and
+unclaimed, or claimed with a run that may be tried again). For each, in **one transaction**: a claim on (target,
+tenant, period, attempt) in ``seatsync_fanout``, the schedule's claim in ``scheduled_pushes`` with the run it
+starts (``scheduler.claim_and_start``, queued for a worker), and the ``execute_push`` job. The three exist together
+or not at all, so a second trigger (the next minute, another worker, an operator) enqueues nothing; a period whose
+target still has a push running (queued or running: the partial unique index refuses a second run) waits for the
+next tick.
 """
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.db.engine import transaction
-from seatsync.db.models import ScheduledPush
+from seatsync.db.models import Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.jobs.dispatch import push_lock
-from seatsync.jobs.work import Task
-from seatsync.push.runs import Target
+from seatsync.errors import Conflict
+from seatsync.jobs.work import Task, push_lock
+from seatsync.push import scheduler
+from seatsync.targets.registry import get_target
 
 log = logging.getLogger(__name__)
-
-STARTED_BY = "schedule"
 
 _CLAIM = text(
     "INSERT INTO seatsync_fanout (target, period, tenant_id, attempt) VALUES (:target, :period, :tenant_id, :attempt) "
@@ -37,57 +38,71 @@ _SET_JOB = text(
     "UPDATE seatsync_fanout SET job_id = :job_id "
     "WHERE target = :target AND period = :period AND tenant_id = :tenant_id AND attempt = :attempt"
 )
-_LIVE_JOB = text(
-    "SELECT id FROM procrastinate_jobs WHERE task_name = :task AND status IN ('todo', 'doing') "
-    "AND args->>'tenant_id' = :tenant AND args->>'period' = :period AND (args->>'scheduled')::boolean LIMIT 1"
-)
 
 
-def due(engine: Engine, *, now: datetime) -> list[tuple[int, BillingPeriod, int]]:
-    """(tenant id, period, attempts so far) of every scheduled Gradient push open at ``now``, oldest first."""
-    from seatsync.push import scheduler
+class _Taken(Exception):
+    """The schedule's claim is another's: roll the fan-out's claim back."""
 
-    out: list[tuple[int, BillingPeriod, int]] = []
+
+def due(engine: Engine, *, now: datetime) -> list[tuple[str, int, BillingPeriod, int]]:
+    """(target, tenant id, period, attempts so far) of every scheduled push open at ``now``, oldest first."""
+    out: list[tuple[str, int, BillingPeriod, int]] = []
     with transaction(engine) as session:
-        for tenant, since in scheduler._connected_tenants(session):
-            attempts = dict(
-                session.execute(
-                    select(ScheduledPush.period, ScheduledPush.attempts).where(
-                        ScheduledPush.tenant_id == tenant.id, ScheduledPush.target == Target.GRADIENT.value
-                    )
-                ).all()
-            )
-            for period in scheduler._open_periods(session, tenant=tenant, since=since, now=now):
-                out.append((tenant.id, period, attempts.get(str(period), 0)))
+        for target in scheduler.scheduled_targets():
+            for tenant, since in scheduler.connected_tenants(session, target=target.key):
+                attempts = scheduler.claim_attempts(session, tenant_id=tenant.id, target=target.key)
+                for period in scheduler.open_periods(session, tenant=tenant, since=since, now=now, target=target.key):
+                    out.append((target.key, tenant.id, period, attempts.get(str(period), 0)))
     return out
 
 
 def enqueue_due(engine: Engine, settings: Settings, *, now: datetime) -> list[int]:
-    """Claim and enqueue every due (tenant, period) not claimed before; the job ids enqueued now."""
+    """Claim, start and enqueue every due (target, tenant, period) not claimed before; the job ids enqueued now."""
     from seatsync.jobs.procrastinate_app import JobQueue
 
     queue = JobQueue(settings.database_url)
     enqueued: list[int] = []
     try:
-        for tenant_id, period, attempt in due(engine, now=now):
-            key = {"target": Target.GRADIENT.value, "period": str(period), "tenant_id": tenant_id, "attempt": attempt}
-            with engine.begin() as conn:
-                live = {"task": Task.PUSH_GRADIENT.value, "tenant": str(tenant_id), "period": str(period)}
-                if conn.execute(_LIVE_JOB, live).first() is not None:
-                    continue  # queued, running, or its worker died and the stalled-job check will run it again
-                if conn.execute(_CLAIM, key).first() is None:
-                    continue  # enqueued before
-                # the job row is inserted in this transaction: the claim and the job exist together or not at all
-                job_id, _ = queue.defer(
-                    Task.PUSH_GRADIENT.value,
-                    {"tenant_id": tenant_id, "period": str(period), "started_by": STARTED_BY, "scheduled": True},
-                    lock=push_lock(tenant_id, Target.GRADIENT),
-                    queueing_lock=None,
-                    connection=conn.connection.driver_connection,
-                )
-                conn.execute(_SET_JOB, {**key, "job_id": job_id})
+        for target, tenant_id, period, attempt in due(engine, now=now):
+            key = {"target": target, "period": str(period), "tenant_id": tenant_id, "attempt": attempt}
+            try:
+                with engine.begin() as conn:
+                    if conn.execute(_CLAIM, key).first() is None:
+                        continue  # enqueued before
+                    with Session(bind=conn) as session:
+                        tenant = session.get(Tenant, tenant_id)
+                        assert tenant is not None
+                        run = scheduler.claim_and_start(
+                            session, tenant=tenant, period=period, target=target, queued=True, now=now
+                        )
+                        if run is None:
+                            raise _Taken
+                        run_id = run.id
+                        session.flush()
+                    # the job row is inserted in this transaction: the claims, the run and the job exist together
+                    job_id, _ = queue.defer(
+                        Task.EXECUTE_PUSH.value,
+                        {"run_id": run_id},
+                        lock=push_lock(tenant_id, target),
+                        queueing_lock=None,
+                        connection=conn.connection.driver_connection,
+                        queue=get_target(target).queue,
+                    )
+                    conn.execute(_SET_JOB, {**key, "job_id": job_id})
+            except (_Taken, IntegrityError):
+                continue  # another process has the period
+            except Conflict as exc:
+                log.info("scheduled %s push of %s for tenant %s waits: %s", target, period, tenant_id, exc)
+                continue
             enqueued.append(job_id)
-            log.info("scheduled Gradient push of %s for tenant %s queued (job %s)", period, tenant_id, job_id)
+            log.info(
+                "scheduled %s push of %s for tenant %s queued (job %s, run %s)",
+                target,
+                period,
+                tenant_id,
+                job_id,
+                run_id,
+            )
     finally:
         queue.close()
     return enqueued

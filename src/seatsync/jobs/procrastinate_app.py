@@ -1,15 +1,16 @@
-"""The Procrastinate app: seatsync's tasks, the periodic Gradient schedule, the worker and the job queue client.
+"""The Procrastinate app: seatsync's tasks, the periodic schedule, the worker and the job queue client.
 
 Procrastinate keeps its jobs in the same PostgreSQL database (schema applied by ``seatsync migrate``, revision
 ``0006_jobs``). Tasks:
 
-- ``push_connectwise`` / ``push_gradient`` (tenant_id, period, started_by, force, retry_failed, dry_run): lock
-  ``push:<tenant>:<target>`` (one at a time per tenant and target) and queueing lock of the same name (one queued);
+- ``execute_push`` (run_id): every target's push, its run started by whoever queued it
+  (``seatsync.push.engine.start``); lock ``push:<tenant>:<target>`` (one at a time per tenant and target), on the
+  target's queue (``BillingTarget.queue``: ``connectwise``, ``gradient`` ...);
 - ``sync_accounts`` (tenant_id): lock and queueing lock ``sync_accounts:<tenant>``;
 - ``prune_jobs``: periodic, daily: succeeded jobs older than a week are deleted;
-- ``gradient_schedule``: periodic, every minute; Procrastinate defers one job per tick for the whole cluster
-  (``procrastinate_periodic_defers`` is unique per task and tick) and the fan-out claims each (tenant, period)
-  once (``seatsync.jobs.fanout``).
+- ``push_schedule``: periodic, every minute; Procrastinate defers one job per tick for the whole cluster
+  (``procrastinate_periodic_defers`` is unique per task and tick) and the fan-out claims each (target, tenant,
+  period) once (``seatsync.jobs.fanout``).
 
 A worker killed mid-job leaves its job ``doing``; every worker looks for jobs of workers whose heartbeat is older
 than ``stalled_after`` and puts them back to ``todo`` (``retry_stalled_jobs``). The retried push re-reads and
@@ -37,7 +38,6 @@ from seatsync.errors import Conflict, RetriableError
 from seatsync.jobs import work
 from seatsync.jobs.dispatch import JobState
 from seatsync.jobs.work import Task
-from seatsync.push.runs import Target
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,10 @@ log = logging.getLogger(__name__)
 PUSH_RETRY = RetryStrategy(max_attempts=12, wait=20, retry_exceptions={Conflict, RetriableError})
 SYNC_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5, retry_exceptions={RetriableError})
 
-#: the queue of each task: a deployment may give Gradient (one global limit) and ConnectWise (a limit per tenant)
-#: their own workers (``seatsync worker --queues gradient``), so neither waits behind the other
+#: the queue of each task but ``execute_push`` (on its target's queue): a deployment may give Gradient (one global
+#: limit) and ConnectWise (a limit per tenant) their own workers (``seatsync worker --queues gradient``), so neither
+#: waits behind the other
 QUEUES = {
-    Task.PUSH_CONNECTWISE.value: "connectwise",
-    Task.PUSH_GRADIENT.value: "gradient",
     Task.SYNC_ACCOUNTS.value: "gradient",
 }
 
@@ -76,25 +75,16 @@ def _env(context: JobContext) -> tuple[Engine, Settings]:
     return extra["engine"], extra["settings"]
 
 
-def _push(context: JobContext, target: Target, kwargs: dict[str, Any]) -> int | None:
+@app.task(name=Task.EXECUTE_PUSH.value, pass_context=True, retry=PUSH_RETRY)
+def execute_push(context: JobContext, *, run_id: int) -> int:
+    """Carry out push run ``run_id`` (any target) with the cluster-wide rate limits."""
     engine, settings = _env(context)
-    kwargs = {**kwargs, "target": target.value}  # the task says which engine, whatever the arguments say
     job_id = context.job.id
-    run_id: int | None = work.timed(
-        context.job.task_name,
-        lambda: work.run_push_job(engine, settings=settings, shared_pacing=True, job_id=job_id, **kwargs),
+    done: int = work.timed(
+        Task.EXECUTE_PUSH,
+        lambda: work.run_push_job(engine, settings=settings, run_id=run_id, shared_pacing=True, job_id=job_id),
     )
-    return run_id
-
-
-@app.task(name=Task.PUSH_CONNECTWISE.value, pass_context=True, retry=PUSH_RETRY)
-def push_connectwise(context: JobContext, /, **kwargs: Any) -> int | None:
-    return _push(context, Target.CONNECTWISE, kwargs)
-
-
-@app.task(name=Task.PUSH_GRADIENT.value, pass_context=True, retry=PUSH_RETRY)
-def push_gradient(context: JobContext, /, **kwargs: Any) -> int | None:
-    return _push(context, Target.GRADIENT, kwargs)
+    return done
 
 
 @app.task(name=Task.SYNC_ACCOUNTS.value, pass_context=True, retry=SYNC_RETRY)
@@ -111,14 +101,14 @@ def sync_accounts(context: JobContext, *, tenant_id: int) -> dict[str, int]:
 
 
 @app.periodic(cron="* * * * *", periodic_id="monthly")
-@app.task(name=Task.GRADIENT_SCHEDULE.value, pass_context=True, queueing_lock=Task.GRADIENT_SCHEDULE.value)
-def gradient_schedule(context: JobContext, timestamp: int) -> int:
-    """Enqueue the Gradient push of every tenant whose period is due at ``timestamp`` (each once per period)."""
+@app.task(name=Task.PUSH_SCHEDULE.value, pass_context=True, queueing_lock=Task.PUSH_SCHEDULE.value)
+def push_schedule(context: JobContext, timestamp: int) -> int:
+    """Enqueue the push of every scheduled target and tenant whose period is due at ``timestamp`` (once each)."""
     from seatsync.jobs import fanout
 
     engine, settings = _env(context)
     now = datetime.fromtimestamp(timestamp, UTC)
-    return int(work.timed(Task.GRADIENT_SCHEDULE, lambda: len(fanout.enqueue_due(engine, settings, now=now))))
+    return int(work.timed(Task.PUSH_SCHEDULE, lambda: len(fanout.enqueue_due(engine, settings, now=now))))
 
 
 #: how long succeeded jobs are kept (the history that matters is in push_runs); failed ones are kept
@@ -163,9 +153,11 @@ class JobQueue:
         lock: str,
         queueing_lock: str | bool | None = True,
         connection: Any = None,
+        queue: str | None = None,
     ) -> tuple[int, bool]:
         """Defer ``task``; when one with the same queueing lock (default: ``lock``) is already queued, that one:
-        (job id, existing). ``connection``: a psycopg connection whose transaction the job joins."""
+        (job id, existing). ``connection``: a psycopg connection whose transaction the job joins; ``queue``:
+        default the task's (``QUEUES``)."""
         qlock = lock if queueing_lock is True else (queueing_lock or None)
         if connection is None:
             self._open()
@@ -176,7 +168,7 @@ class JobQueue:
                     job_manager=self.manager,
                     lock=lock,
                     queueing_lock=qlock,
-                    queue=QUEUES.get(task, "default"),
+                    queue=queue or QUEUES.get(task, "default"),
                     connection=connection,
                 )
                 return deferrer.defer(**kwargs), False
@@ -188,6 +180,15 @@ class JobQueue:
                     return queued[0].id, True
                 # it started between the two statements: the new job may be queued now
         raise pexc.AlreadyEnqueued(f"could not queue {task} for {lock}; try again")
+
+    def queued(self, *, task: str, lock: str) -> tuple[int, int] | None:
+        """(job id, run id) of a push job with this lock still waiting to start, if any."""
+        self._open()
+        for job in self.manager.list_jobs(task=task, lock=lock, status=Status.TODO.value):
+            run_id = job.task_kwargs.get("run_id")
+            if job.id is not None and isinstance(run_id, int):
+                return job.id, run_id
+        return None
 
     def state(self, job_id: int) -> JobState:
         self._open()

@@ -1,7 +1,7 @@
 """The one code path of every job, whoever runs it (a thread of ``seatsync serve`` or a ``seatsync worker``).
 
-Jobs only call the engines (``seatsync.push.connectwise.run_push``, ``seatsync.push.gradient.run_gradient_push``,
-``seatsync.services.gradient.sync_accounts``); what differs between the two dispatchers is only the pacing:
+Jobs only call the engine (``seatsync.push.engine.execute``: one job ``execute_push(run_id)`` for every target)
+and ``seatsync.services.gradient.sync_accounts``; what differs between the two dispatchers is only the pacing:
 with ``shared_pacing`` (the distributed queue) the clients' rate limiters are the PostgreSQL buckets of
 ``seatsync.jobs.limiter``, so the limits hold across every worker.
 """
@@ -9,23 +9,19 @@ with ``shared_pacing`` (the distributed queue) the clients' rate limiters are th
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
-from seatsync.connectors.connectwise import ConnectWiseClient
 from seatsync.db.engine import session_factory, transaction
 from seatsync.db.models import PushResult, PushRun, Tenant
-from seatsync.domain.periods import BillingPeriod
-from seatsync.errors import ConfigurationError, Conflict, NotFound
+from seatsync.errors import NotFound
 from seatsync.jobs import observe
-from seatsync.push.runs import Target
+from seatsync.push import engine as push_engine
 
 log = logging.getLogger(__name__)
 
@@ -33,139 +29,41 @@ Progress = Callable[[int, int], None]
 
 
 class Task(enum.StrEnum):
-    PUSH_CONNECTWISE = "push_connectwise"
-    PUSH_GRADIENT = "push_gradient"
+    EXECUTE_PUSH = "execute_push"
     SYNC_ACCOUNTS = "sync_accounts"
-    GRADIENT_SCHEDULE = "gradient_schedule"
+    #: the monthly schedule of every scheduled target (``seatsync.push.scheduler``)
+    PUSH_SCHEDULE = "push_schedule"
 
 
-def push_task(target: Target) -> Task:
-    return Task.PUSH_CONNECTWISE if target is Target.CONNECTWISE else Task.PUSH_GRADIENT
-
-
-def connectwise_factory(
-    engine: Engine, settings: Settings, *, shared_pacing: bool
-) -> Callable[[Session, Tenant], ConnectWiseClient]:
-    """Clients from the tenant's stored credentials, metered; paced cluster-wide when ``shared_pacing``."""
-    from seatsync.jobs.limiter import connectwise_limiter
-    from seatsync.services.connectwise_connection import client_for
-
-    def make(session: Session, tenant: Tenant) -> ConnectWiseClient:
-        options: dict[str, Any] = {"transport": observe.MeteredTransport("connectwise")}
-        if shared_pacing:
-            options["rate_limiter"] = connectwise_limiter(engine, settings, tenant.id)
-        return client_for(session, tenant=tenant, settings=settings, **options)
-
-    return make
-
-
-def gradient_factory(engine: Engine, settings: Settings, *, shared_pacing: bool) -> Callable[[Session, Tenant], Any]:
-    """Gradient clients from the tenant's stored token, metered; paced cluster-wide when ``shared_pacing``."""
-    from seatsync.jobs.limiter import gradient_limiter
-    from seatsync.services import gradient
-
-    def make(session: Session, tenant: Tenant) -> Any:
-        options: dict[str, Any] = {"transport": observe.MeteredTransport("gradient")}
-        if shared_pacing:
-            options["limiter"] = gradient_limiter(engine, settings, gradient.configured_vendor_key(settings))
-        return gradient.client_for(session, tenant=tenant, **options)
-
-    return make
-
-
-def _gradient_runner() -> Callable[..., int]:
-    try:
-        from seatsync.push import gradient as gradient_push
-    except ImportError as exc:
-        raise ConfigurationError("the Gradient push is not available in this installation") from exc
-    return cast(Callable[..., int], gradient_push.run_gradient_push)
-
-
-def _scheduled_gradient_push(
-    engine: Engine, *, tenant_id: int, period: BillingPeriod, factory: Callable[[Session, Tenant], Any]
-) -> int | None:
-    """The schedule's push of ``period``: claimed in ``scheduled_pushes`` first, so it happens once whoever asks."""
-    from seatsync.db.models import ScheduledPush
-    from seatsync.push import gradient as gradient_push
-    from seatsync.push import scheduler
-
-    run_id: int | None = scheduler._claim_and_start(engine, tenant_id=tenant_id, period=period)
-    if run_id is None:
-        with transaction(engine) as session:
-            claimed = session.scalar(
-                select(ScheduledPush.id).where(
-                    ScheduledPush.tenant_id == tenant_id,
-                    ScheduledPush.target == Target.GRADIENT.value,
-                    ScheduledPush.period == str(period),
-                )
-            )
-        if claimed is None:  # not claimed by anyone: another Gradient push of the tenant is running
-            raise Conflict(f"another Gradient push of tenant {tenant_id} is running; the scheduled one waits")
-        log.info("the scheduled Gradient push of %s was already claimed: nothing to do", period)
-        return None
-    gradient_push.execute(engine, run_id=run_id, client_factory=factory)
-    return run_id
-
-
-def _accepted(runner: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The options the engine takes (None values left to the engine's defaults)."""
-    params = inspect.signature(runner).parameters
-    return {k: v for k, v in options.items() if k in params and v is not None}
+def push_lock(tenant_id: int, target: str) -> str:
+    """One push per tenant and target at a time, cluster-wide (the job lock)."""
+    return f"push:{tenant_id}:{target}"
 
 
 def run_push_job(
     engine: Engine,
     *,
     settings: Settings,
-    tenant_id: int,
-    target: Target | str,
-    period: BillingPeriod | str,
-    started_by: str,
-    force: bool = False,
-    retry_failed: bool = False,
-    dry_run: bool = False,
+    run_id: int,
     progress: Progress | None = None,
     shared_pacing: bool = False,
     job_id: int | None = None,
-    scheduled: bool = False,
-) -> int | None:
-    """Run one push to completion with the engine of ``target``; returns the run id.
-
-    ``scheduled`` (Gradient): the monthly schedule's push, claimed once per period; None when already claimed.
-    """
-    target = Target(target)
-    period = period if isinstance(period, BillingPeriod) else BillingPeriod.parse(period)
-    with observe.bound(tenant_id=tenant_id, target=target.value, period=str(period), job_id=job_id) as ctx:
+) -> int:
+    """Carry out one started push run to its end (``seatsync.push.engine.execute``); returns the run id carried
+    out (a continuation's when the run's process had died)."""
+    with transaction(engine) as session:
+        run = session.get(PushRun, run_id)
+        if run is None:
+            raise NotFound(f"no push run {run_id}")
+        tenant_id, target, period = run.tenant_id, run.target, run.period
+    with observe.bound(tenant_id=tenant_id, target=target, period=period, job_id=job_id, run_id=run_id) as ctx:
         log.info("push started")
-        options: dict[str, Any] = {
-            "started_by": started_by,
-            "force": force,
-            "retry_failed": retry_failed,
-            "dry_run": dry_run,
-            "progress": progress,
-        }
-        if target is Target.CONNECTWISE:
-            from seatsync.push.connectwise import run_push
-
-            runner: Callable[..., int] = run_push
-            options["client_factory"] = connectwise_factory(engine, settings, shared_pacing=shared_pacing)
-        else:
-            runner = _gradient_runner()
-            options["client_factory"] = gradient_factory(engine, settings, shared_pacing=shared_pacing)
-            if scheduled:
-                found = _scheduled_gradient_push(
-                    engine, tenant_id=tenant_id, period=period, factory=options["client_factory"]
-                )
-                if found is None:
-                    return None
-                ctx.update(run_id=found)
-                log.info("push finished: %s", record_outcomes(engine, run_id=found))
-                return found
-        run_id = runner(engine, tenant_id=tenant_id, period=period, **_accepted(runner, options))
-        ctx.update(run_id=run_id)
-        status = record_outcomes(engine, run_id=run_id)
-        log.info("push finished: %s", status)
-        return run_id
+        done = push_engine.execute(
+            engine, run_id=run_id, settings=settings, shared_pacing=shared_pacing, progress=progress
+        )
+        ctx.update(run_id=done)
+        log.info("push finished: %s", record_outcomes(engine, run_id=done))
+        return done
 
 
 def record_outcomes(engine: Engine, *, run_id: int) -> str:
@@ -187,15 +85,17 @@ def run_sync_accounts_job(
 ) -> dict[str, int]:
     """Make every company a Gradient account (``seatsync.services.gradient.sync_accounts``); counts by change."""
     from seatsync.services import gradient
+    from seatsync.targets.gradient import TARGET
 
     with observe.bound(tenant_id=tenant_id, task=Task.SYNC_ACCOUNTS.value, job_id=job_id):
-        factory = gradient_factory(engine, settings, shared_pacing=shared_pacing)
         with session_factory(engine)() as session:
             tenant = session.get(Tenant, tenant_id)
             if tenant is None:
                 raise NotFound(f"no tenant {tenant_id}")
             try:
-                with factory(session, tenant) as client:
+                with TARGET.client(
+                    session, tenant, settings=settings, engine=engine, shared_pacing=shared_pacing
+                ) as client:
                     report = gradient.sync_accounts(session, tenant=tenant, client=client)
             finally:
                 session.commit()  # a refused token marks the integration broken before raising: keep the mark

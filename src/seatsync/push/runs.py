@@ -1,7 +1,8 @@
-"""Push runs and their per-company results, for every target (ConnectWise now, Gradient later).
+"""Push runs and their per-company results, for every target.
 
 A run is written ``running`` before anything is sent, with the process that runs it (host, pid) and a
-heartbeat. A company's result is written only after its remote effect happened, so a run killed at any
+heartbeat; a run queued for a worker has no process until a worker claims it (``claim_run``). A partial unique
+index (``uq_push_runs_live``) keeps one running run per tenant and target, whichever processes race to start one. A company's result is written only after its remote effect happened, so a run killed at any
 point claims nothing that did not happen. The next start marks a run whose process is gone (or whose
 heartbeat is older than the lease) ``interrupted``; re-running then finishes the work, and the engine's
 read-compare-set makes that free of double effects.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seatsync.db.engine import transaction
@@ -28,9 +30,13 @@ from seatsync.errors import Conflict, NotFound, SeatsyncError
 LEASE = timedelta(minutes=2)
 #: how often a running push writes its heartbeat
 HEARTBEAT_EVERY = timedelta(seconds=10)
+#: a run queued for a worker that no worker has claimed after this long is taken as lost
+QUEUED_LEASE = timedelta(hours=1)
 
 
 class Target(enum.StrEnum):
+    """The built-in targets' keys (every registered target's key is accepted where a target is asked for)."""
+
     CONNECTWISE = "connectwise"
     GRADIENT = "gradient"
 
@@ -76,6 +82,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def _is_dead(run: PushRun, now: datetime) -> bool:
+    if run.pid is None:  # queued for a worker, not claimed yet
+        return now - run.started_at > QUEUED_LEASE
     beat = run.heartbeat_at or run.started_at
     if now - beat > LEASE:
         return True
@@ -84,13 +92,13 @@ def _is_dead(run: PushRun, now: datetime) -> bool:
     return same_host and run.pid is not None and run.pid != os.getpid() and not _process_alive(run.pid)
 
 
-def reap_stale_runs(session: Session, *, tenant_id: int, target: Target, now: datetime | None = None) -> list[int]:
+def reap_stale_runs(session: Session, *, tenant_id: int, target: str, now: datetime | None = None) -> list[int]:
     """Mark every ``running`` run of this tenant and target whose process is gone as ``interrupted``."""
     now = now or _now()
     reaped: list[int] = []
     for run in session.scalars(
         select(PushRun).where(
-            PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.status == RunStatus.RUNNING
+            PushRun.tenant_id == tenant_id, PushRun.target == str(target), PushRun.status == RunStatus.RUNNING
         )
     ):
         if _is_dead(run, now):
@@ -98,6 +106,8 @@ def reap_stale_runs(session: Session, *, tenant_id: int, target: Target, now: da
             run.status_reason = (
                 f"the process running it ({run.host}, pid {run.pid}) stopped before it finished; "
                 "companies without a result were not pushed by it"
+                if run.pid is not None
+                else "no worker took it up: nothing was pushed by it"
             )
             run.finished_at = run.heartbeat_at or run.started_at
             _store_counts(session, run)
@@ -110,29 +120,32 @@ def start_run(
     session: Session,
     *,
     tenant_id: int,
-    target: Target,
+    target: str,
     period: str,
     started_by: str,
     dry_run: bool = False,
     forced: bool = False,
     retry_failed: bool = False,
+    queued: bool = False,
 ) -> PushRun:
-    """A new ``running`` run; refuses while another live run of the same tenant and target is going."""
+    """A new ``running`` run; refuses while another live run of the same tenant and target is going.
+
+    ``queued``: a worker will run it (it claims the run then); otherwise this process runs it."""
     reap_stale_runs(session, tenant_id=tenant_id, target=target)
     live = session.scalar(
         select(PushRun).where(
-            PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.status == RunStatus.RUNNING
+            PushRun.tenant_id == tenant_id, PushRun.target == str(target), PushRun.status == RunStatus.RUNNING
         )
     )
     if live is not None:
         raise Conflict(
-            f"a {target.value} push is already running (run {live.id} for {live.period}, started by "
+            f"a {target} push is already running (run {live.id} for {live.period}, started by "
             f"{live.started_by} at {live.started_at:%Y-%m-%d %H:%M} UTC); wait for it to finish"
         )
     now = _now()
     run = PushRun(
         tenant_id=tenant_id,
-        target=target.value,
+        target=str(target),
         period=period,
         started_by=started_by,
         started_at=now,
@@ -140,13 +153,36 @@ def start_run(
         dry_run=dry_run,
         forced=forced,
         retry_failed=retry_failed,
-        host=socket.gethostname(),
-        pid=os.getpid(),
+        host=None if queued else socket.gethostname(),
+        pid=None if queued else os.getpid(),
         heartbeat_at=now,
     )
     session.add(run)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # uq_push_runs_live: another process started one in the meantime
+        raise Conflict(f"a {target} push of this tenant was started at the same moment; wait for it to finish") from exc
     return run
+
+
+def claim_run(session: Session, *, run_id: int) -> PushRun:
+    """This process runs ``run_id`` now (a queued run, or one retried after its worker died): host, pid, heartbeat."""
+    session.execute(
+        update(PushRun)
+        .where(PushRun.id == run_id, PushRun.status == RunStatus.RUNNING)
+        .values(host=socket.gethostname(), pid=os.getpid(), heartbeat_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    run = session.get(PushRun, run_id)
+    if run is None:
+        raise NotFound(f"no push run {run_id}")
+    session.refresh(run)
+    return run
+
+
+def is_dead(run: PushRun, *, now: datetime | None = None) -> bool:
+    """Whether a ``running`` run's process is gone (see ``reap_stale_runs``)."""
+    return _is_dead(run, now or _now())
 
 
 def _store_counts(session: Session, run: PushRun) -> dict[Outcome, int]:
@@ -258,7 +294,7 @@ def list_runs(
     session: Session,
     *,
     tenant_id: int,
-    target: Target | None = None,
+    target: str | None = None,
     period: str | None = None,
     include_dry_runs: bool = True,
     limit: int = 50,
@@ -267,7 +303,7 @@ def list_runs(
     """Runs, newest first."""
     query = select(PushRun).where(PushRun.tenant_id == tenant_id)
     if target is not None:
-        query = query.where(PushRun.target == target.value)
+        query = query.where(PushRun.target == str(target))
     if period is not None:
         query = query.where(PushRun.period == period)
     if not include_dry_runs:
@@ -288,9 +324,9 @@ _LATEST_RUN_ANY_PERIOD = _LATEST_RUN.order_by(*_NEWEST_FIRST).limit(1)
 _LATEST_RUN_OF_PERIOD = _LATEST_RUN.where(PushRun.period == bindparam("period")).order_by(*_NEWEST_FIRST).limit(1)
 
 
-def latest_run(session: Session, *, tenant_id: int, target: Target, period: str | None = None) -> PushRun | None:
+def latest_run(session: Session, *, tenant_id: int, target: str, period: str | None = None) -> PushRun | None:
     """The newest real (not dry) run that is not still running."""
-    params = {"tenant_id": tenant_id, "target": target.value}
+    params = {"tenant_id": tenant_id, "target": str(target)}
     if period is None:
         return session.scalar(_LATEST_RUN_ANY_PERIOD, params)
     return session.scalar(_LATEST_RUN_OF_PERIOD, {**params, "period": period})
@@ -299,11 +335,9 @@ def latest_run(session: Session, *, tenant_id: int, target: Target, period: str 
 _LAST_PUSH = _LATEST_RUN_ANY_PERIOD.with_only_columns(PushRun.finished_at)
 
 
-def last_push(session: Session, *, tenant_id: int, target: Target) -> datetime | None:
+def last_push(session: Session, *, tenant_id: int, target: str) -> datetime | None:
     """ "Last Push": the end of the latest finished real run."""
-    finished: datetime | None = session.connection().scalar(
-        _LAST_PUSH, {"tenant_id": tenant_id, "target": target.value}
-    )
+    finished: datetime | None = session.connection().scalar(_LAST_PUSH, {"tenant_id": tenant_id, "target": str(target)})
     return finished
 
 
@@ -329,7 +363,7 @@ def run_results(session: Session, *, tenant_id: int, run_id: int) -> list[Result
     return [ResultRow(run_id, r.company_pk, cid, name, r) for r, cid, name in rows]
 
 
-def latest_results(session: Session, *, tenant_id: int, target: Target, period: str) -> dict[int, PushResult]:
+def latest_results(session: Session, *, tenant_id: int, target: str, period: str) -> dict[int, PushResult]:
     """Per company, its result in the newest real run of ``period`` that has one (the mapper's Billing Status).
 
     A retry-failed pass only touches failed companies, so the others keep their result from earlier runs.
@@ -339,7 +373,7 @@ def latest_results(session: Session, *, tenant_id: int, target: Target, period: 
         .join(PushRun, PushRun.id == PushResult.run_id)
         .where(
             PushRun.tenant_id == tenant_id,
-            PushRun.target == target.value,
+            PushRun.target == str(target),
             PushRun.period == period,
             PushRun.dry_run.is_(False),
         )
@@ -386,7 +420,7 @@ def history_rows(
     session: Session,
     *,
     tenant_id: int,
-    target: Target | None = None,
+    target: str | None = None,
     period: str | None = None,
     run_id: int | None = None,
     limit: int = 50,

@@ -1,9 +1,17 @@
-"""The monthly Gradient schedule, run against the database: on the 1st at 00:00 in each tenant's zone, the
-previous month; a 1st missed while seatsync was down is caught up at the next start, once.
+"""The monthly schedule of every scheduled billing target (``BillingTarget.scheduled``: Gradient today), run
+against the database: on the 1st at 00:00 in each tenant's zone, the previous month; a 1st missed while seatsync
+was down is caught up at the next start, once.
 
-    started = run_due(engine, now=datetime.now(UTC))        # the single entry point: serve, a job queue, tests
+    started = run_due(engine, now=datetime.now(UTC))        # the single entry point: serve, tests
     scheduler = Scheduler(engine); scheduler.start() ... scheduler.stop()   # run_due at start, then every minute
     when = next_scheduled_push(session, tenant=t, now=now)  # for the web page
+    for target in scheduled_targets():                      # the distributed fan-out (``seatsync.jobs.fanout``)
+        for tenant, since in connected_tenants(session, target=target.key):
+            periods = open_periods(session, tenant=tenant, target=target.key, since=since, now=now)
+            run = claim_and_start(session, tenant=tenant, target=target.key, period=p, queued=True)
+
+One scheduler per deployment: the in-process ``Scheduler`` on SQLite (and whenever no worker runs the periodic
+task), the Procrastinate periodic task on PostgreSQL with workers; both use the functions above.
 
 Which periods are due comes from ``seatsync.domain.schedule.due_periods``, given the newest period a
 *scheduled* push completed (``scheduled_pushes`` joined with its run: a "push now" of an unfinished month
@@ -33,10 +41,11 @@ from seatsync.db.models import Integration, PushRun, ScheduledPush, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.schedule import due_periods, next_run, push_instant
 from seatsync.errors import Conflict
-from seatsync.push import gradient as gradient_push
+from seatsync.push import engine as push_engine
 from seatsync.push import runs
-from seatsync.push.runs import RunStatus, Target
-from seatsync.services import gradient as gradient_service
+from seatsync.push.runs import RunStatus
+from seatsync.targets.base import BillingTarget, ClientFactory, PushOptions
+from seatsync.targets.registry import all_targets, get_target
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,13 @@ MAX_ATTEMPTS = 3
 RETRY_AFTER = timedelta(minutes=15)
 #: a scheduled run that ended so is done: the period is not pushed by the schedule again
 DONE = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
-TARGET = Target.GRADIENT
+#: the target of the functions below when none is named (the one scheduled target before the seam)
+DEFAULT_TARGET = "gradient"
+
+
+def scheduled_targets() -> list[BillingTarget]:
+    """The registered targets the monthly schedule pushes."""
+    return [t for t in all_targets() if t.scheduled]
 
 
 def _aware(now: datetime) -> datetime:
@@ -56,14 +71,14 @@ def _aware(now: datetime) -> datetime:
     return now
 
 
-def last_scheduled(session: Session, *, tenant_id: int) -> BillingPeriod | None:
+def last_scheduled(session: Session, *, tenant_id: int, target: str = DEFAULT_TARGET) -> BillingPeriod | None:
     """The newest period whose scheduled push completed (succeeded or partial)."""
     newest = session.scalar(
         select(func.max(ScheduledPush.period))  # YYYY-MM sorts as text
         .join(PushRun, PushRun.id == ScheduledPush.run_id)
         .where(
             ScheduledPush.tenant_id == tenant_id,
-            ScheduledPush.target == TARGET.value,
+            ScheduledPush.target == target,
             PushRun.status.in_([s.value for s in DONE]),
         )
     )
@@ -81,7 +96,7 @@ def _retakeable(session: Session, claim: ScheduledPush) -> bool:
     if run is None:
         return True  # its run was deleted
     if run.status == RunStatus.RUNNING:
-        runs.reap_stale_runs(session, tenant_id=claim.tenant_id, target=TARGET, now=now)
+        runs.reap_stale_runs(session, tenant_id=claim.tenant_id, target=claim.target, now=now)
         session.refresh(run)
     if run.status == RunStatus.INTERRUPTED:
         return True
@@ -90,14 +105,16 @@ def _retakeable(session: Session, claim: ScheduledPush) -> bool:
     return False
 
 
-def _open_periods(session: Session, *, tenant: Tenant, since: datetime | None, now: datetime) -> list[BillingPeriod]:
+def open_periods(
+    session: Session, *, tenant: Tenant, since: datetime | None, now: datetime, target: str = DEFAULT_TARGET
+) -> list[BillingPeriod]:
     """The periods the schedule may push now, oldest first: the due ones not claimed yet, and the claimed ones
     whose run may be tried again (even from before a reconnect, which moves ``since``)."""
-    due = due_periods(now, tenant.time_zone, last_scheduled(session, tenant_id=tenant.id), since=since)
+    due = due_periods(now, tenant.time_zone, last_scheduled(session, tenant_id=tenant.id, target=target), since=since)
     claims = {
         c.period: c
         for c in session.scalars(
-            select(ScheduledPush).where(ScheduledPush.tenant_id == tenant.id, ScheduledPush.target == TARGET.value)
+            select(ScheduledPush).where(ScheduledPush.tenant_id == tenant.id, ScheduledPush.target == target)
         )
     }  # one a month at most
     fresh = {p for p in due if str(p) not in claims}
@@ -105,75 +122,132 @@ def _open_periods(session: Session, *, tenant: Tenant, since: datetime | None, n
     return sorted(fresh | retry)
 
 
-def _claim_and_start(engine: Engine, *, tenant_id: int, period: BillingPeriod) -> int | None:
-    """Claim ``period`` for this process and start its run, in one transaction; None when another process
-    has it (or another Gradient push of the tenant is running: the next tick tries again)."""
+def claim_attempts(session: Session, *, tenant_id: int, target: str = DEFAULT_TARGET) -> dict[str, int]:
+    """period -> how many times the schedule has taken it so far."""
+    rows = session.execute(
+        select(ScheduledPush.period, ScheduledPush.attempts).where(
+            ScheduledPush.tenant_id == tenant_id, ScheduledPush.target == target
+        )
+    )
+    return {str(period): int(attempts) for period, attempts in rows}
+
+
+def claim_and_start(
+    session: Session,
+    *,
+    tenant: Tenant,
+    period: BillingPeriod,
+    target: str = DEFAULT_TARGET,
+    queued: bool = False,
+    now: datetime | None = None,
+) -> PushRun | None:
+    """In the caller's transaction: claim ``period`` for the schedule and start its run; None when the claim is
+    another's (already pushed, or re-taken first). Raises ``IntegrityError`` when another process inserted the
+    claim at the same moment and ``Conflict`` while another push of the tenant and target runs: roll back then.
+    ``queued``: a worker will run it (``seatsync.push.engine.execute``)."""
+    claim = session.scalar(
+        select(ScheduledPush).where(
+            ScheduledPush.tenant_id == tenant.id,
+            ScheduledPush.target == target,
+            ScheduledPush.period == str(period),
+        )
+    )
+    if claim is None:
+        claim = ScheduledPush(tenant_id=tenant.id, target=target, period=str(period))
+        session.add(claim)
+        session.flush()  # the unique key: a second process fails here (IntegrityError)
+    else:
+        if not _retakeable(session, claim):
+            return None
+        taken = session.execute(
+            update(ScheduledPush)
+            .where(ScheduledPush.id == claim.id, ScheduledPush.attempts == claim.attempts)
+            .values(attempts=claim.attempts + 1, claimed_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None  # another process re-took it first
+    run = push_engine.start(
+        session,
+        tenant=tenant,
+        target=target,
+        options=PushOptions(period, started_by=STARTED_BY),
+        queued=queued,
+        now=now,  # the schedule's clock: a period it finds due has started on it
+    )
+    session.execute(
+        update(ScheduledPush)
+        .where(ScheduledPush.id == claim.id)
+        .values(run_id=run.id)
+        .execution_options(synchronize_session=False)
+    )
+    return run
+
+
+def _claim_and_start(
+    engine: Engine, *, tenant_id: int, period: BillingPeriod, target: str, now: datetime
+) -> int | None:
+    """``claim_and_start`` in its own transaction; None when another process has it (or another push of the
+    tenant and target is running: the next tick tries again)."""
     try:
         with transaction(engine) as session:
             tenant = session.get(Tenant, tenant_id)
             assert tenant is not None
-            claim = session.scalar(
-                select(ScheduledPush).where(
-                    ScheduledPush.tenant_id == tenant_id,
-                    ScheduledPush.target == TARGET.value,
-                    ScheduledPush.period == str(period),
-                )
-            )
-            if claim is None:
-                claim = ScheduledPush(tenant_id=tenant_id, target=TARGET.value, period=str(period))
-                session.add(claim)
-                session.flush()  # the unique key: a second process fails here (IntegrityError)
-            else:
-                if not _retakeable(session, claim):
-                    return None
-                taken = session.execute(
-                    update(ScheduledPush)
-                    .where(ScheduledPush.id == claim.id, ScheduledPush.attempts == claim.attempts)
-                    .values(attempts=claim.attempts + 1, claimed_at=datetime.now(UTC))
-                    .execution_options(synchronize_session=False)
-                )
-                if taken.rowcount != 1:  # type: ignore[attr-defined]
-                    return None  # another process re-took it first
-            run = gradient_push.start(session, tenant=tenant, period=period, started_by=STARTED_BY)
-            session.execute(
-                update(ScheduledPush)
-                .where(ScheduledPush.id == claim.id)
-                .values(run_id=run.id)
-                .execution_options(synchronize_session=False)
-            )
-            return run.id
+            run = claim_and_start(session, tenant=tenant, period=period, target=target, now=now)
+            return run.id if run is not None else None
     except IntegrityError:
         return None
     except Conflict as exc:
-        log.info("scheduled Gradient push of %s for tenant %s waits: %s", period, tenant_id, exc)
+        log.info("scheduled %s push of %s for tenant %s waits: %s", target, period, tenant_id, exc)
         return None
 
 
-def _connected_tenants(session: Session) -> list[tuple[Tenant, datetime | None]]:
-    rows = session.execute(
-        select(Tenant, Integration)
+def connected_tenants(session: Session, *, target: str = DEFAULT_TARGET) -> list[tuple[Tenant, datetime | None]]:
+    """Every tenant with a working connection to ``target``, and since when (earlier months are not caught up)."""
+    chosen = get_target(target)
+    tenants = session.scalars(
+        select(Tenant)
         .join(Integration, Integration.tenant_id == Tenant.id)
-        .where(Integration.kind == gradient_service.KIND)
+        .where(Integration.kind == chosen.key)
         .order_by(Tenant.id)
     )
-    return [(t, i.connected_at) for t, i in rows if gradient_service.is_connected(i)]
+    out: list[tuple[Tenant, datetime | None]] = []
+    for tenant in tenants:
+        since = chosen.connected_since(session, tenant=tenant)
+        if since is not None:
+            out.append((tenant, since))
+    return out
 
 
-def run_due(engine: Engine, *, now: datetime, client_factory: gradient_push.ClientFactory | None = None) -> list[int]:
-    """Push every period due at ``now`` for every tenant with Gradient connected; returns the runs started.
+def run_due(
+    engine: Engine, *, now: datetime, client_factory: ClientFactory | None = None, shared_pacing: bool = False
+) -> list[int]:
+    """Push every period due at ``now`` of every scheduled target for every tenant connected to it; returns the
+    runs started.
 
     Safe to call from several processes at once and as often as wanted: each period is pushed once. One tenant's
     trouble (logged) does not keep the others from being pushed.
     """
     now = _aware(now)
-    with transaction(engine) as session:
-        tenants = [(t.id, t.slug, since) for t, since in _connected_tenants(session)]
     started: list[int] = []
-    for tenant_id, slug, since in tenants:
-        try:
-            started.extend(_run_tenant(engine, tenant_id=tenant_id, since=since, now=now, factory=client_factory))
-        except Exception:
-            log.exception("the scheduled Gradient push of tenant %s failed", slug)
+    for target in scheduled_targets():
+        with transaction(engine) as session:
+            tenants = [(t.id, t.slug, since) for t, since in connected_tenants(session, target=target.key)]
+        for tenant_id, slug, since in tenants:
+            try:
+                started.extend(
+                    _run_tenant(
+                        engine,
+                        tenant_id=tenant_id,
+                        target=target,
+                        since=since,
+                        now=now,
+                        factory=client_factory,
+                        shared_pacing=shared_pacing,
+                    )
+                )
+            except Exception:
+                log.exception("the scheduled %s push of tenant %s failed", target.label, slug)
     return started
 
 
@@ -181,40 +255,43 @@ def _run_tenant(
     engine: Engine,
     *,
     tenant_id: int,
+    target: BillingTarget,
     since: datetime | None,
     now: datetime,
-    factory: gradient_push.ClientFactory | None,
+    factory: ClientFactory | None,
+    shared_pacing: bool,
 ) -> list[int]:
     with transaction(engine) as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
-        periods = _open_periods(session, tenant=tenant, since=since, now=now)
+        periods = open_periods(session, tenant=tenant, since=since, now=now, target=target.key)
     started: list[int] = []
-    for period in periods:  # oldest first: every missed month reaches Gradient
-        run_id = _claim_and_start(engine, tenant_id=tenant_id, period=period)
+    for period in periods:  # oldest first: every missed month reaches the target
+        run_id = _claim_and_start(engine, tenant_id=tenant_id, period=period, target=target.key, now=now)
         if run_id is None:
             continue
-        started.append(run_id)
-        gradient_push.execute(engine, run_id=run_id, client_factory=factory)
+        started.append(push_engine.execute(engine, run_id=run_id, client_factory=factory, shared_pacing=shared_pacing))
         with transaction(engine) as session:
             tenant = session.get(Tenant, tenant_id)
             assert tenant is not None
-            if not gradient_service.is_connected(gradient_service.get_integration(session, tenant=tenant)):
+            if target.connected_since(session, tenant=tenant) is None:
                 break  # refused (401): the rest waits for a reconnect
     return started
 
 
-def next_scheduled_push(session: Session, *, tenant: Tenant, now: datetime) -> datetime | None:
-    """When the schedule pushes next (UTC), for the web page; None when Gradient is not connected (or broken).
+def next_scheduled_push(
+    session: Session, *, tenant: Tenant, now: datetime, target: str = DEFAULT_TARGET
+) -> datetime | None:
+    """When the schedule pushes ``target`` next (UTC), for the web page; None when it is not connected (or broken).
 
     An instant before ``now`` means a period is overdue: the next tick (within a minute while seatsync runs)
     catches it up.
     """
     now = _aware(now)
-    integration = gradient_service.get_integration(session, tenant=tenant)
-    if integration is None or not gradient_service.is_connected(integration):
+    since = get_target(target).connected_since(session, tenant=tenant)
+    if since is None:
         return None
-    pending = _open_periods(session, tenant=tenant, since=integration.connected_at, now=now)
+    pending = open_periods(session, tenant=tenant, since=since, now=now, target=target)
     if pending:
         return push_instant(pending[0], tenant.time_zone)
     return next_run(now, tenant.time_zone)
@@ -232,12 +309,17 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         interval: float = 60.0,
-        client_factory: gradient_push.ClientFactory | None = None,
+        client_factory: ClientFactory | None = None,
+        enabled: Callable[[], bool] = lambda: True,
+        shared_pacing: bool = False,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.interval = interval
         self.client_factory = client_factory
+        #: asked at each tick: False while another scheduler (the workers' periodic task) has the schedule
+        self.enabled = enabled
+        self.shared_pacing = shared_pacing
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: every run the loop started, oldest first
@@ -245,9 +327,13 @@ class Scheduler:
 
     def tick(self) -> list[int]:
         try:
-            started = run_due(self.engine, now=self.clock(), client_factory=self.client_factory)
+            if not self.enabled():
+                return []
+            started = run_due(
+                self.engine, now=self.clock(), client_factory=self.client_factory, shared_pacing=self.shared_pacing
+            )
         except Exception:
-            log.exception("the Gradient schedule could not run (database unavailable?); trying again")
+            log.exception("the schedule could not run (database unavailable?); trying again")
             return []
         self.started.extend(started)
         return started
@@ -272,4 +358,18 @@ class Scheduler:
             self._thread = None
 
 
-__all__ = ["MAX_ATTEMPTS", "RETRY_AFTER", "Scheduler", "last_scheduled", "next_scheduled_push", "run_due"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "MAX_ATTEMPTS",
+    "RETRY_AFTER",
+    "STARTED_BY",
+    "Scheduler",
+    "claim_and_start",
+    "claim_attempts",
+    "connected_tenants",
+    "last_scheduled",
+    "next_scheduled_push",
+    "open_periods",
+    "run_due",
+    "scheduled_targets",
+]

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.config import get_settings
+from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.db.models import CWCompany, Tenant
 from seatsync.domain.matching import Candidate, Matcher
 from seatsync.domain.planning import MappingState
 from seatsync.errors import ConnectorError
-from seatsync.push.protocol import ConnectWiseApi
 from seatsync.services import mappings
 from seatsync.services.cw_catalog import catalog_settings
 from seatsync.services.mappings import addition_name

@@ -353,6 +353,21 @@ def check_connection(
     return result
 
 
+def get_integration(session: Session, *, tenant: Tenant) -> Integration | None:
+    return _integration(session, tenant)
+
+
+def mark_broken(session: Session, *, tenant: Tenant, reason: str) -> None:
+    """The stored credentials were refused (401 during a push): ``broken`` with the reason, until checked again."""
+    integration = _integration(session, tenant)
+    if integration is None or integration.status == IntegrationStatus.DISCONNECTED:
+        return
+    integration.status = IntegrationStatus.BROKEN.value
+    integration.status_reason = reason
+    integration.checked_at = datetime.now(UTC)
+    session.flush()
+
+
 def disconnect(session: Session, *, tenant: Tenant) -> None:
     """Forget the keys (the non-secret settings stay, to pre-fill a reconnect)."""
     integration = _integration(session, tenant)

@@ -37,7 +37,7 @@ from seatsync.errors import (
     PermissionDenied,
     UserInputError,
 )
-from seatsync.push.protocol import ConnectWiseApi
+from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.services import mappings
 
 KIND = "connectwise"

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.connectors.connectwise.conditions import where
 from seatsync.connectors.connectwise.models import Addition, Agreement
 from seatsync.db.models import Company, CWCompany, CWMapping, CWMappingChange, Tenant
 from seatsync.errors import Conflict, ConnectorError, NotFound, RecordNotFound, UserInputError
-from seatsync.push.protocol import ConnectWiseApi
 
 FIELDS = ("cw_company_id", "cw_company_name", "agreement_id", "agreement_name", "addition_id", "addition_name")
 

@@ -1,26 +1,20 @@
 """How a push started from the web runs: through ``dispatch_push`` only.
 
-For now each push runs on a background thread of this process (``ThreadDispatcher``); a job queue replaces the
-dispatcher (``AppState.dispatcher``) without touching the routes.
+The run is started in the request (its id is the answer); it is carried out on a background thread of this
+process (``ThreadDispatcher``) or by a worker (``seatsync.jobs.dispatch`` decides).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select
-
-from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.errors import ConfigurationError, SeatsyncError
+from seatsync.errors import SeatsyncError
 from seatsync.jobs.dispatch import get_dispatcher
-from seatsync.push.runs import Target
-from seatsync.services.connectwise_connection import client_for
 from seatsync.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -92,68 +86,40 @@ class ProgressBoard:
             self._board.pop(key, None)
 
 
-#: how long a push request waits for the run to be recorded before answering without its id
-START_WAIT = 10.0
-
-
 def dispatch_push(
     state: AppState,
     *,
     tenant_id: int,
-    target: Target,
+    target: str,
     period: BillingPeriod,
     started_by: str,
     force: bool = False,
     retry_failed: bool = False,
-) -> int | None:
-    """Start a push in the background and return its run id once the run is recorded (None if not yet).
+    dry_run: bool = False,
+) -> int:
+    """Start a push and return its run id: the run is inserted before this returns (``seatsync.push.engine.start``),
+    then carried out in the background (a thread of this process, or a worker: ``seatsync.jobs.dispatch``).
 
-    The one place the web starts pushes. Errors raised before the run exists (a push already running, nothing
-    to retry) are raised here, so the caller can answer with them.
+    The one place the web starts pushes. Refusals (a period not started, a push already running, nothing to
+    retry, not connected) are raised here, before anything is sent, so the caller can answer with them.
     """
-    key = (tenant_id, target.value)
-    # the caller's request must not hold a database write lock while the push starts (SQLite has one writer)
-    with state.sessions() as session:
-        if target is Target.CONNECTWISE:
-            # refuse at once (409) when there is no connection, rather than record an interrupted run
-            tenant = session.get(Tenant, tenant_id)
-            assert tenant is not None
-            client_for(session, tenant=tenant, settings=state.settings).close()
-        before = session.scalar(
-            select(func.max(PushRun.id)).where(PushRun.tenant_id == tenant_id, PushRun.target == target.value)
-        )
+    key = (tenant_id, str(target))
     assert state.dispatcher is not None
-    progress_board(state).update(key, 0, 0)
-    # in-process (threads of this app) or queued for `seatsync worker`: seatsync.jobs.dispatch decides
+    board = progress_board(state)
     job = get_dispatcher(state.settings, state.engine, submit=state.dispatcher.submit).enqueue_push(
         tenant_id,
-        target,
+        str(target),
         period,
         started_by,
         force=force,
         retry_failed=retry_failed,
-        progress=lambda done, total: progress_board(state).update(key, done, total),
-        on_finish=lambda: progress_board(state).clear(key),
+        dry_run=dry_run,
+        progress=lambda done, total: board.update(key, done, total),
+        on_finish=lambda: board.clear(key),
+        now=state.clock(),
     )
-    deadline = time.monotonic() + START_WAIT
-    while True:
-        with state.sessions() as session:
-            run_id = session.scalar(
-                select(func.max(PushRun.id)).where(
-                    PushRun.tenant_id == tenant_id, PushRun.target == target.value, PushRun.id > (before or 0)
-                )
-            )
-        if run_id is not None:
-            return int(run_id)
-        if job.finished:
-            if isinstance(job.error, SeatsyncError):
-                raise job.error
-            if job.error is not None:
-                raise ConfigurationError(f"the push could not start: {job.error}")
-            return None
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.02)
+    assert job.run_id is not None
+    return job.run_id
 
 
 def progress_board(state: AppState) -> ProgressBoard:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,10 +19,12 @@ from seatsync.db.models import Company, PushResult, PushRun
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import Conflict, NotFound
 from seatsync.push import connectwise as cw_push
+from seatsync.push import engine as push_engine
 from seatsync.push import runs
 from seatsync.push.reports import rebuild_report
-from seatsync.push.runs import RunStatus, Target
+from seatsync.push.runs import RunStatus
 from seatsync.services import connectwise_connection as cw
+from seatsync.targets.registry import get_target, target_keys
 from seatsync.web.deps import (
     AdminOperator,
     CurrentOperator,
@@ -64,12 +66,23 @@ class PreviewOut(BaseModel):
 
 
 class PushIn(BaseModel):
-    target: Target = Target.CONNECTWISE
+    target: str = Field("connectwise", description="a billing target: connectwise, gradient ...")
     period: str | None = Field(
-        None, pattern=PERIOD, description="default: current month (ConnectWise), previous (Gradient)"
+        None,
+        pattern=PERIOD,
+        description="default: the target's (current month for ConnectWise, previous for Gradient); a month that "
+        "has not started is refused (422)",
     )
     force: bool = Field(False, description="also push rows that are blocked (confirm with the operator first)")
     retry_failed: bool = Field(False, description="only the companies that failed in the period's latest run")
+    dry_run: bool = Field(False, description="record what would be done (outcome planned); send nothing")
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value not in target_keys():
+            raise ValueError(f"unknown target {value!r}; one of: {', '.join(target_keys())}")
+        return value
 
 
 class RunOut(BaseModel):
@@ -120,6 +133,8 @@ class RunDetailOut(RunOut):
 class StartedOut(BaseModel):
     run_id: int | None
     status_url: str | None
+    period: str | None = None
+    period_status: str | None = Field(None, description='"closed", or "in progress" for the current month')
 
 
 def run_out(db: Session, run: PushRun, state: State | None = None) -> RunOut:
@@ -158,9 +173,8 @@ def result_out(row: runs.ResultRow) -> ResultOut:
     )
 
 
-def default_period(target: Target, tenant: Tenant, now: datetime) -> BillingPeriod:
-    current = current_period(tenant, now)
-    return current if target is Target.CONNECTWISE else current.previous()
+def default_period(target: str, tenant: Tenant, now: datetime) -> BillingPeriod:
+    return get_target(target).default_period(current_period(tenant, now))
 
 
 @router.post("/preview")
@@ -188,10 +202,19 @@ def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbS
     )
 
 
-@router.post("", status_code=202, responses={409: {"description": "a push of this target is already running"}})
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        409: {"description": "a push of this target is already running, or the target is not connected"},
+        422: {"description": "the period has not started, or an option the target cannot honour"},
+    },
+)
 def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State) -> JSONResponse:
     """Start a push in the background; follow it at ``status_url`` (``GET /api/v1/pushes/{run_id}``)."""
-    period = BillingPeriod.parse(body.period) if body.period else default_period(body.target, tenant, state.clock())
+    now = state.clock()
+    period = BillingPeriod.parse(body.period) if body.period else default_period(body.target, tenant, now)
+    status = push_engine.period_status(period, zone=tenant.time_zone, now=now)  # 422 before anything is started
     db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     run_id = dispatch_push(
         state,
@@ -201,8 +224,9 @@ def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSes
         started_by=principal.email,
         force=body.force,
         retry_failed=body.retry_failed,
+        dry_run=body.dry_run,
     )
-    started = StartedOut(run_id=run_id, status_url=f"/api/v1/pushes/{run_id}" if run_id else None)
+    started = StartedOut(run_id=run_id, status_url=f"/api/v1/pushes/{run_id}", period=str(period), period_status=status)
     return JSONResponse(started.model_dump(), status_code=202)
 
 
@@ -213,7 +237,7 @@ def list_runs(
     tenant: Tenant,
     db: DbSession,
     state: State,
-    target: Target | None = None,
+    target: Annotated[str | None, Query(max_length=16, description="a target key")] = None,
     period: Annotated[str | None, Query(pattern=PERIOD)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -226,7 +250,12 @@ def list_runs(
 
 
 @router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_runs(principal: CurrentOperator, tenant: Tenant, db: DbSession, target: Target | None = None) -> Response:
+def export_runs(
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    target: Annotated[str | None, Query(max_length=16, description="a target key")] = None,
+) -> Response:
     """Every run (up to 10,000, newest first) as CSV."""
     found = runs.list_runs(db, tenant_id=tenant.id, target=target, limit=10_000)
     buffer = io.StringIO()

@@ -1,4 +1,5 @@
-"""The ConnectWise calls the mapping, auto-map and push code make (``ConnectWiseClient`` has them all).
+"""The ConnectWise calls the mapping, auto-map and push code make (``ConnectWiseClient`` has them all); with the
+connector, so that services and targets depend on it and not on each other.
 
 A Protocol, so unit tests can hand in a small fake and the real client needs no adapter.
 """
@@ -42,3 +43,6 @@ class ConnectWiseApi(Protocol):
     ) -> DocumentInfo: ...
 
     def close(self) -> None: ...
+
+
+__all__ = ["ConnectWiseApi"]
