@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from seatsync.connectors.connectwise import Addition, CatalogItem, Right, where
+from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.db.models import CWMapping, Integration, Tenant
 from seatsync.errors import (
     AuthenticationFailed,
@@ -37,7 +38,6 @@ from seatsync.errors import (
     PermissionDenied,
     UserInputError,
 )
-from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.services import mappings
 
 KIND = "connectwise"
