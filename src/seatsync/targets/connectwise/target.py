@@ -15,8 +15,8 @@ from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.db.models import Company, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.push.reports import rebuild_report
-from seatsync.services import mappings
 from seatsync.services import connectwise_connection as cw
+from seatsync.services import mappings
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
