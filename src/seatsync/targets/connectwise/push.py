@@ -252,6 +252,8 @@ def _read_agreements(
     def read(chunk: list[int]) -> dict[int, AgreementView | str]:
         try:
             found = client.list_agreements(conditions=where("id", "in", chunk), fields=AGREEMENT_FIELDS)
+        except AuthenticationFailed:
+            raise  # the credentials: the run stops
         except ConnectorError as exc:
             return dict.fromkeys(chunk, describe(exc))
         return {a.id: _agreement_view(a) for a in found}
@@ -273,6 +275,8 @@ def _remote(client: ConnectWiseApi, mapping: MappingView, agreement: AgreementVi
         addition = _addition_view(client.get_addition(mapping.agreement_id, mapping.addition_id))
     except RecordNotFound:
         return RemoteView(agreement, None)
+    except AuthenticationFailed:
+        raise  # the credentials: the run stops
     except ConnectorError as exc:
         return RemoteView(agreement, None, describe(exc, agreement_id=mapping.agreement_id))
     return RemoteView(agreement, addition)
@@ -363,10 +367,12 @@ def local_result(t: Task, now: datetime) -> RowResult:
     return _result(t, row, outcome, reason=row.reason)
 
 
+def _unread(t: Task, now: datetime) -> PlanRow:
+    return plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=None, now=now)
+
+
 def not_sent(unit: Unit, reason: str) -> RowResult:
-    t = unit.task
-    row = plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=None, now=unit.now)
-    return _result(t, row, Outcome.FAILED, reason=reason)
+    return _result(unit.task, _unread(unit.task, unit.now), Outcome.FAILED, reason=reason)
 
 
 def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
@@ -389,7 +395,10 @@ def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
 def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowResult:
     """Read, compare, set one company's addition, then attach its report (or, in a dry run, say what would be)."""
     t = unit.task
-    row = _plan_row(client, t, unit.agreements, unit.now)
+    try:
+        row = _plan_row(client, t, unit.agreements, unit.now)
+    except AuthenticationFailed as exc:
+        return _result(t, _unread(t, unit.now), Outcome.FAILED, reason=describe(exc), fatal=exc)
     if row.action is Action.ERROR:
         return _result(t, row, Outcome.FAILED, reason=row.reason)
     if row.action is Action.SKIP:

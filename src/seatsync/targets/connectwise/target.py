@@ -14,6 +14,7 @@ from seatsync.config import Settings
 from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.db.models import Company, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
+from seatsync.errors import AuthenticationFailed
 from seatsync.push.reports import rebuild_report
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import mappings
@@ -122,7 +123,10 @@ class ConnectWiseTarget:
         now = datetime.now(UTC)
         remote = [t for t in work.targets if t.complete]
         local = [push.local_result(t, now) for t in work.targets if not t.complete]
-        push.read_ahead(client, work, pool)
+        try:
+            push.read_ahead(client, work, pool)
+        except AuthenticationFailed as exc:
+            return Prepared(units=[push.Unit(t, {}, now) for t in remote], local=local, fatal=exc)
         return Prepared(units=[push.Unit(t, work.agreements, now) for t in remote], local=local)
 
     def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
