@@ -304,7 +304,7 @@ class PushRun(Base):
     __tablename__ = "push_runs"
     __table_args__ = (
         Index("ix_push_runs_latest", "tenant_id", "target", "period", "started_at"),
-        # one live run per tenant and target, whichever process starts it (0014_push_seam)
+        # one live run per tenant and target, whichever process starts it (0015_push_seam)
         Index(
             "uq_push_runs_live",
             "tenant_id",
@@ -366,7 +366,7 @@ class PushResult(Base):
     document_id: Mapped[int | None] = mapped_column()
     #: the target's own id for other targets (a Gradient account id)
     remote_id: Mapped[str | None] = mapped_column(String(200))
-    #: the item of the targets after ConnectWise (Autotask, HaloPSA ...), their own ids as text (0014_push_seam)
+    #: the item of the targets after ConnectWise (Autotask, HaloPSA ...), their own ids as text (0015_push_seam)
     psa_company_id: Mapped[str | None] = mapped_column(String(64))
     contract_id: Mapped[str | None] = mapped_column(String(64))
     item_id: Mapped[str | None] = mapped_column(String(64))

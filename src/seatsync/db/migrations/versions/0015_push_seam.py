@@ -1,8 +1,8 @@
 """push seam: at most one running push per tenant and target (a partial unique index, so two processes cannot both
 start one), and push_results columns for every target's item (PSA company, contract and item ids as text)
 
-Revision ID: 0014_push_seam
-Revises: 0013_company_archived
+Revision ID: 0015_push_seam
+Revises: 0014_approvals
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_push_seam"
-down_revision = "0013_company_archived"
+revision = "0015_push_seam"
+down_revision = "0014_approvals"
 branch_labels = None
 depends_on = None
 
