@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from seatsync.db.engine import transaction
 from seatsync.db.models import CWMapping
-from seatsync.errors import ConfigurationError, Conflict, MissingRights
+from seatsync.errors import ConfigurationError, MissingRights
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.services import connectwise_connection, cw_catalog, mappings
 from seatsync.services.cw_catalog import ProductSetting
@@ -91,17 +91,16 @@ def test_creates_the_catalog_product_then_the_addition_and_maps_it(world: World,
         assert mapping is not None
         assert (mapping.agreement_id, mapping.product) == (agreement, "")
 
-    # an addition for one product while one bills all the company's products: refused before anything is made
+    # an addition for one product replaces the one for all the company's products
     other_company, other_agreement = _fresh_agreement(sandbox)
-    additions = len(sandbox.additions)
-    with pytest.raises(Conflict, match="clear that mapping"):
-        _create(world, other_company, other_agreement, product="sat")
-    assert len(sandbox.additions) == additions
-    with transaction(world.engine) as session:
-        mappings.clear_mapping(session, tenant=world.tenant, company_id="c04", by="ops@msp.example")
     again = _create(world, other_company, other_agreement, product="sat")
     assert again.catalog_created  # "sat" has its own identifier
     assert sandbox.additions[again.addition.id]["product"]["identifier"] == "SEC-AWARE-T"
+    with transaction(world.engine) as session:
+        kept = mappings.company_mappings(session, tenant=world.tenant, company_id="c04")
+        assert set(kept) == {"sat"}
+        history = mappings.mapping_history(session, tenant=world.tenant, company_id="c04")
+        assert [(h.product, h.after is None) for h in history[:2]] == [("sat", False), ("", True)]
 
 
 def test_the_read_only_member_is_told_every_missing_right_and_nothing_is_created(

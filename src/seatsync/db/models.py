@@ -391,6 +391,7 @@ class PSAMapping(Base):
     __tablename__ = "psa_mappings"
     __table_args__ = (
         UniqueConstraint("company_pk", "target", "product"),
+        Index("ix_psa_mappings_item", "tenant_id", "target", "item_id"),
         Index("ix_psa_mappings_tenant_target", "tenant_id", "target"),
     )
 
@@ -399,6 +400,8 @@ class PSAMapping(Base):
     company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(16))
     product: Mapped[str] = mapped_column(String(16), default="")
+    #: the item is shared with other companies' mappings on purpose: it gets their sum (0015_psa_billed_together)
+    billed_together: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     psa_company_id: Mapped[str | None] = mapped_column(String(64))
     psa_company_name: Mapped[str | None] = mapped_column(String(300))
     contract_id: Mapped[str | None] = mapped_column(String(64))

@@ -110,22 +110,25 @@ def _product(product: str | None) -> str:
 
 
 def _check_products(session: Session, company: Company, product: str) -> None:
-    """A company bills on one addition for all its products, or on one per product it subscribes to."""
+    """A product's own item only for a product the company subscribes to."""
     if product and product not in company.products.split(";"):
         raise UserInputError(
             f"company {company.company_id!r} does not subscribe to {product} (its products: {company.products})"
         )
-    others = set(
-        session.scalars(
-            select(CWMapping.product).where(CWMapping.company_pk == company.id, CWMapping.product != product)
+
+
+def _replace_other_kind(session: Session, *, tenant: Tenant, company: Company, product: str, by: str) -> None:
+    """One kind per company (as ``psa_mappings``): an all-products addition replaces per-product ones, and the
+    other way round, each removal recorded."""
+    stale = session.scalars(
+        select(CWMapping).where(
+            CWMapping.company_pk == company.id,
+            CWMapping.product != product,
+            (CWMapping.product == "") if product else (CWMapping.product != ""),
         )
     )
-    if others and (product == "" or "" in others):
-        had = "one addition for all its products" if "" in others else "an addition per product"
-        raise Conflict(
-            f"company {company.company_id!r} is mapped to {had}; clear that mapping before choosing "
-            + ("one for all its products" if product == "" else f"one for {product}")
-        )
+    for mapping in list(stale):
+        _save(session, tenant=tenant, company=company, values=None, by=by, product=mapping.product)
 
 
 def check_product_choice(session: Session, *, tenant: Tenant, company_id: str, product: str) -> str:
@@ -178,10 +181,6 @@ def _save(
 ) -> CWMapping | None:
     mapping = session.scalar(select(CWMapping).where(CWMapping.company_pk == company.id, CWMapping.product == product))
     before = _snapshot(mapping)
-    if values is not None:
-        _check_item_free(
-            session, tenant=tenant, company=company, product=product, values=values, billed_together=billed_together
-        )
     if before == values:
         if mapping is not None and mapping.billed_together != billed_together:
             mapping.billed_together = billed_together
@@ -235,13 +234,17 @@ def set_mapping(
     """Validate the chain against ConnectWise and save it (with a change record when anything changed).
 
     ``product`` ``""`` maps one addition for all the company's products; ``"sat"``/``"phishing"`` that
-    product's addition. An addition another mapping already bills is refused (``Conflict``) unless
+    product's addition (saving one kind replaces the other kind's mappings, with change records). An addition another mapping already bills is refused (``Conflict``) unless
     ``billed_together``: then every mapping on it is marked so and the addition gets their sum.
     """
     company = _company(session, tenant, company_id)
     chosen = _product(product)
     _check_products(session, company, chosen)
     values = validate_chain(client, cw_company=cw_company, agreement=agreement, addition=addition)
+    _check_item_free(
+        session, tenant=tenant, company=company, product=chosen, values=values, billed_together=billed_together
+    )
+    _replace_other_kind(session, tenant=tenant, company=company, product=chosen, by=by)
     mapping = _save(
         session, tenant=tenant, company=company, values=values, by=by, product=chosen, billed_together=billed_together
     )

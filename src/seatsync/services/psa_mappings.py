@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Company, PSACompany, PSAMapping, PSAMappingChange, Tenant
-from seatsync.errors import NotFound, UserInputError
+from seatsync.errors import Conflict, NotFound, UserInputError
 
 #: ``""``: one item for every product of the company
 ALL_PRODUCTS = ""
@@ -99,6 +99,43 @@ def _rows(session: Session, *, company: Company, target: str) -> dict[str, PSAMa
     return {m.product: m for m in found}
 
 
+def _check_item_free(
+    session: Session,
+    *,
+    tenant: Tenant,
+    target: str,
+    company: Company,
+    product: str,
+    values: MappingValues,
+    together: bool,
+) -> None:
+    """One item is billed by one mapping unless the companies on it are billed together (their sum)."""
+    if values.item_id is None:
+        return
+    sharing = list(
+        session.scalars(
+            select(PSAMapping).where(
+                PSAMapping.tenant_id == tenant.id,
+                PSAMapping.target == target,
+                PSAMapping.item_id == values.item_id,
+                or_(PSAMapping.company_pk != company.id, PSAMapping.product != product),
+            )
+        )
+    )
+    if not sharing:
+        return
+    if not together:
+        names = sorted(
+            session.scalars(select(Company.company_id).where(Company.id.in_({m.company_pk for m in sharing})))
+        )
+        raise Conflict(
+            f"{values.item_name or 'item ' + values.item_id} already bills {', '.join(names)}: one item is billed by "
+            "one mapping; choose another item, or say the companies are billed together (the item then gets their sum)"
+        )
+    for other in sharing:
+        other.billed_together = True
+
+
 def save_mapping(
     session: Session,
     *,
@@ -109,11 +146,19 @@ def save_mapping(
     values: MappingValues,
     by: str,
     now: datetime | None = None,
+    billed_together: bool = False,
 ) -> PSAMapping:
-    """Store a checked chain for one company, target and product; a change record when anything changed."""
+    """Store a checked chain for one company, target and product; a change record when anything changed.
+
+    An item another mapping already bills is refused (``Conflict``) unless ``billed_together``: then every
+    mapping on it is marked so and the item gets their sum (``seatsync.domain.items``).
+    """
     product = _check_product(product)
     company = _company(session, tenant, company_id)
     at = now or datetime.now(UTC)
+    _check_item_free(
+        session, tenant=tenant, target=target, company=company, product=product, values=values, together=billed_together
+    )
     rows = _rows(session, company=company, target=target)
     # one kind per company: an all-products item replaces per-product items, and the other way round
     for other, stale in list(rows.items()):
@@ -127,6 +172,7 @@ def save_mapping(
     after = asdict(values)
     before = _snapshot(mapping)
     if before == after and mapping is not None:
+        mapping.billed_together = billed_together
         session.flush()
         return mapping
     if mapping is None:
@@ -138,6 +184,7 @@ def save_mapping(
         mapping.last_pushed_at = None
     for name, value in after.items():
         setattr(mapping, name, value)
+    mapping.billed_together = billed_together
     mapping.saved_at, mapping.saved_by = at, by
     _record(session, mapping_of=(tenant, company, target, product), before=before, after=after, by=by, at=at)
     session.flush()
