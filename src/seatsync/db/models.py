@@ -400,7 +400,7 @@ class PSAMapping(Base):
     company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(16))
     product: Mapped[str] = mapped_column(String(16), default="")
-    #: the item is shared with other companies' mappings on purpose: it gets their sum (0015_psa_billed_together)
+    #: the item is shared with other companies' mappings on purpose: it gets their sum (0016_psa_billed_together)
     billed_together: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     psa_company_id: Mapped[str | None] = mapped_column(String(64))
     psa_company_name: Mapped[str | None] = mapped_column(String(300))

@@ -1,8 +1,8 @@
 """psa_billed_together: an Autotask or HaloPSA item shared by several companies' mappings on purpose (billed
 together: the item gets their sum); without it a second mapping to one item is refused
 
-Revision ID: 0015_psa_billed_together
-Revises: 0014_approvals
+Revision ID: 0016_psa_billed_together
+Revises: 0015_push_seam
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_psa_billed_together"
-down_revision = "0014_approvals"
+revision = "0016_psa_billed_together"
+down_revision = "0015_push_seam"
 branch_labels = None
 depends_on = None
 
