@@ -10,11 +10,18 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_FILE = "seatsync.db"
+#: the database ``seatsync demo`` keeps in its folder
+DEMO_DATABASE_FILE = "seatsync-demo.db"
 
 
 def default_database_url() -> str:
-    """A SQLite file in the working directory: the embedded default."""
-    return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
+    """A SQLite file in the working directory: the embedded default, ``seatsync.db``; in a folder that has
+    only the demo's database, that one (so commands run beside ``seatsync demo`` work on its data)."""
+    here = Path.cwd()
+    chosen = here / DEFAULT_DATABASE_FILE
+    if not chosen.exists() and (here / DEMO_DATABASE_FILE).exists():
+        chosen = here / DEMO_DATABASE_FILE
+    return f"sqlite:///{chosen}"
 
 
 class Settings(BaseSettings):
@@ -23,8 +30,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=default_database_url)
     #: Fernet key (urlsafe base64, 32 bytes) for secrets at rest; when unset a key file is used.
     secret_key: SecretStr | None = None
-    #: where the key file lives when ``secret_key`` is unset (created on first use, mode 0600)
-    key_file: Path = Field(default_factory=lambda: Path.cwd() / "seatsync.key")
+    #: the key file when ``secret_key`` is unset; default: beside the SQLite database, named after it
+    #: (``seatsync.db`` → ``seatsync.key``), created mode 0600 when the first secret is stored
+    key_file: Path | None = None
     #: the installation's Gradient vendor API key
     gradient_vendor_key: SecretStr | None = None
     #: the ConnectWise integration's clientId default (each tenant may still give its own)

@@ -61,6 +61,7 @@ def test_connect_with_every_right(engine: Engine, server: BackgroundServer, sand
             "company_id": "demo",
             "client_id": CLIENT_ID,
             "codebase": "v2025_1/",
+            "missing_rights": [],
         }
         assert row.secret is not None
         assert b"demo-private" not in row.secret

@@ -113,15 +113,15 @@ def test_mapper_end_to_end(browser: Browser, site: tuple[str, Engine, ConnectWis
 
     # map Acme Corp: company, then agreement, then addition, each saved at once
     row = page.locator("tr[data-company='a-001']")
-    combo = row.get_by_role("combobox", name="ConnectWise company for Acme Corp")
+    combo = row.get_by_role("combobox", name="ConnectWise Company Acme Corp")
     combo.fill("Acme")
     page.get_by_role("option", name="Acme Corporation").click()
     expect(page.locator("#toast")).to_contain_text("Mapping Saved: Acme Corp")
-    agreement = row.get_by_label("ConnectWise agreement for Acme Corp")
+    agreement = row.get_by_role("combobox", name="ConnectWise Agreement Acme Corp")
     expect(agreement).to_be_enabled()
     expect(agreement.locator("option")).to_have_count(2)
     agreement.select_option(index=1)
-    addition = row.get_by_label("ConnectWise addition for Acme Corp")
+    addition = row.get_by_role("combobox", name="ConnectWise Addition Acme Corp")
     expect(addition).to_be_enabled()
     expect(addition.locator("option")).to_have_count(2)  # the cancelled addition is not offered
     addition.select_option(index=1)
@@ -139,7 +139,7 @@ def test_mapper_end_to_end(browser: Browser, site: tuple[str, Engine, ConnectWis
     page.locator("#automap").get_by_role("button", name="Close").click()
     page.wait_for_load_state("load")
     globex = page.locator("tr[data-company='a-004']")
-    expect(globex.locator(".cw-company")).to_have_value("Globex Logistics")
+    expect(globex.locator("input.pick")).to_have_value("Globex Logistics")
 
     # preview: the plan, before → after
     page.get_by_role("button", name="Preview").click()
@@ -183,11 +183,91 @@ def test_viewer_cannot_push(browser: Browser, site: tuple[str, Engine, ConnectWi
     login(page, base, "viewer@a.test")
     expect(page.get_by_role("button", name="Push Billing")).to_have_count(0)
     expect(page.get_by_text("Push Billing needs the admin role")).to_be_visible()
-    expect(page.get_by_role("combobox", name="ConnectWise company for Acme Corp")).to_have_attribute("readonly", "")
+    expect(page.get_by_role("combobox", name="ConnectWise Company Acme Corp")).to_have_attribute("readonly", "")
     status = page.evaluate(
         """async () => (await fetch('/api/v1/pushes', {method: 'POST', headers: {'Content-Type': 'application/json',
             'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}, body: '{}'})).status"""
     )
     assert status == 403
     shot(page, "11-viewer")
+    context.close()
+
+
+MAPPER_SIZES = [(1280, 800), (1024, 768)]
+
+
+def _right_edge(page: Page, selector: str) -> float:
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    return float(box["x"] + box["width"])
+
+
+@pytest.mark.parametrize(("width", "height"), MAPPER_SIZES, ids=[f"{w}x{h}" for w, h in MAPPER_SIZES])
+def test_mapper_fits(browser: Browser, site: tuple[str, Engine, ConnectWiseSandbox], width: int, height: int) -> None:
+    """No horizontal overflow; Billing Status and Mapping Saved on screen; a long name takes at most two lines; the
+    columns stay where they are when an addition is chosen."""
+    base, engine, sandbox = site
+    map_northwind_and_break_it(engine, sandbox)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    login(page, base, "admin@a.test")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the {width}px window"
+    for heading in ("Billing Status", "Mapping Saved"):
+        header = page.get_by_role("columnheader", name=heading)
+        expect(header).to_be_in_viewport()
+        assert _right_edge(page, f"th:has-text('{heading}')") <= width, heading
+    # the longest demo name wraps to two lines at most
+    name = page.locator("tr[data-company='a-005'] .company-name")
+    lines = page.evaluate(
+        "(e) => e.getBoundingClientRect().height / (1.25 * parseFloat(getComputedStyle(e).fontSize))",
+        name.element_handle(),
+    )
+    assert lines < 2.5, f"'Zebra Unmatched Holdings' takes {lines:.1f} lines"
+
+    def column_edges() -> list[float]:
+        return [
+            float(x)
+            for x in page.evaluate(
+                "() => [...document.querySelectorAll('#mapper thead th')].map((th) => th.getBoundingClientRect().left)"
+            )
+        ]
+
+    before = column_edges()
+    row = page.locator("tr[data-company='a-001']")
+    row.get_by_role("combobox", name="ConnectWise Company Acme Corp").fill("Acme")
+    page.get_by_role("option", name="Acme Corporation").click()
+    agreement = row.get_by_role("combobox", name="ConnectWise Agreement Acme Corp")
+    expect(agreement.locator("option")).to_have_count(2)
+    agreement.select_option(index=1)
+    addition = row.get_by_role("combobox", name="ConnectWise Addition Acme Corp")
+    expect(addition.locator("option")).to_have_count(2)
+    addition.select_option(index=1)
+    expect(page.locator("#toast")).to_contain_text("(ready to push)")
+    assert column_edges() == before, "the columns moved when the addition was chosen"
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    expect(row.locator("td.saved")).to_be_in_viewport()
+    shot(page, f"mapper-{width}")
+    context.close()
+
+
+def test_clearing_a_mapping_moves_its_status(browser: Browser, site: tuple[str, Engine, ConnectWiseSandbox]) -> None:
+    """Issue 15: a cleared mapping is no longer pushed, and the row says so (also after a reload)."""
+    base, engine, sandbox = site
+    map_northwind_and_break_it(engine, sandbox)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    login(page, base, "admin@a.test")
+    page.get_by_role("button", name="Push Billing").click()
+    page.locator("#push-confirm").get_by_role("button", name="Push Billing").click()
+    row = page.locator("tr[data-company='a-002']")
+    expect(row.locator(".status-bad")).to_contain_text("Blocked", timeout=30_000)
+    row.get_by_role("button", name="Clear the mapping of Northwind Traders").click()
+    expect(page.locator("#toast")).to_contain_text("Mapping cleared: Northwind Traders")
+    expect(row.locator(".status-none")).to_have_text("Not mapped")
+    expect(row.get_by_role("combobox", name="ConnectWise Company Northwind Traders")).to_have_value("")
+    page.reload()
+    row = page.locator("tr[data-company='a-002']")
+    expect(row.locator(".status-none")).to_have_text("Not mapped")
+    expect(row.locator(".status-bad")).to_have_count(0)
     context.close()

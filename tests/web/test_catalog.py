@@ -101,15 +101,15 @@ def test_settings_page_then_create_addition_in_the_mapper(
 
     page.get_by_role("link", name="Back to ConnectWise › Billing").click()
     row = page.locator("tr[data-company='a-005']")
-    combo = row.get_by_role("combobox", name="ConnectWise company for Zebra Unmatched Holdings")
+    combo = row.get_by_role("combobox", name="ConnectWise Company Zebra Unmatched Holdings")
     combo.fill("Zebra")
     page.get_by_role("option", name="Zebra Unmatched Holdings").click()
     expect(page.locator("#toast")).to_contain_text("Mapping Saved: Zebra Unmatched Holdings")
-    row.get_by_label("ConnectWise agreement for Zebra Unmatched Holdings").select_option(str(agreement))
+    row.get_by_role("combobox", name="ConnectWise Agreement Zebra Unmatched Holdings").select_option(str(agreement))
     expect(page.locator("#toast")).to_contain_text("Mapping Saved")
     row.get_by_role("button", name="Create addition").click()
     expect(page.locator("#toast")).to_contain_text("Created the catalog product AWARE-ALL and its addition")
-    addition = row.get_by_label("ConnectWise addition for Zebra Unmatched Holdings")
+    addition = row.get_by_role("combobox", name="ConnectWise Addition Zebra Unmatched Holdings")
     expect(addition.locator("option:checked")).to_contain_text("AWARE-ALL")
     made = [a for a in sandbox.additions.values() if a["agreementId"] == agreement]
     assert [a["product"]["identifier"] for a in made] == ["AWARE-ALL"]

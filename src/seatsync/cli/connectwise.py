@@ -76,7 +76,7 @@ def connect_connectwise(
     if result.status is service.IntegrationStatus.CONNECTED:
         click.echo(f"connected: {tenant_slug} -> ConnectWise at {site}")
         return
-    raise click.ClickException(f"credentials stored, but the connection is {result.status.value}: {result.reason}")
+    raise click.ClickException(result.summary())
 
 
 @click.command("rotate-key")

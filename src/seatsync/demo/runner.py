@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from seatsync.config import Settings, get_settings
-from seatsync.db.engine import make_engine, normalise_url
+from seatsync.config import DEMO_DATABASE_FILE, Settings, get_settings
+from seatsync.db.engine import make_engine
 from seatsync.db.migrate import upgrade
 from seatsync.demo import halopsa as demo_halopsa
 from seatsync.demo import setup
@@ -36,7 +35,6 @@ from seatsync.sandboxes.halopsa import HaloPSASandbox
 from seatsync.sandboxes.halopsa import create_app as create_halopsa_app
 from seatsync.sandboxes.server import BackgroundServer
 
-DEFAULT_DATABASE = "seatsync-demo.db"
 #: how long Ctrl-C waits for a push that is running to finish before the sandboxes go away
 STOP_WAIT_SECONDS = 5.0
 #: requests a minute the demo lets seatsync send to its ConnectWise sandbox
@@ -44,23 +42,19 @@ SANDBOX_RATE_LIMIT = 60_000
 
 
 def default_database_url() -> str:
-    return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE}"
+    return f"sqlite:///{Path.cwd() / DEMO_DATABASE_FILE}"
 
 
 def demo_environment(database_url: str) -> dict[str, str]:
-    """The demo's settings: the Gradient sandbox's vendor key, no pacing towards the local ConnectWise sandbox,
-    and (unless a key is configured) a key file next to the demo's SQLite database, never ./seatsync.key."""
+    """The demo process's settings: the Gradient sandbox's vendor key (also sealed with the demo's token, so other
+    commands need no setting) and no pacing towards the local ConnectWise sandbox. The key file needs no setting:
+    it is beside the demo's database and named after it (``seatsync-demo.key``), wherever a command runs."""
     # the sandbox has no rate limit: the real API's pacing (1000 a minute) would only make the demo slow
-    env = {
+    return {
         "SEATSYNC_GRADIENT_VENDOR_KEY": DEMO_VENDOR_KEY,
         "SEATSYNC_CONNECTWISE_RATE_LIMIT": str(SANDBOX_RATE_LIMIT),
         "SEATSYNC_HALOPSA_RATE_LIMIT": str(SANDBOX_RATE_LIMIT * 5),
     }
-    if not os.environ.get("SEATSYNC_SECRET_KEY") and not os.environ.get("SEATSYNC_KEY_FILE"):
-        url = make_url(normalise_url(database_url))
-        if url.get_backend_name() == "sqlite" and url.database:
-            env["SEATSYNC_KEY_FILE"] = str(Path(url.database).with_suffix(".key"))
-    return env
 
 
 def configure_environment(database_url: str) -> None:

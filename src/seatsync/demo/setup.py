@@ -30,7 +30,7 @@ from seatsync.demo.data import (
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict, UserInputError
 from seatsync.sandboxes.connectwise import SECURITY_AWARENESS_PRODUCT, ConnectWiseSandbox
-from seatsync.sandboxes.gradient import DEMO_PARTNER_TOKEN, GradientSandbox
+from seatsync.sandboxes.gradient import DEMO_PARTNER_TOKEN, DEMO_VENDOR_KEY, GradientSandbox
 from seatsync.security.passwords import hash_password
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
@@ -210,7 +210,9 @@ def connect_gradient(engine: Engine, *, tenant_id: int, url: str, sandbox: Gradi
     with transaction(engine) as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
-        result = gradient_service.connect(session, tenant=tenant, token=DEMO_PARTNER_TOKEN, url=url)
+        result = gradient_service.connect(
+            session, tenant=tenant, token=DEMO_PARTNER_TOKEN, url=url, vendor_key=DEMO_VENDOR_KEY
+        )
     sandbox.map(accounts="all", services="all", token=DEMO_PARTNER_TOKEN)
     if result.sync_error:
         return f"account sync failed: {result.sync_error}"

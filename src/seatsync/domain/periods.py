@@ -71,3 +71,18 @@ class BillingPeriod:
 
     def bounds(self, zone: tzinfo) -> tuple[datetime, datetime]:
         return self.start(zone), self.end(zone)
+
+
+def shown_instant(value: datetime, zone: ZoneInfo) -> str:
+    """An instant as every surface shows it: local time in the tenant's zone, the zone named
+    (``2027-01-01 05:00 America/New_York``). Naive values are UTC (as stored)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return f"{value.astimezone(zone).isoformat(' ', 'minutes')[:16]} {zone.key}"
+
+
+def local_date(value: datetime, zone: ZoneInfo) -> str:
+    """The instant's date in the zone (``2026-12-01``)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone).date().isoformat()

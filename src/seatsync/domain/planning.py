@@ -256,7 +256,8 @@ def plan_company(
         return row(
             Action.BLOCKED,
             f"the addition's quantity was changed in ConnectWise since seatsync set it to {_number(last)} "
-            f"(it is now {_number(current)}); push with the override to replace it with {target}",
+            f"(it is now {_number(current)}); to replace it with {target}, push with “Also push the blocked "
+            "rows” ticked (--force on the command line)",
             current,
             BlockReason.DRIFT,
         )

@@ -333,12 +333,38 @@ def latest_run(session: Session, *, tenant_id: int, target: str, period: str | N
 
 
 _LAST_PUSH = _LATEST_RUN_ANY_PERIOD.with_only_columns(PushRun.finished_at)
+_LAST_PUSH_OF_PERIOD = _LATEST_RUN_OF_PERIOD.with_only_columns(PushRun.finished_at)
+_RUNNING_OF_PERIOD = (
+    select(PushRun.id)
+    .where(
+        PushRun.tenant_id == bindparam("tenant_id"),
+        PushRun.target == bindparam("target"),
+        PushRun.period == bindparam("period"),
+        PushRun.dry_run.is_(False),
+        PushRun.status == RunStatus.RUNNING,
+    )
+    .order_by(PushRun.id.desc())
+    .limit(1)
+)
 
 
-def last_push(session: Session, *, tenant_id: int, target: str) -> datetime | None:
-    """ "Last Push": the end of the latest finished real run."""
-    finished: datetime | None = session.connection().scalar(_LAST_PUSH, {"tenant_id": tenant_id, "target": str(target)})
+def last_push(session: Session, *, tenant_id: int, target: str, period: str | None = None) -> datetime | None:
+    """ "Last Push": the end of the latest finished real run (of ``period`` when given: the mapper shows the
+    period on screen)."""
+    params = {"tenant_id": tenant_id, "target": str(target)}
+    if period is None:
+        finished: datetime | None = session.connection().scalar(_LAST_PUSH, params)
+    else:
+        finished = session.connection().scalar(_LAST_PUSH_OF_PERIOD, {**params, "period": period})
     return finished
+
+
+def running_run(session: Session, *, tenant_id: int, target: str, period: str) -> int | None:
+    """The id of a real run of the period that is running now (a page opened during a push follows it)."""
+    found: int | None = session.connection().scalar(
+        _RUNNING_OF_PERIOD, {"tenant_id": tenant_id, "target": str(target), "period": period}
+    )
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,7 +239,7 @@ def connect(
         integration = Integration(tenant_id=tenant.id, kind=KIND)
         session.add(integration)
     integration.settings = {"zone_url": origin, "username": client.username, "api_base": api_base}
-    integration.secret = SecretBox.from_settings(settings).seal(
+    integration.secret = SecretBox.for_session(session, settings, sealing=True).seal(
         {"secret": secret.strip(), "integration_code": integration_code.strip()}
     )
     integration.connected_at = None
@@ -315,7 +315,7 @@ def client_for(
         raise ConfigurationError(
             f"tenant {tenant.slug!r} is not connected to Autotask; run `seatsync connect autotask --tenant {tenant.slug} ...`"
         )
-    sealed = SecretBox.from_settings(settings).open(integration.secret)
+    sealed = SecretBox.for_session(session, settings).open(integration.secret)
     stored = integration.settings
     return _build_client(
         tenant=tenant,

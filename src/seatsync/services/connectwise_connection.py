@@ -85,10 +85,39 @@ class ConnectionResult:
     status: IntegrationStatus
     reason: str | None
     checks: list[RightCheck] = field(default_factory=list)
+    #: False when the new credentials failed their check and the working ones were kept instead
+    stored: bool = True
 
     @property
     def missing(self) -> list[Right]:
         return [c.right for c in self.checks if c.status is RightStatus.MISSING]
+
+    def summary(self) -> str:
+        """One sentence for every surface (web, CLI, API)."""
+        if self.status is IntegrationStatus.CONNECTED:
+            return "Connected to ConnectWise: every right is granted."
+        if not self.stored:
+            return (
+                f"The new credentials failed their check ({self.reason}); they were not stored, and the "
+                "working connection is kept."
+            )
+        return f"Saved, but the connection is broken: {self.reason}"
+
+
+#: the rights a preview needs (reads only): with these, a preview works even while a write right is missing
+READ_RIGHTS: tuple[Right, ...] = (Right.COMPANY_INQUIRE, Right.AGREEMENTS_INQUIRE)
+
+
+def can_read(integration: Integration | None) -> bool:
+    """Connected, or broken only for want of write rights (the last check found every read right)."""
+    if integration is None or integration.secret is None:
+        return False
+    if integration.status == IntegrationStatus.CONNECTED:
+        return True
+    if integration.status != IntegrationStatus.BROKEN:
+        return False
+    missing = (integration.settings or {}).get("missing_rights")
+    return isinstance(missing, list) and bool(missing) and not {str(r) for r in READ_RIGHTS} & set(missing)
 
 
 def _read(probe: Callable[[], Any], right: Right) -> tuple[RightCheck, Any]:
@@ -270,6 +299,7 @@ def _run_check(client: ConnectWiseClient) -> tuple[ConnectionResult, str | None]
 
 def _record(integration: Integration, result: ConnectionResult) -> None:
     now = datetime.now(UTC)
+    integration.settings = {**(integration.settings or {}), "missing_rights": [str(r) for r in result.missing]}
     integration.status = result.status.value
     integration.status_reason = result.reason
     integration.checked_at = now
@@ -290,14 +320,19 @@ def connect(
     settings: Settings | None = None,
     client_options: dict[str, Any] | None = None,
 ) -> ConnectionResult:
-    """Store the credentials (keys sealed) and check the connection and every right; records the status.
+    """Check the connection and every right with these credentials, and store them (keys sealed).
 
-    The credentials are stored even when the check fails, so the operator can fix the role and re-check.
+    A failed check never replaces working credentials: while the stored connection is ``connected``, new
+    credentials that fail are reported (``stored=False``) and not kept. Without a working connection they are
+    stored even when the check fails, so the operator can fix the role and check again.
     """
     settings = settings or get_settings()
     client_id = (client_id or settings.connectwise_client_id or "").strip()
     if not client_id:
-        raise ConfigurationError("a ConnectWise clientId is required (--client-id or SEATSYNC_CONNECTWISE_CLIENT_ID)")
+        raise ConfigurationError(
+            "a ConnectWise Client ID is required (the integration's clientId from developer.connectwise.com), "
+            "unless the installation sets SEATSYNC_CONNECTWISE_CLIENT_ID"
+        )
     client = _build_client(
         tenant=tenant,
         site=site,
@@ -313,6 +348,14 @@ def connect(
     with client:
         result, codebase = _run_check(client)
     integration = _integration(session, tenant)
+    working = (
+        integration is not None
+        and integration.secret is not None
+        and integration.status == IntegrationStatus.CONNECTED.value
+    )
+    if working and result.status is not IntegrationStatus.CONNECTED:
+        result.stored = False
+        return result
     if integration is None:
         integration = Integration(tenant_id=tenant.id, kind=KIND)
         session.add(integration)
@@ -325,7 +368,7 @@ def connect(
         "client_id": client_id,
         "codebase": codebase,
     }
-    integration.secret = SecretBox.from_settings(settings).seal(
+    integration.secret = SecretBox.for_session(session, settings, sealing=True).seal(
         {"public_key": public_key.strip(), "private_key": private_key.strip()}
     )
     integration.connected_at = None
@@ -399,7 +442,7 @@ def client_for(
         raise ConfigurationError(
             f"tenant {tenant.slug!r} is not connected to ConnectWise; run `seatsync connect connectwise --tenant {tenant.slug} ...`"
         )
-    keys = SecretBox.from_settings(settings).open(integration.secret)
+    keys = SecretBox.for_session(session, settings).open(integration.secret)
     stored = integration.settings
     return _build_client(
         tenant=tenant,

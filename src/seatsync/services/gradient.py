@@ -124,8 +124,8 @@ def configured_vendor_key(settings: Settings | None = None) -> str:
     return value
 
 
-def _box() -> SecretBox:
-    return SecretBox.from_settings(get_settings())
+def _box(session: Session, *, sealing: bool = False) -> SecretBox:
+    return SecretBox.for_session(session, get_settings(), sealing=sealing)
 
 
 def get_integration(session: Session, *, tenant: Tenant) -> Integration | None:
@@ -200,9 +200,11 @@ def client_for(
     """A client with the tenant's stored token (close it, or use it as a context manager)."""
     integration = _connected(session, tenant=tenant)
     assert integration.secret is not None
-    token = str(_box().open(integration.secret).get("partner_token", ""))
+    sealed = _box(session).open(integration.secret)
+    token = str(sealed.get("partner_token", ""))
     return GradientClient(
-        vendor_key=vendor_key or configured_vendor_key(),
+        # a vendor key given when connecting (the demo's sandbox key) is kept with the token and wins
+        vendor_key=vendor_key or str(sealed.get("vendor_key") or "") or configured_vendor_key(),
         partner_token=token,
         base_url=str((integration.settings or {}).get("url") or DEFAULT_URL),
         transport=transport,
@@ -248,6 +250,10 @@ def connect(
 ) -> ConnectResult:
     """Validate the partner token, store it sealed, set ``pending``, register the services, sync accounts.
 
+    ``vendor_key``, when given, is sealed with the token and used for this tenant from then on (the demo
+    connects its sandbox so, and commands run beside its database need no SEATSYNC_GRADIENT_VENDOR_KEY);
+    otherwise the installation's key (``SEATSYNC_GRADIENT_VENDOR_KEY``) is used at every call.
+
     A refused token raises (``AuthenticationFailed``) and stores nothing. A failure of the account sync after
     everything else worked keeps the connection and is reported in ``sync_error``."""
     token = token.strip()
@@ -266,7 +272,8 @@ def connect(
             integration = Integration(tenant_id=tenant.id, kind=KIND, settings={})
             session.add(integration)
         now = utcnow()
-        integration.secret = _box().seal({"partner_token": token})
+        sealed = {"partner_token": token, **({"vendor_key": vendor_key} if vendor_key else {})}
+        integration.secret = _box(session, sealing=True).seal(sealed)
         integration.status = ConnectionStatus.PENDING
         integration.status_reason = None
         integration.connected_at = now

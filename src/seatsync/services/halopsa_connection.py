@@ -265,7 +265,7 @@ def connect(
         row = Integration(tenant_id=tenant.id, kind=KIND)
         session.add(row)
     row.settings = stored
-    row.secret = SecretBox.from_settings(settings).seal({"client_secret": client_secret.strip()})
+    row.secret = SecretBox.for_session(session, settings, sealing=True).seal({"client_secret": client_secret.strip()})
     row.connected_at = None
     _record(row, result)
     session.flush()
@@ -320,7 +320,7 @@ def client_for(
         raise ConfigurationError(
             f"tenant {tenant.slug!r} is not connected to HaloPSA; run `seatsync connect halopsa --tenant {tenant.slug} ...`"
         )
-    secret = SecretBox.from_settings(settings).open(row.secret)
+    secret = SecretBox.for_session(session, settings).open(row.secret)
     return _build_client(
         tenant=tenant,
         stored=row.settings,

@@ -103,7 +103,7 @@ def add_webhook(
         kind=ChannelKind.WEBHOOK.value,
         address=redact_url(url),
         format=fmt.value,
-        secret=SecretBox.from_settings(settings).seal({"url": url}),
+        secret=SecretBox.for_session(session, settings, sealing=True).seal({"url": url}),
         created_by=created_by,
     )
     session.add(channel)
@@ -205,7 +205,7 @@ def deliver(
             session.expunge(channel)
     if not channels:
         return []
-    box = SecretBox.from_settings(settings) if any(c.secret for c in channels) else None
+    box = SecretBox.from_settings(settings, database_url=engine.url) if any(c.secret for c in channels) else None
     own = deliverer is None
     sender = deliverer or make_deliverer(settings)
     done: list[int] = []

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from seatsync.config import Settings
 from seatsync.db.engine import transaction
 from seatsync.db.models import Integration, NotificationChannel
-from seatsync.security.secrets import SecretBox, load_keys
+from seatsync.security.secrets import SecretBox, key_file_for, load_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +52,12 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
 
 def rotate_key(engine: Engine, *, settings: Settings) -> RotationResult:
     """Generate a new key and re-encrypt every stored secret under it."""
-    old_keys = load_keys(settings)
+    old_keys = load_keys(settings, database_url=engine.url)
     new_key = Fernet.generate_key()
     keys = [new_key, *old_keys]
-    from_file = settings.secret_key is None
-    if from_file:
-        _write_key_file(settings.key_file, keys)
+    key_file = key_file_for(settings, engine.url) if settings.secret_key is None else None
+    if key_file is not None:
+        _write_key_file(key_file, keys)
     box = SecretBox(keys)
     with transaction(engine) as session:
         rows: list[Integration | NotificationChannel] = [
@@ -67,7 +67,7 @@ def rotate_key(engine: Engine, *, settings: Settings) -> RotationResult:
         for row in rows:
             assert row.secret is not None
             row.secret = box.rotate(row.secret)
-    if from_file:
-        _write_key_file(settings.key_file, [new_key])
-        return RotationResult(len(rows), settings.key_file)
+    if key_file is not None:
+        _write_key_file(key_file, [new_key])
+        return RotationResult(len(rows), key_file)
     return RotationResult(len(rows), None, ",".join(k.decode() for k in keys))

@@ -71,6 +71,8 @@ class ResultView:
     reason: str | None
     quantity_before: float | None
     quantity_after: float | None
+    #: the quantity the run meant to set (a failed or blocked row did not set it)
+    billable: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,7 @@ _PAGE_RESULTS = select(
     PushResult.reason,
     PushResult.quantity_before,
     PushResult.quantity_after,
+    PushResult.billable,
 ).where(
     PushResult.tenant_id == bindparam("tenant_id"),
     PushResult.company_pk.in_(bindparam("ids", expanding=True)),
@@ -344,9 +347,9 @@ def read_rows(
     connection = session.connection()
     mappings = {row[0]: MappingView(*row[1:]) for row in connection.execute(_PAGE_MAPPINGS, params)}
     results: dict[int, tuple[int, int, ResultView]] = {}
-    for pk, result_id, run_id, outcome, reason, before, after in connection.execute(_PAGE_RESULTS, params):
+    for pk, result_id, run_id, outcome, reason, before, after, billable in connection.execute(_PAGE_RESULTS, params):
         if pk not in results or (run_id, result_id) > results[pk][:2]:
-            results[pk] = (run_id, result_id, ResultView(run_id, outcome, reason, before, after))
+            results[pk] = (run_id, result_id, ResultView(run_id, outcome, reason, before, after, billable))
     return [
         MapperRow(
             e.pk,

@@ -4,16 +4,18 @@ enhances them (saving a mapping at once, live push progress)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,12 +23,12 @@ from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
 from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.monthly import MonthlySchedule
-from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.periods import BillingPeriod, local_date, shown_instant, time_zone
 from seatsync.domain.rules import Rule
 from seatsync.errors import ImportRejected, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
-from seatsync.push.runs import Target, last_push
+from seatsync.push.runs import Target, last_push, running_run
 from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
@@ -54,7 +56,10 @@ from seatsync.web.deps import (
 )
 from seatsync.web.dispatch import dispatch_push
 from seatsync.web.errors import status_for
-from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, MapperRow, mapper_page
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
+from seatsync.web.mappers import MapperLayout, RowCells, fmt_qty, mapper_sources
+from seatsync.web.mappers import connectwise as cw_mapper
+from seatsync.web.mappers.render import render_rows
 from seatsync.web.periods import current_period, recent_periods
 
 router = APIRouter(include_in_schema=False)
@@ -66,24 +71,25 @@ LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
 APPROVE_SENDER: approvals.Sender | None = None
 
 
-def _fmt_instant(value: datetime | None) -> str:
-    # isoformat, not strftime: a page formats hundreds of these (the instants are UTC)
-    return f"{value.isoformat(' ', 'minutes')[:16]} UTC" if value else "—"
+def tenant_zone(tenant: TenantRow | None) -> ZoneInfo:
+    return time_zone(tenant.time_zone) if tenant is not None else ZoneInfo("UTC")
 
 
-def _fmt_date(value: datetime | None) -> str:
-    return value.date().isoformat() if value else "—"
+@pass_context
+def _fmt_instant(context: Context, value: datetime | None) -> str:
+    """Local time in the tenant's zone, the zone named."""
+    return shown_instant(value, tenant_zone(context.get("tenant"))) if value else "—"
 
 
-def _fmt_qty(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+@pass_context
+def _fmt_date(context: Context, value: datetime | None) -> str:
+    return local_date(value, tenant_zone(context.get("tenant"))) if value else "—"
 
 
 templates.env.filters["instant"] = _fmt_instant
 templates.env.filters["date"] = _fmt_date
-templates.env.filters["qty"] = _fmt_qty
+templates.env.filters["qty"] = fmt_qty
+templates.env.globals["mapper_layouts"] = lambda: [source.layout for source in mapper_sources()]
 
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -316,80 +322,6 @@ class Pager:
 # --- ConnectWise › Billing (the mapper) ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MapperCells:
-    """One mapper row as the page prints it: every value ready, so that rendering 50 rows stays cheap."""
-
-    company_id: str
-    name: str
-    billable: int
-    cw_company_id: str
-    cw_company_name: str
-    agreement_id: str
-    agreement_name: str | None
-    agreement_placeholder: str
-    agreement_disabled: bool
-    addition_id: str
-    addition_name: str | None
-    addition_placeholder: str
-    addition_disabled: bool
-    #: the last push's result (the row's data attributes): outcome, reason, before, after, run id
-    result: tuple[str, str, str, str, str] | None
-    #: "ok" or "bad" (a button that opens the details), "none" (a plain label)
-    status_kind: str
-    status_label: str
-    status_title: str
-    saved_date: str
-    saved_title: str
-
-
-def mapper_cells(row: MapperRow, *, admin: bool) -> MapperCells:
-    m, r = row.mapping, row.result
-    has_company = m is not None and m.cw_company_id is not None
-    has_agreement = m is not None and m.agreement_id is not None
-    status = row.status
-    if status == "ok":
-        assert r is not None
-        kind, label = "ok", "Pushed"
-        title = r.reason or f"Pushed: {_fmt_qty(r.quantity_before)} → {_fmt_qty(r.quantity_after)}"
-    elif status in ("failed", "blocked"):
-        assert r is not None
-        kind, label, title = "bad", "Failed" if status == "failed" else "Blocked", r.reason or r.outcome
-    elif status == "skipped":
-        assert r is not None
-        kind, label, title = "none", "Not pushed", r.reason or "Not pushed"
-    elif not row.complete:
-        kind, title = "none", "Rows without an agreement and addition are not pushed"
-        label = f"Not pushed: choose {'addition' if has_agreement else 'agreement and addition'}"
-    else:
-        kind, label, title = "none", "Not pushed yet", ""
-    return MapperCells(
-        company_id=row.company_id,
-        name=row.name,
-        billable=row.billable,
-        cw_company_id=str(m.cw_company_id) if m and m.cw_company_id else "",
-        cw_company_name=m.cw_company_name or "" if m else "",
-        agreement_id=str(m.agreement_id) if m and m.agreement_id else "",
-        agreement_name=m.agreement_name if m and m.agreement_id else None,
-        agreement_placeholder="Choose agreement…" if has_company else "—",
-        agreement_disabled=not admin or not has_company,
-        addition_id=str(m.addition_id) if m and m.addition_id else "",
-        addition_name=m.addition_name if m and m.addition_id else None,
-        addition_placeholder="Choose addition…" if has_agreement else "—",
-        addition_disabled=not admin or not has_agreement,
-        result=(
-            (r.outcome, r.reason or "", _fmt_qty(r.quantity_before), _fmt_qty(r.quantity_after), str(r.run_id))
-            if r
-            else None
-        ),
-        status_kind=kind,
-        status_label=label,
-        status_title=title,
-        saved_date=_fmt_date(m.saved_at) if m else "—",
-        saved_title=f"by {m.saved_by} at {_fmt_instant(m.saved_at)}" if m else "",
-    )
-
-
 @router.get("/connectwise/billing")
 @local_read
 def mapper_view(
@@ -405,29 +337,82 @@ def mapper_view(
 ) -> Response:
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
     shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
-    periods = recent_periods(tenant, state.clock())
+    zone = tenant_zone(tenant)
+    admin = principal.is_admin
+    rows = [cw_mapper.row_cells(row, admin=admin, zone=zone) for row in shown.rows]
+    integration = cw_routes.integration_row(db, tenant)
+    connection = cw_routes.connection_out(db, tenant, row=integration)
+    return mapper_page_response(
+        request,
+        layout=cw_mapper.LAYOUT,
+        tenant=tenant,
+        rows=rows,
+        period=chosen,
+        q=q,
+        chosen=filter,
+        page_no=page_no,
+        total=shown.total,
+        filter_counts=shown.filter_counts(),
+        connection=connection,
+        can_preview=cw.can_read(integration),
+        last_push=last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE, period=str(chosen)),
+        running=running_run(db, tenant_id=tenant.id, target=Target.CONNECTWISE, period=str(chosen)),
+        automap=True,
+        now=state.clock(),
+        admin=admin,
+    )
+
+
+def mapper_page_response(
+    request: Request,
+    *,
+    layout: MapperLayout,
+    tenant: TenantRow,
+    rows: list[RowCells],
+    period: BillingPeriod,
+    q: str,
+    chosen: Filter,
+    page_no: int,
+    total: int,
+    filter_counts: dict[Filter, int],
+    connection: Any,
+    can_preview: bool,
+    last_push: datetime | None,
+    running: int | None,
+    automap: bool,
+    now: datetime,
+    admin: bool,
+) -> HTMLResponse:
+    """The mapper page of any target (``templates/mapper.html``): a target's page builds its rows and calls this."""
+    periods = recent_periods(tenant, now)
     current = periods[0]
     # a period that has not started is never offered (nor pushable); an older one asked for by its URL is
-    if chosen < current and chosen not in periods:
-        periods.append(chosen)
+    if period < current and period not in periods:
+        periods.append(period)
+    labels = {**FILTER_LABELS, Filter.DRIFT: f"Changed in {layout.name}"}
     return page(
         request,
         "mapper.html",
         {
-            "nav": "billing",
+            "nav": f"billing-{layout.target}",
+            "layout": layout,
             "tenant": tenant,
-            "rows": [mapper_cells(row, admin=principal.is_admin) for row in shown.rows],
-            "period": str(chosen),
+            "rows": rows,
+            "rows_html": render_rows(layout, rows, admin=admin),
+            "period": str(period),
             "periods": periods,
             "q": q,
-            "filter": filter.value,
-            "filters": list(FILTER_LABELS.items()),
-            "filter_counts": shown.filter_counts(),
-            "pager": Pager(page_no, shown.total, PAGE_SIZE, {"period": str(chosen), "q": q, "filter": filter.value}),
-            "last_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
-            "connection": cw_routes.connection_out(db, tenant),
-            "in_progress": chosen == current,
-            "not_started": chosen > current,
+            "filter": chosen.value,
+            "filters": list(labels.items()),
+            "filter_counts": filter_counts,
+            "pager": Pager(page_no, total, PAGE_SIZE, {"period": str(period), "q": q, "filter": chosen.value}),
+            "last_push": last_push,
+            "running_run": running,
+            "connection": connection,
+            "can_preview": can_preview,
+            "automap": automap,
+            "in_progress": period == current,
+            "not_started": period > current,
         },
     )
 
@@ -516,12 +501,9 @@ def cw_connect_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     ok = result.status is cw.IntegrationStatus.CONNECTED
-    flash = (
-        "Connected to ConnectWise: every right is granted."
-        if ok
-        else f"Saved, but the connection is broken: {result.reason}"
+    return integrations_page(
+        request, db, tenant, at, cw_result=result, flash=result.summary(), flash_kind="ok" if ok else "error"
     )
-    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
 
 
 @router.post("/integrations/connectwise/check")

@@ -1,32 +1,80 @@
-// The mapper: searchable ConnectWise choices that save at once, Billing Status details, Preview, Push Billing
-// with live progress, auto-map suggestions. Everything goes through the JSON API with the CSRF header.
+// The mapper, for every target: a chain of choices (the first searchable, the others lists read live from the PSA,
+// each filtered by the one before), saved at once; clearing a mapping; Billing Status details; Preview (which can
+// push what it shows); Push Billing with rows updated live; auto-map suggestions (ConnectWise). The target's
+// layout (levels, save and choice addresses) comes from the table's data-layout. Everything goes through the JSON
+// API with the CSRF header.
 "use strict";
 
 (() => {
   const { api, toast, debounce } = window.seatsync;
   const table = document.getElementById("mapper");
   if (!table) return;
+  const layout = JSON.parse(table.dataset.layout);
+  const levels = layout.levels;
   const period = table.dataset.period;
   const isAdmin = table.dataset.admin === "true";
   const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const qty = (v) => (v === null || v === undefined ? "—" : String(Number(v)));
   const today = () => new Date().toISOString().slice(0, 10);
+  const saveUrl = (row) => layout.save.replace("{company}", encodeURIComponent(row.dataset.company));
+  const rowName = (row) => row.querySelector(".company-name").textContent;
+  const rowsByCompany = new Map();
 
   document.querySelectorAll("select.autosubmit").forEach((s) => s.addEventListener("change", () => s.form.submit()));
   document.querySelectorAll("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
 
-  // --- saving -------------------------------------------------------------------------------------------------
-  async function save(row, body) {
+  function missing(chosen) {
+    if (chosen === 0) return "Not mapped";
+    const nouns = levels.slice(chosen).map((l) => l.noun);
+    const said = nouns.length === 1 ? nouns[0] : `${nouns.slice(0, -1).join(", ")} and ${nouns[nouns.length - 1]}`;
+    return `Not pushed: choose ${said}`;
+  }
+
+  // --- the row's state -----------------------------------------------------------------------------------------
+  const input = (row) => row.querySelector("input.pick");
+  const selects = (row, level) => [...row.querySelectorAll(`select[data-l="${level}"]`)];
+  const valueOf = (row, level) => (level === 0 ? input(row).dataset.id : selects(row, level)[0]?.value) || "";
+  function chosenLevels(row) {
+    let n = 0;
+    while (n < levels.length && valueOf(row, n)) n += 1;
+    return n;
+  }
+
+  function setStatus(row, kind, label, title, extra = {}) {
+    const cell = row.querySelector(".status").parentElement;
+    if (kind === "none") {
+      cell.innerHTML = `<span class="status status-none"${title ? ` title="${esc(title)}"` : ""}>${esc(label)}</span>`;
+    } else {
+      cell.innerHTML = `<button type="button" class="status status-${kind}" data-run="${esc(extra.run)}" data-q="${esc(extra.quantity)}" title="${esc(title)}"><i aria-hidden="true">${kind === "ok" ? "✓" : "✗"}</i>${esc(label)}</button>`;
+    }
+  }
+
+  function statusFollowsMapping(row) {
+    const chosen = chosenLevels(row);
+    if (chosen < levels.length) setStatus(row, "none", missing(chosen), "Rows without every choice are not pushed");
+    else setStatus(row, "none", "Not pushed yet", "");
+  }
+
+  function markSaved(row, saved) {
+    const cell = row.querySelector(".saved");
+    cell.textContent = (saved?.saved_at || today()).slice(0, 10);
+    cell.title = `by ${saved?.saved_by || "you"}`;
+    row.classList.add("just-saved");
+  }
+
+  async function save(row, level, product) {
+    const body = {};
+    for (let l = 0; l <= level; l += 1) body[levels[l].field] = valueOf(row, l) || null;
+    if (product) {
+      body[levels[level].field] = row.querySelector(`select[data-l="${level}"][data-p="${product}"]`).value || null;
+      body[layout.product] = product;
+    }
     row.classList.add("saving");
     try {
-      const saved = await api("PUT", `/api/v1/mappings/${encodeURIComponent(row.dataset.company)}`, body);
-      row.dataset.cwCompany = saved.cw_company_id || "";
-      row.dataset.agreement = saved.agreement_id || "";
-      row.dataset.addition = saved.addition_id || "";
-      const cell = row.querySelector(".saved");
-      cell.textContent = (saved.saved_at || today()).slice(0, 10);
-      cell.title = `Mapping Saved by ${saved.saved_by || "you"}`;
-      row.classList.add("just-saved");
-      toast(`Mapping Saved: ${row.dataset.name}${saved.complete ? " (ready to push)" : ""}`);
+      const saved = await api("PUT", saveUrl(row), body);
+      markSaved(row, saved);
+      statusFollowsMapping(row);
+      toast(`Mapping Saved: ${rowName(row)}${chosenLevels(row) === levels.length ? " (ready to push)" : ""}`);
       return saved;
     } catch (error) {
       toast(`Not saved: ${error.message}`, true);
@@ -36,16 +84,39 @@
     }
   }
 
+  async function clearMapping(row) {
+    row.classList.add("saving");
+    try {
+      await api("DELETE", saveUrl(row));
+      input(row).value = "";
+      input(row).dataset.id = "";
+      for (let l = 1; l < levels.length; l += 1) selects(row, l).forEach((s) => resetSelect(s, "—", true));
+      markSaved(row, null);
+      row.querySelector(".saved").title = "Mapping cleared";
+      statusFollowsMapping(row);
+      addClearButton(row);
+      toast(`Mapping cleared: ${rowName(row)} is no longer pushed`);
+    } catch (error) {
+      toast(`Not cleared: ${error.message}`, true);
+    } finally {
+      row.classList.remove("saving");
+    }
+  }
+
+  // --- the lists ---------------------------------------------------------------------------------------------------
+  const choices = (level, parent, q) => {
+    const query = new URLSearchParams();
+    if (parent) query.set("parent", parent);
+    if (q !== undefined) query.set("q", q);
+    return api("GET", `${layout.choices}/${levels[level].key}?${query}`);
+  };
+
   function fillSelect(select, items, chosen, placeholder) {
     select.innerHTML = "";
-    const first = document.createElement("option");
-    first.value = "";
-    first.textContent = items.length ? placeholder : "None available";
+    const first = new Option(items.length ? placeholder : "None available", "");
     select.appendChild(first);
     for (const item of items) {
-      const option = document.createElement("option");
-      option.value = item.id;
-      option.textContent = item.label;
+      const option = new Option(item.label, item.id);
       if (String(item.id) === String(chosen)) option.selected = true;
       select.appendChild(option);
     }
@@ -53,71 +124,88 @@
     select.dataset.loaded = "true";
   }
 
-  async function loadAgreements(row) {
-    const select = row.querySelector(".cw-agreement");
-    if (!row.dataset.cwCompany) return;
-    const items = await api("GET", `/api/v1/connectwise/companies/${row.dataset.cwCompany}/agreements`);
-    fillSelect(select, items.map((a) => ({ id: a.id, label: a.name + (a.type ? ` (${a.type})` : "") })), row.dataset.agreement, "Choose agreement…");
-  }
-
-  async function loadAdditions(row) {
-    const select = row.querySelector(".cw-addition");
-    if (!row.dataset.agreement) return;
-    const items = await api("GET", `/api/v1/connectwise/agreements/${row.dataset.agreement}/additions`);
-    fillSelect(select, items.filter((a) => !a.cancelled).map((a) => ({ id: a.id, label: `${a.name} · qty ${a.quantity ?? 0}` })), row.dataset.addition, "Choose addition…");
-  }
-
-  function resetSelect(select, text) {
+  function resetSelect(select, text, disabled) {
     select.innerHTML = `<option value="">${esc(text)}</option>`;
-    select.disabled = true;
+    select.disabled = disabled;
     delete select.dataset.loaded;
   }
 
-  // --- the ConnectWise company combobox ---------------------------------------------------------------------------
+  async function loadLevel(row, level) {
+    const parent = valueOf(row, level - 1);
+    if (!parent) return;
+    const items = await choices(level, parent);
+    for (const select of selects(row, level)) fillSelect(select, items, select.value, levels[level].placeholder);
+  }
+
+  // after a choice at `level`: the levels below start over, the next one is read
+  async function chose(row, level, product) {
+    await save(row, level, product);
+    if (product) return;
+    for (let l = level + 1; l < levels.length; l += 1) {
+      selects(row, l).forEach((s) => resetSelect(s, l === level + 1 && valueOf(row, level) ? levels[l].placeholder : "—", true));
+    }
+    if (level + 1 < levels.length && valueOf(row, level)) {
+      await loadLevel(row, level + 1);
+      selects(row, level + 1)[0]?.focus();
+    }
+  }
+
+  // --- the first level: a searchable box ---------------------------------------------------------------------------
+  const list = document.createElement("ul");
+  list.className = "options";
+  list.setAttribute("role", "listbox");
+  list.id = "mapper-options";
+  list.hidden = true;
+
   function setupPick(row) {
-    const input = row.querySelector(".cw-company");
-    const list = row.querySelector(".options");
+    const box = input(row);
+    box.setAttribute("aria-autocomplete", "list");
+    box.setAttribute("aria-expanded", "false");
+    box.setAttribute("autocomplete", "off");
+    box.placeholder = isAdmin ? levels[0].placeholder : "";
     if (!isAdmin) return;
     let items = [];
     let active = -1;
-    const close = () => { list.hidden = true; input.setAttribute("aria-expanded", "false"); active = -1; };
+    const close = () => { list.hidden = true; box.setAttribute("aria-expanded", "false"); active = -1; };
     const render = () => {
-      list.innerHTML = items.length ? "" : '<li class="none">No ConnectWise company matches</li>';
+      box.parentElement.appendChild(list);
+      box.setAttribute("aria-controls", list.id);
+      list.innerHTML = items.length ? "" : `<li class="none">No ${esc(layout.name)} company matches</li>`;
       items.forEach((c, i) => {
         const li = document.createElement("li");
         li.setAttribute("role", "option");
-        li.dataset.id = c.id;
         li.setAttribute("aria-selected", i === active ? "true" : "false");
-        li.innerHTML = `${esc(c.name)}<small>${esc(c.identifier)} · #${c.id}</small>`;
+        li.innerHTML = `${esc(c.label)}${c.detail ? `<small>${esc(c.detail)}</small>` : ""}`;
         li.addEventListener("mousedown", (event) => { event.preventDefault(); choose(c); });
         list.appendChild(li);
       });
       list.hidden = false;
-      input.setAttribute("aria-expanded", "true");
+      box.setAttribute("aria-expanded", "true");
     };
     const search = debounce(async () => {
       try {
-        items = await api("GET", `/api/v1/connectwise/companies?limit=20&q=${encodeURIComponent(input.value.trim())}`);
+        items = await choices(0, null, box.value.trim());
         active = -1;
-        render();
+        if (document.activeElement === box) render();
       } catch (error) { toast(error.message, true); }
     }, 200);
     async function choose(company) {
       close();
-      input.value = company.name;
-      try {
-        await save(row, { cw_company_id: company.id });
-        row.dataset.agreement = "";
-        row.dataset.addition = "";
-        resetSelect(row.querySelector(".cw-addition"), "—");
-        await loadAgreements(row);
-        row.querySelector(".cw-agreement").focus();
-      } catch (error) { /* shown by save */ }
+      box.value = company.label;
+      box.dataset.id = company.id;
+      box.dataset.label = company.label;
+      try { await chose(row, 0); addClearButton(row); } catch (error) { /* shown by save */ }
     }
-    input.addEventListener("input", search);
-    input.addEventListener("focus", () => { input.select(); search(); });
-    input.addEventListener("blur", () => setTimeout(close, 150));
-    input.addEventListener("keydown", (event) => {
+    box.addEventListener("input", search);
+    box.addEventListener("focus", () => { box.dataset.label = box.value; box.select(); search(); });
+    box.addEventListener("blur", () => setTimeout(() => {
+      close();
+      // an emptied box clears the mapping; anything else typed but not chosen goes back to the saved name
+      if (!box.value.trim() && box.dataset.id) clearMapping(row);
+      else if (box.dataset.id) box.value = box.dataset.label ?? box.value;
+    }, 150));
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !box.value.trim() && box.dataset.id) { event.preventDefault(); clearMapping(row); return; }
       if (list.hidden) return;
       if (event.key === "ArrowDown" || event.key === "ArrowUp") {
         event.preventDefault();
@@ -130,62 +218,56 @@
     });
   }
 
-  for (const row of table.querySelectorAll("tbody tr[data-company]")) {
-    setupPick(row);
-    const agreement = row.querySelector(".cw-agreement");
-    const addition = row.querySelector(".cw-addition");
-    // the saved choice is shown at once; the full list is read from ConnectWise when the operator opens it
-    const lazy = (select, loader) => select.addEventListener("focus", () => {
-      if (!select.dataset.loaded) loader(row).catch((error) => toast(error.message, true));
-    });
-    lazy(agreement, loadAgreements);
-    lazy(addition, loadAdditions);
-    agreement.addEventListener("change", async () => {
-      row.dataset.agreement = agreement.value;
-      row.dataset.addition = "";
-      try {
-        await save(row, { cw_company_id: Number(row.dataset.cwCompany), agreement_id: agreement.value ? Number(agreement.value) : null });
-        resetSelect(addition, agreement.value ? "Choose addition…" : "—");
-        if (agreement.value) await loadAdditions(row);
-      } catch (error) { /* shown by save */ }
-    });
-    addition.addEventListener("change", async () => {
-      row.dataset.addition = addition.value;
-      try {
-        await save(row, {
-          cw_company_id: Number(row.dataset.cwCompany),
-          agreement_id: Number(row.dataset.agreement),
-          addition_id: addition.value ? Number(addition.value) : null,
-        });
-        const status = row.querySelector(".status-cell .status-none");
-        if (status && addition.value) status.textContent = "Not pushed yet";
-      } catch (error) { /* shown by save */ }
-    });
-    row.querySelector(".create-addition")?.addEventListener("click", () => createAddition(row));
+  function addClearButton(row) {
+    const existing = row.querySelector("button.clear");
+    if (!isAdmin) return;
+    if (!input(row).dataset.id) { existing?.remove(); return; }
+    if (existing) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "clear";
+    button.textContent = "×";
+    button.title = "Clear this mapping (the company is no longer pushed)";
+    button.setAttribute("aria-label", `Clear the mapping of ${rowName(row)}`);
+    button.addEventListener("click", () => clearMapping(row));
+    input(row).after(button);
   }
 
-  // --- Create addition: the catalog product (if absent), then an addition on the chosen agreement ----------------
-  async function createAddition(row) {
-    if (!row.dataset.cwCompany || !row.dataset.agreement) {
-      toast(`Choose the ConnectWise company and agreement of ${row.dataset.name} first`, true);
+  // --- "Create addition" (the PSA's item): made in the PSA on the chosen chain, then mapped -------------------------
+  const itemLevel = levels.length - 1;
+  function addCreateButton(row) {
+    if (!layout.create || !isAdmin || table.dataset.connected !== "true") return;
+    const select = selects(row, itemLevel)[0];
+    if (!select || select.dataset.p) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "create-item link-plain";
+    button.textContent = layout.create.label;
+    button.title = `Make it in ${layout.name} on the chosen ${levels[itemLevel - 1].noun}, then map it`;
+    button.addEventListener("click", () => createItem(row, button));
+    select.after(button);
+  }
+
+  async function createItem(row, button) {
+    if (chosenLevels(row) < itemLevel) {
+      toast(`Choose the ${levels.slice(0, itemLevel).map((l) => l.noun).join(" and ")} of ${rowName(row)} first`, true);
       return;
     }
-    const button = row.querySelector(".create-addition");
+    const body = { company_id: row.dataset.company };
+    for (let l = 0; l < itemLevel; l += 1) body[levels[l].field] = valueOf(row, l);
     button.disabled = true;
     row.classList.add("saving");
     try {
-      const made = await api("POST", "/api/v1/connectwise/additions", {
-        company_id: row.dataset.company,
-        cw_company_id: Number(row.dataset.cwCompany),
-        agreement_id: Number(row.dataset.agreement),
-      });
-      row.dataset.addition = made.addition_id;
-      await loadAdditions(row);
-      const cell = row.querySelector(".saved");
-      cell.textContent = (made.mapping.saved_at || today()).slice(0, 10);
-      row.classList.add("just-saved");
+      const made = await api("POST", layout.create.url, body);
+      const select = selects(row, itemLevel)[0];
+      select.innerHTML = "";
+      select.appendChild(new Option("", String(made[levels[itemLevel].field])));
+      select.value = String(made[levels[itemLevel].field]);
+      await loadLevel(row, itemLevel);
+      markSaved(row, made.mapping);
+      statusFollowsMapping(row);
       const what = made.catalog_created ? `catalog product ${made.catalog_identifier} and its addition` : `addition of ${made.catalog_identifier}`;
-      toast(`Created the ${what} for ${row.dataset.name}: mapping saved`);
+      toast(`Created the ${what} for ${rowName(row)}: mapping saved`);
     } catch (error) {
       toast(`Not created: ${error.message}`, true);
     } finally {
@@ -194,34 +276,47 @@
     }
   }
 
+  for (const row of table.querySelectorAll("tbody tr[data-company]")) {
+    rowsByCompany.set(row.dataset.company, row);
+    setupPick(row);
+    addClearButton(row);
+    addCreateButton(row);
+    for (let l = 1; l < levels.length; l += 1) {
+      for (const select of selects(row, l)) {
+        // the saved choice is shown at once; the full list is read from the PSA when the operator opens it
+        select.addEventListener("focus", () => {
+          if (!select.dataset.loaded) loadLevel(row, l).catch((error) => toast(error.message, true));
+        });
+        select.addEventListener("change", () => chose(row, l, select.dataset.p).catch(() => {}));
+      }
+    }
+  }
+
   // --- Billing Status details -------------------------------------------------------------------------------------
   const details = document.getElementById("details");
   table.addEventListener("click", (event) => {
-    const button = event.target.closest("[data-details]");
+    const button = event.target.closest("button.status");
     if (!button) return;
     const row = button.closest("tr");
-    const d = row.dataset;
-    const outcome = { succeeded: "Pushed", unchanged: "Already right (unchanged)", failed: "Failed", blocked: "Blocked" }[d.outcome] || d.outcome;
     document.getElementById("details-body").innerHTML = `
-      <dt>Company</dt><dd>${esc(d.name)} <code>${esc(d.company)}</code></dd>
+      <dt>Company</dt><dd>${esc(rowName(row))} <code>${esc(row.dataset.company)}</code></dd>
       <dt>Period</dt><dd>${esc(period)}</dd>
-      <dt>Outcome</dt><dd>${esc(outcome)}</dd>
-      <dt>Quantity</dt><dd>${esc(d.before || "—")} → ${esc(d.after || "—")}</dd>
-      <dt>Reason</dt><dd>${esc(d.reason || "—")}</dd>
-      <dt>Run</dt><dd><a href="/history/${esc(d.run)}">Run ${esc(d.run)}</a></dd>`;
+      <dt>Outcome</dt><dd>${esc(button.textContent.replace(/^[✓✗]/, ""))}</dd>
+      <dt>Quantity</dt><dd>${esc(button.dataset.q || "—")}</dd>
+      <dt>Reason</dt><dd>${esc(button.title || "—")}</dd>
+      <dt>Run</dt><dd>${button.dataset.run ? `<a href="/history/${esc(button.dataset.run)}">Run ${esc(button.dataset.run)}</a>` : "—"}</dd>`;
     details.showModal();
   });
 
-  // --- Preview ----------------------------------------------------------------------------------------------------
-  const previewButton = document.getElementById("preview-open");
+  // --- Preview (and push what it shows) -----------------------------------------------------------------------------
   const actionLabel = { update: "Update", unchanged: "Unchanged", skip: "Skip (not mapped)", blocked: "Blocked", error: "Error" };
-  previewButton?.addEventListener("click", async () => {
+  document.getElementById("preview-open")?.addEventListener("click", async () => {
     const dialog = document.getElementById("preview");
     const body = document.getElementById("preview-body");
-    body.innerHTML = "<p>Reading ConnectWise…</p>";
+    body.innerHTML = `<p>Reading ${esc(layout.name)}…</p>`;
     dialog.showModal();
     try {
-      const plan = await api("POST", "/api/v1/pushes/preview", { period });
+      const plan = await api("POST", "/api/v1/pushes/preview", { period, target: layout.target });
       const summary = Object.entries(plan.counts).filter(([, n]) => n).map(([a, n]) => `${n} ${actionLabel[a] || a}`).join(" · ");
       body.innerHTML = `<p><strong>${esc(summary || "Nothing to do")}</strong></p>
         <div class="dialog-scroll"><table class="grid"><thead><tr><th scope="col">Company</th><th scope="col" class="num">Billable</th>
@@ -233,47 +328,96 @@
       body.innerHTML = `<p class="notice notice-error" role="alert">${esc(error.message)}</p>`;
     }
   });
-
-  // --- Push Billing with live progress ----------------------------------------------------------------------------
-  const pushOpen = document.getElementById("push-open");
-  const confirm = document.getElementById("push-confirm");
-  pushOpen?.addEventListener("click", () => confirm.showModal());
-  document.getElementById("push-go")?.addEventListener("click", async () => {
-    const force = document.getElementById("push-force")?.checked || false;
-    confirm.close();
-    pushOpen.disabled = true;
-    const box = document.getElementById("push-progress");
-    const bar = box.querySelector(".progress > span");
-    const text = box.querySelector(".progress-text");
-    box.hidden = false;
-    text.textContent = "Starting…";
-    try {
-      const started = await api("POST", "/api/v1/pushes", { target: "connectwise", period, force });
-      if (!started.run_id) { text.textContent = "Queued"; return; }
-      for (;;) {
-        const run = await api("GET", `/api/v1/pushes/${started.run_id}`);
-        const expected = run.expected || 0;
-        const pct = expected ? Math.round((100 * run.done) / expected) : 5;
-        bar.style.width = `${Math.min(100, pct)}%`;
-        text.textContent = expected ? `Pushing… ${run.done} of ${expected}` : "Pushing…";
-        if (run.status !== "running") {
-          bar.style.width = "100%";
-          text.textContent = `Done: ${run.succeeded} pushed, ${run.unchanged} unchanged, ${run.failed} failed, ${run.blocked} blocked`;
-          toast(run.status === "succeeded" ? "Push finished" : `Push finished: ${run.status}${run.status_reason ? " — " + run.status_reason : ""}`, run.status !== "succeeded");
-          setTimeout(() => window.location.reload(), 900);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    } catch (error) {
-      text.textContent = "";
-      box.hidden = true;
-      pushOpen.disabled = false;
-      toast(`Push not started: ${error.message}`, true);
-    }
+  document.getElementById("preview-push")?.addEventListener("click", () => {
+    const force = document.getElementById("preview-force")?.checked || false;
+    document.getElementById("preview").close();
+    startPush(force);
   });
 
-  // --- auto-map -----------------------------------------------------------------------------------------------------
+  // --- Push Billing, with the rows updated as the run records them ------------------------------------------------
+  const pushOpen = document.getElementById("push-open");
+  const confirm = document.getElementById("push-confirm");
+  const progress = document.getElementById("push-progress");
+  pushOpen?.addEventListener("click", () => confirm.showModal());
+  document.getElementById("push-go")?.addEventListener("click", () => {
+    const force = document.getElementById("push-force")?.checked || false;
+    confirm.close();
+    startPush(force);
+  });
+
+  function showResult(result) {
+    const row = rowsByCompany.get(result.company_id);
+    if (!row) return;
+    const tries = result.attempts > 1 ? ` (after ${result.attempts} attempts)` : "";
+    if (result.outcome === "succeeded" || result.outcome === "unchanged") {
+      const quantity = `${qty(result.before)} → ${qty(result.after)}`;
+      setStatus(row, "ok", "Pushed", (result.reason || `Pushed: ${quantity}`) + tries, { run: result.run_id, quantity });
+    } else if (result.outcome === "failed" || result.outcome === "blocked") {
+      const quantity = `${qty(result.before)} → ${qty(result.billable ?? result.after)}, not applied`;
+      const label = result.outcome === "failed" ? "Failed" : "Blocked";
+      setStatus(row, "bad", label, (result.reason || label) + tries, { run: result.run_id, quantity });
+    } else {
+      setStatus(row, "none", "Not pushed", result.reason || "Not pushed");
+    }
+    row.classList.add("just-pushed");
+  }
+
+  async function follow(runId) {
+    const bar = progress.querySelector(".progress > span");
+    const text = progress.querySelector(".progress-text");
+    progress.hidden = false;
+    let lastDone = -1;
+    let stillSince = Date.now();
+    const seen = new Map();
+    for (;;) {
+      const run = await api("GET", `/api/v1/pushes/${runId}?results=true`);
+      let retrying = 0;
+      for (const result of run.results) {
+        if (result.attempts > 1) retrying += 1;
+        const key = `${result.company_id}|${result.outcome}|${result.attempts}|${result.after}`;
+        if (seen.get(result.company_id) !== key) { seen.set(result.company_id, key); showResult({ ...result, run_id: run.id }); }
+      }
+      const expected = run.expected || 0;
+      if (run.done !== lastDone) { lastDone = run.done; stillSince = Date.now(); }
+      const waiting = Date.now() - stillSince > 4000;
+      bar.style.width = `${Math.min(100, expected ? Math.round((100 * run.done) / expected) : 5)}%`;
+      if (run.status !== "running") {
+        bar.style.width = "100%";
+        text.textContent = `Done: ${run.succeeded} pushed, ${run.unchanged} unchanged, ${run.failed} failed, ${run.blocked} blocked${retrying ? ` · ${retrying} after retries` : ""}`;
+        progress.classList.add("done");
+        const lastPush = document.getElementById("last-push");
+        if (lastPush && run.finished_at) lastPush.textContent = run.finished_at_shown || run.finished_at;
+        toast(run.status === "succeeded" ? "Push finished" : `Push finished: ${run.status}${run.status_reason ? " — " + run.status_reason : ""}`, run.status !== "succeeded");
+        if (pushOpen) pushOpen.disabled = false;
+        return;
+      }
+      text.textContent = (expected ? `Pushing… ${run.done} of ${expected}` : "Pushing…")
+        + (retrying ? ` · retrying ${retrying}` : "")
+        + (waiting ? ` · waiting for ${layout.name} (rate limit or retry)` : "");
+      await new Promise((resolve) => setTimeout(resolve, 700));
+    }
+  }
+
+  async function startPush(force) {
+    if (pushOpen) pushOpen.disabled = true;
+    const text = progress.querySelector(".progress-text");
+    progress.hidden = false;
+    progress.classList.remove("done");
+    text.textContent = "Starting…";
+    try {
+      const started = await api("POST", "/api/v1/pushes", { target: layout.target, period, force });
+      if (!started.run_id) { text.textContent = "Queued: this page follows it once it starts"; return; }
+      await follow(started.run_id);
+    } catch (error) {
+      text.textContent = `Push not started: ${error.message}`;
+      if (pushOpen) pushOpen.disabled = false;
+      toast(`Push not started: ${error.message}`, true);
+    }
+  }
+
+  if (progress?.dataset.run) follow(progress.dataset.run).catch((error) => toast(error.message, true));
+
+  // --- auto-map (ConnectWise) ---------------------------------------------------------------------------------------
   const automap = document.getElementById("automap");
   document.getElementById("automap-open")?.addEventListener("click", async () => {
     const body = document.getElementById("automap-body");
@@ -281,8 +425,8 @@
     automap.showModal();
     try {
       const found = await api("GET", "/api/v1/automap/suggestions");
-      if (!found.length) { body.innerHTML = "<p>No suggestions: every company is mapped or has no close ConnectWise match.</p>"; return; }
-      body.innerHTML = `<div class="dialog-scroll"><table class="grid"><thead><tr><th scope="col">Company</th><th scope="col">ConnectWise company</th>
+      if (!found.length) { body.innerHTML = `<p>No suggestions: every company is mapped or has no close ${esc(layout.name)} match.</p>`; return; }
+      body.innerHTML = `<div class="dialog-scroll"><table class="grid"><thead><tr><th scope="col">Company</th><th scope="col">${esc(layout.name)} company</th>
         <th scope="col">Agreement</th><th scope="col">Addition</th><th scope="col" class="num">Confidence</th><th scope="col"><span class="sr-only">Accept</span></th></tr></thead>
         <tbody>${found.map((s, i) => `<tr data-index="${i}"><td>${esc(s.company_name)}</td><td>${esc(s.cw_company_name)}${s.note ? `<br><small class="muted">${esc(s.note)}</small>` : ""}</td>
           <td>${esc(s.agreement_name || "—")}</td><td>${esc(s.addition_name || "—")}</td>
@@ -302,7 +446,7 @@
     }
   });
   document.getElementById("automap-all")?.addEventListener("click", async () => {
-    const above = Number(document.getElementById("automap-threshold").value);
+    const above = Number(document.getElementById("automap-threshold").value) / 100;
     try {
       const saved = await api("POST", "/api/v1/automap/accept-all", { above });
       toast(`${saved.saved} mapping${saved.saved === 1 ? "" : "s"} saved`);
@@ -316,7 +460,7 @@
     event.target.disabled = true;
     try {
       const done = await api("POST", "/api/v1/connectwise/companies/refresh");
-      toast(`${done.companies} ConnectWise companies read`);
+      toast(`${done.companies} ${layout.name} companies read`);
     } catch (error) { toast(error.message, true); } finally { event.target.disabled = false; }
   });
 })();

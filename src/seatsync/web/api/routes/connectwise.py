@@ -82,8 +82,14 @@ def integration_row(db: Session, tenant: TenantRow) -> Integration | None:
     return db.scalar(_INTEGRATION, {"tenant_id": tenant.id})
 
 
-def connection_out(db: Session, tenant: TenantRow, result: cw.ConnectionResult | None = None) -> ConnectionOut:
-    row = integration_row(db, tenant)
+_UNREAD = Integration()  # "not read yet": ``row=None`` means there is no integration
+
+
+def connection_out(
+    db: Session, tenant: TenantRow, result: cw.ConnectionResult | None = None, *, row: Integration | None = _UNREAD
+) -> ConnectionOut:
+    if row is _UNREAD:
+        row = integration_row(db, tenant)
     if row is None:
         return ConnectionOut(status=cw.IntegrationStatus.DISCONNECTED.value, reason=None)
     stored = row.settings or {}
@@ -195,6 +201,17 @@ class RefreshOut(BaseModel):
     companies: int
 
 
+def search_cached_companies(
+    db: Session, tenant: TenantRow, settings: Settings, *, q: str, limit: int
+) -> list[CWCompany]:
+    """Search the cached ConnectWise companies (read from ConnectWise on first use while connected)."""
+    cached = db.scalar(select(CWCompany.id).where(CWCompany.tenant_id == tenant.id).limit(1))
+    if cached is None and connection_out(db, tenant).status == cw.IntegrationStatus.CONNECTED.value:
+        with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=settings) as client:
+            mappings.refresh_cw_companies(db, tenant=tenant, client=client)
+    return mappings.search_cw_companies(db, tenant=tenant, query=q, limit=limit)
+
+
 @router.get("/companies")
 @local_read
 def cached_companies(
@@ -207,11 +224,7 @@ def cached_companies(
 ) -> list[CWCompanyOut]:
     """The searchable ConnectWise company choice, from the cached copy (filled on first use; refresh it with
     ``POST .../refresh``)."""
-    cached = db.scalar(select(CWCompany.id).where(CWCompany.tenant_id == tenant.id).limit(1))
-    if cached is None and connection_out(db, tenant).status == cw.IntegrationStatus.CONNECTED.value:
-        with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
-            mappings.refresh_cw_companies(db, tenant=tenant, client=client)
-    found = mappings.search_cw_companies(db, tenant=tenant, query=q, limit=limit)
+    found = search_cached_companies(db, tenant, state.settings, q=q, limit=limit)
     return [
         CWCompanyOut(id=c.cw_id, identifier=c.identifier, name=c.name, status=c.status, deleted=c.deleted)
         for c in found

@@ -1,0 +1,44 @@
+"""The mapper page's targets: ``MapperLayout`` and ``MapperSource`` per target, and the row cells every mapper
+prints (``seatsync.web.mappers.base``). ConnectWise registers itself here; other targets call ``register``."""
+
+from seatsync.web.mappers.base import (
+    PRODUCT_LABELS,
+    Choice,
+    ChoiceCell,
+    ExtraColumn,
+    Level,
+    MapperLayout,
+    MapperSource,
+    RowCells,
+    StatusCell,
+    mapper_source,
+    mapper_sources,
+    register,
+)
+from seatsync.web.mappers.cells import fmt_qty, result_status
+
+__all__ = [
+    "PRODUCT_LABELS",
+    "Choice",
+    "ChoiceCell",
+    "ExtraColumn",
+    "Level",
+    "MapperLayout",
+    "MapperSource",
+    "RowCells",
+    "StatusCell",
+    "fmt_qty",
+    "mapper_source",
+    "mapper_sources",
+    "register",
+    "result_status",
+]
+
+
+def _register_builtin() -> None:
+    from seatsync.web.mappers import connectwise
+
+    register(connectwise.SOURCE)
+
+
+_register_builtin()

@@ -1,0 +1,109 @@
+"""The ConnectWise mapper: Company → Agreement → Addition, from the mapper's read model (``seatsync.web.mapper``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from seatsync.config import Settings
+from seatsync.db.models import Tenant
+from seatsync.domain.periods import local_date, shown_instant
+from seatsync.errors import NotFound
+from seatsync.web.mapper import MapperRow
+from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
+from seatsync.web.mappers.cells import fmt_qty, result_status
+
+LAYOUT = MapperLayout(
+    target="connectwise",
+    name="ConnectWise",
+    path="/connectwise/billing",
+    levels=(
+        Level("company", "ConnectWise Company", "cw_company_id", "company", "Search ConnectWise…"),
+        Level("agreement", "ConnectWise Agreement", "agreement_id", "agreement", "Choose agreement…"),
+        Level("addition", "ConnectWise Addition", "addition_id", "addition", "Choose addition…"),
+    ),
+    save_url="/api/v1/mappings/{company}",
+    create_item_url="/api/v1/connectwise/additions",
+    create_item_label="Create addition",
+    links=(("Catalog settings", "/connectwise/catalog"),),
+)
+
+
+def row_cells(row: MapperRow, *, admin: bool, zone: ZoneInfo) -> RowCells:
+    """One mapper row, every value ready to print."""
+    m, r = row.mapping, row.result
+    values = (
+        (m.cw_company_id, m.cw_company_name, m.agreement_id, m.agreement_name, m.addition_id, m.addition_name)
+        if m is not None
+        else (None,) * 6
+    )
+    cells: list[tuple[ChoiceCell, ...]] = []
+    chosen = 0
+    above = True  # the level above is chosen (the first level has none)
+    for index in range(0, 6, 2):
+        value, label = values[index], values[index + 1]
+        cells.append((ChoiceCell(str(value) if value else "", str(label or ""), not admin or not above),))
+        if value and above:
+            chosen += 1
+        above = above and bool(value)
+    status = result_status(
+        LAYOUT,
+        chosen=chosen,
+        outcome=r.outcome if r else None,
+        reason=r.reason if r else None,
+        before=r.quantity_before if r else None,
+        after=r.quantity_after if r else None,
+        intended=r.billable if r else None,
+        run_id=r.run_id if r else None,
+    )
+    return RowCells(
+        pk=row.company_pk,
+        company_id=row.company_id,
+        name=row.name,
+        billable=row.billable,
+        choices=tuple(cells),
+        status=status,
+        saved_date=local_date(m.saved_at, zone) if m else "—",
+        saved_title=f"by {m.saved_by} at {shown_instant(m.saved_at, zone)}" if m else "",
+    )
+
+
+class ConnectWiseMapper:
+    layout = LAYOUT
+
+    def choices(
+        self, session: Session, *, tenant: Tenant, settings: Settings, level: str, parent: str | None, q: str
+    ) -> Sequence[Choice]:
+        from seatsync.web.api.routes import connectwise as routes
+
+        if level == "company":
+            found = routes.search_cached_companies(session, tenant, settings, q=q, limit=20)
+            return [Choice(str(c.cw_id), c.name, f"{c.identifier} · #{c.cw_id}") for c in found]
+        parent_id = _parent_id(parent, level)
+        if level == "agreement":
+            agreements = routes.list_agreements(session, tenant, settings, parent_id)
+            return [Choice(str(a.id), _agreement_label(a.name, a.type, a.active)) for a in agreements]
+        if level == "addition":
+            additions = routes.list_additions(session, tenant, settings, parent_id)
+            return [Choice(str(a.id), f"{a.name} · qty {_qty(a.quantity)}") for a in additions if not a.cancelled]
+        raise NotFound(f"the ConnectWise mapper has no level {level!r} (company, agreement, addition)")
+
+
+def _qty(value: float | None) -> str:
+    return fmt_qty(value or 0)
+
+
+def _agreement_label(name: str, kind: str | None, active: bool) -> str:
+    return name + (f" ({kind})" if kind else "") + ("" if active else " · not active")
+
+
+def _parent_id(parent: str | None, level: str) -> int:
+    if parent is None or not parent.isdigit() or not 0 < int(parent) < 2**31:
+        above = "company" if level == "agreement" else "agreement"
+        raise NotFound(f"choose the ConnectWise {above} first (parent must be its id)")
+    return int(parent)
+
+
+SOURCE = ConnectWiseMapper()
