@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 
 import httpx
@@ -23,13 +24,17 @@ START_TIMEOUT = 60.0
 class DemoProcess:
     """``with DemoProcess(env, database_url, password) as demo: demo.url, demo.connectwise_url, demo.lines``"""
 
-    def __init__(self, env: dict[str, str], database_url: str, password: str) -> None:
+    def __init__(
+        self, env: dict[str, str], database_url: str | None, password: str, *, cwd: Path | None = None
+    ) -> None:
+        """``database_url=None``: the demo's default, ``seatsync-demo.db`` in ``cwd``."""
         self.port = free_port()
         self.password = password
         command = [sys.executable, "-m", "seatsync", "demo", "--port", str(self.port), "--password", password]
-        command += ["--database-url", database_url]
+        if database_url is not None:
+            command += ["--database-url", database_url]
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from seatsync.config import Settings, get_settings
 from seatsync.db.engine import make_engine
-from seatsync.errors import SeatsyncError
+from seatsync.errors import SeatsyncError, UserInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,11 +22,20 @@ class AppContext:
     def __init__(self, settings: Settings, database_url: str | None = None) -> None:
         self.settings = settings
         self.database_url = database_url or settings.database_url
+        #: a command that sets up an installation (``tenant create``, ``serve``) may make a new SQLite file
+        self.may_create = False
 
     @cached_property
     def engine(self) -> Engine:
         from seatsync.db.migrate import upgrade
+        from seatsync.security.secrets import sqlite_file
 
+        database = sqlite_file(self.database_url)
+        if database is not None and not database.exists() and not self.may_create:
+            raise UserInputError(
+                f"there is no database at {database}: run the command in the folder of your seatsync database "
+                "(or of `seatsync demo`), give --database-url, or start with `seatsync tenant create NAME`"
+            )
         engine = make_engine(self.database_url)
         upgrade(engine)
         return engine
@@ -55,7 +64,8 @@ def database_option(func: F) -> F:
     )(func)
 
 
-def app_context() -> AppContext:
+def app_context(*, create: bool = False) -> AppContext:
+    """The command's context; ``create=True`` for a command that may make a new SQLite database."""
     ctx = click.get_current_context()
     root = ctx.find_root()
     found = root.meta.get("seatsync.app")
@@ -65,6 +75,7 @@ def app_context() -> AppContext:
         root.meta["seatsync.app"] = found
         root.call_on_close(found.close)
     assert isinstance(found, AppContext)
+    found.may_create = found.may_create or create
     return found
 
 

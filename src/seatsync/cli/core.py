@@ -45,8 +45,8 @@ def tenant() -> None:
 @click.option("--rule", default="active", show_default=True, help="Billing rule: active, active-at-end, engaged, peak.")
 @database_option
 def tenant_create(name: str, time_zone_name: str, rule: str) -> None:
-    """Create a tenant; prints its slug."""
-    with transaction(app_context().engine) as session:
+    """Create a tenant; prints its slug (a new SQLite database is made when there is none)."""
+    with transaction(app_context(create=True).engine) as session:
         created = tenant_service.create_tenant(session, name=name, time_zone_name=time_zone_name, rule=rule)
         click.echo(created.slug)
 
@@ -56,8 +56,11 @@ def tenant_create(name: str, time_zone_name: str, rule: str) -> None:
 def tenant_list() -> None:
     """List tenants: slug, time zone, rule, name."""
     with transaction(app_context().engine) as session:
-        for t in tenant_service.list_tenants(session):
+        found = tenant_service.list_tenants(session)
+        for t in found:
             click.echo(f"{t.slug}\t{t.time_zone}\t{t.billing_rule}\t{t.name}")
+    if not found:
+        click.echo("no tenants yet: create one with `seatsync tenant create NAME`", err=True)
 
 
 @click.group()
@@ -178,6 +181,46 @@ def company_archive(tenant_slug: str, company_id: str, at_text: str | None) -> N
         click.echo(
             f"company {done.company_id} archived at {at.isoformat()}: pushed for {period}, skipped from {period.next()} on"
         )
+
+
+@operator.command("list")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def operator_list(tenant_slug: str) -> None:
+    """List the tenant's operators: email, role, created (in the tenant's zone)."""
+    from seatsync.domain.periods import shown_instant, time_zone
+
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        zone = time_zone(t.time_zone)
+        for op in tenant_service.list_operators(session, tenant=t):
+            disabled = "\tdisabled" if op.disabled else ""
+            click.echo(f"{op.email}\t{op.role}\t{shown_instant(op.created_at, zone)}{disabled}")
+
+
+@operator.command("remove")
+@click.argument("email")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def operator_remove(email: str, tenant_slug: str) -> None:
+    """Remove an operator (their sessions and API tokens end); the tenant's last admin cannot be removed."""
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        removed = tenant_service.remove_operator(session, tenant=t, email=email)
+    click.echo(f"operator {removed} removed from {tenant_slug}")
+
+
+@operator.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(tenant_service.ROLES))
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@database_option
+def operator_set_role(email: str, role: str, tenant_slug: str) -> None:
+    """Make an operator admin or viewer; the tenant always keeps one admin."""
+    with transaction(app_context().engine) as session:
+        t = tenant_service.get_tenant(session, slug=tenant_slug)
+        op = tenant_service.set_operator_role(session, tenant=t, email=email, role=role)
+    click.echo(f"operator {op.email} is now {op.role} in {tenant_slug}")
 
 
 def register(cli: click.Group) -> None:

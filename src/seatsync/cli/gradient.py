@@ -133,6 +133,8 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
             click.echo(render(["account", "company", "service", "count", "note"], rows, "table"), nl=False)
             click.echo(f"{len(items)} count(s) would be sent; accounts missing in Gradient would be created first")
             return
+        # the stored token must open (the right key) before a run is recorded
+        gradient_service.client_for(session, tenant=tenant).close()
     bar = _Bar()
     try:
         run_id = gradient_push.run_gradient_push(

@@ -60,7 +60,7 @@ def map_group() -> None:
 @map_group.command("connectwise")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
-@click.option("--cw-company", type=int, required=True, help="ConnectWise company id.")
+@click.option("--cw-company", type=int, default=None, help="ConnectWise company id (required unless --clear).")
 @click.option("--agreement", type=int, default=None, help="ConnectWise agreement id (of that company).")
 @click.option("--addition", type=int, default=None, help="ConnectWise addition id (on that agreement).")
 @click.option(
@@ -79,27 +79,39 @@ def map_group() -> None:
     is_flag=True,
     help="Make the addition on --agreement (and the catalog product if absent; `seatsync catalog connectwise`).",
 )
+@click.option("--clear", is_flag=True, help="Clear the company's mapping (of --product, else all): no longer pushed.")
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_connectwise(
     tenant_slug: str,
     company_id: str,
-    cw_company: int,
+    cw_company: int | None,
     agreement: int | None,
     addition: int | None,
     product: str | None,
     billed_together: bool,
     create_addition: bool,
+    clear: bool,
     by: str,
 ) -> None:
-    """Set one company's mapping; the chain is checked against ConnectWise first."""
+    """Set one company's mapping (the chain is checked against ConnectWise first), or clear it with --clear."""
     from seatsync.services import cw_catalog, mappings
     from seatsync.services.tenants import get_tenant
 
+    if clear and (cw_company or agreement or addition or create_addition or billed_together):
+        raise click.UsageError("--clear takes only --company (and --product)")
+    if not clear and cw_company is None:
+        raise click.UsageError("give --cw-company (and --agreement, --addition), or --clear")
     if create_addition and (agreement is None or addition is not None):
         raise click.UsageError("--create-addition needs --agreement and makes the addition (leave out --addition)")
     with transaction(app_context().engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
+        if clear:
+            mappings.clear_mapping(session, tenant=tenant, company_id=company_id, by=by, product=product or "")
+            item = f" ({product})" if product else ""
+            click.echo(f"mapping{item} cleared for {company_id}: it is no longer pushed to ConnectWise")
+            return
+        assert cw_company is not None
         with _client(session, tenant) as client:
             if create_addition:
                 assert agreement is not None
@@ -249,6 +261,9 @@ def push_connectwise(
     with transaction(engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+        if not dry_run:
+            # the stored keys must open before a run is recorded: a wrong key file leaves no failed run behind
+            _client(session, tenant).close()
         if dry_run:
             with _client(session, tenant) as client:
                 plan = preview(session, tenant=tenant, period=chosen, client=client)
@@ -308,11 +323,13 @@ def push_connectwise(
 @database_option
 def history(tenant_slug: str, target: str | None, period: str | None, run_id: int | None, limit: int, fmt: str) -> None:
     """Push runs: who started them, when, and per company before -> after, outcome and reason."""
+    from seatsync.domain.periods import shown_instant, time_zone
     from seatsync.services.tenants import get_tenant
 
     chosen = Target(target) if target else None
     with transaction(app_context().engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
+        zone = time_zone(tenant.time_zone)
         if fmt != "table":
             rows = runs.history_rows(
                 session, tenant_id=tenant.id, target=chosen, period=period, run_id=run_id, limit=limit
@@ -342,8 +359,8 @@ def history(tenant_slug: str, target: str | None, period: str | None, run_id: in
                 r.target + (" (dry run)" if r.dry_run else ""),
                 r.period,
                 r.started_by,
-                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-                f"{r.finished_at:%Y-%m-%d %H:%M:%S}" if r.finished_at else "-",
+                shown_instant(r.started_at, zone),
+                shown_instant(r.finished_at, zone) if r.finished_at else "-",
                 r.status,
                 r.succeeded + r.unchanged,
                 r.failed,

@@ -34,7 +34,7 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
     from seatsync.web.app import create_app, tune_garbage_collector
     from seatsync.web.serving import APP_FACTORY, Workers, handoff_supported
 
-    context = app_context()
+    context = app_context(create=True)
     configure_logging(context.settings.log_format)  # SEATSYNC_LOG_FORMAT=json: one JSON object a line
     engine = context.engine  # the schema is brought up to date here, once, before any worker starts
     click.echo(f"seatsync at http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from seatsync.db.models import Operator, Tenant
+from seatsync.db.models import ApiToken, Operator, Tenant, WebSession
 from seatsync.domain.periods import time_zone
 from seatsync.domain.rules import Rule
 from seatsync.errors import Conflict, NotFound, UserInputError
@@ -73,3 +73,57 @@ def create_operator(session: Session, *, tenant: Tenant, email: str, password: s
     session.add(operator)
     session.flush()
     return operator
+
+
+def list_operators(session: Session, *, tenant: Tenant) -> list[Operator]:
+    """The tenant's operators, by email."""
+    return list(session.scalars(select(Operator).where(Operator.tenant_id == tenant.id).order_by(Operator.email)))
+
+
+def _operator(session: Session, tenant: Tenant, email: str) -> Operator:
+    found = session.scalar(
+        select(Operator).where(Operator.tenant_id == tenant.id, Operator.email == email.strip().lower())
+    )
+    if found is None:
+        raise NotFound(f"no operator {email!r} in tenant {tenant.slug!r}")
+    return found
+
+
+def _keep_an_admin(session: Session, tenant: Tenant, leaving: Operator) -> None:
+    if leaving.role != "admin":
+        return
+    others = session.scalar(
+        select(Operator.id).where(
+            Operator.tenant_id == tenant.id,
+            Operator.role == "admin",
+            Operator.id != leaving.id,
+            Operator.disabled.is_(False),
+        )
+    )
+    if others is None:
+        raise Conflict(f"{leaving.email} is the tenant's last admin: make another operator admin first")
+
+
+def set_operator_role(session: Session, *, tenant: Tenant, email: str, role: str) -> Operator:
+    """Change an operator's role; the tenant always keeps one admin. Their sessions keep going with the new role."""
+    if role not in ROLES:
+        raise UserInputError(f"unknown role {role!r}: choose admin or viewer")
+    operator = _operator(session, tenant, email)
+    if role != operator.role:
+        if role != "admin":
+            _keep_an_admin(session, tenant, operator)
+        operator.role = role
+        session.flush()
+    return operator
+
+
+def remove_operator(session: Session, *, tenant: Tenant, email: str) -> str:
+    """Remove an operator (their sessions end with them); the tenant always keeps one admin. Returns the email."""
+    operator = _operator(session, tenant, email)
+    _keep_an_admin(session, tenant, operator)
+    # said here, not left to the foreign keys' cascade: a logged-in browser must not outlive its operator
+    session.execute(delete(WebSession).where(WebSession.operator_id == operator.id))
+    session.execute(delete(ApiToken).where(ApiToken.operator_id == operator.id))
+    session.delete(operator)
+    session.flush()
+    return operator.email
