@@ -79,7 +79,9 @@ def map_group() -> None:
     is_flag=True,
     help="Make the addition on --agreement (and the catalog product if absent; `seatsync catalog connectwise`).",
 )
-@click.option("--clear", is_flag=True, help="Clear the mapping (with --product: that product's): the company is no longer pushed.")
+@click.option(
+    "--clear", is_flag=True, help="Clear the mapping (with --product: that product's): the company is no longer pushed."
+)
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_connectwise(

@@ -94,6 +94,9 @@ class MapperLayout:
                 "save": self.save_url,
                 "choices": self.choices_url,
                 "product": self.product_field,
+                "create": {"url": self.create_item_url, "label": self.create_item_label}
+                if self.create_item_url
+                else None,
                 "levels": [
                     {"key": v.key, "field": v.field, "noun": v.noun, "placeholder": v.placeholder} for v in self.levels
                 ],
