@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,45 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def _pg_conninfo(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _is_loopback(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if not isinstance(host, str):
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """No test reaches past this machine: names other than loopback do not resolve (as on an offline machine)
+    and a connection to another address is refused, whatever code under test tries."""
+    resolve, connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host is None or _is_loopback(host):
+            return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+        try:
+            ipaddress.ip_address(str(host))
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve only loopback names, not {host!r}") from None
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    def guarded_connect(sock: socket.socket, address: object) -> None:
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise ConnectionRefusedError(f"tests connect only to loopback, not {address[0]!r}")
+        connect(sock, address)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        patch.setattr(socket.socket, "connect", guarded_connect)
+        yield
 
 
 @pytest.fixture(scope="session")

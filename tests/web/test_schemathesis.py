@@ -21,7 +21,12 @@ from tests.web.conftest import FakeClock, seed_tenant
 EXAMPLES = 4
 #: these send requests to whatever host the body names: fuzzing them would leave loopback (their validation is
 #: covered in test_api)
-OUTBOUND = {"/api/v1/connectwise/connect", "/api/v1/gradient/connect"}
+OUTBOUND = {
+    "/api/v1/connectwise/connect",
+    "/api/v1/gradient/connect",
+    "/api/v1/autotask/connect",
+    "/api/v1/halopsa/connect",
+}
 
 
 @pytest.fixture
