@@ -18,6 +18,7 @@ from seatsync.db.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("SEATSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SRC = Path(__file__).resolve().parents[1] / "src"
+LOOPBACK_HOSTS = "127.0.0.0/8,::1,localhost"
 
 
 def _pg_conninfo(url: str) -> str:
@@ -119,6 +120,8 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
         if key.startswith("SEATSYNC_") and key != "SEATSYNC_TEST_PG":
             monkeypatch.delenv(key)
     monkeypatch.setenv("SEATSYNC_KEY_FILE", str(tmp_path / "seatsync.key"))
+    # the sandboxes listen on loopback; every other address stays refused as in production
+    monkeypatch.setenv("SEATSYNC_ALLOWED_HOSTS", LOOPBACK_HOSTS)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_FILE = "seatsync.db"
 #: the database ``seatsync demo`` keeps in its folder
@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     mail_from: str = "seatsync@localhost"
     #: the address people reach this installation's web app at: links in notifications and tickets
     public_url: str = "http://127.0.0.1:8000"
+    #: addresses connectors may call besides each system's public API hosts (comma-separated: ``host``,
+    #: ``host:port`` or a CIDR such as ``10.0.0.0/8``): an on-premises ConnectWise, a proxy, the sandboxes
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.replace(" ", ",").split(",") if part]
+        return value
 
 
 @lru_cache(maxsize=1)

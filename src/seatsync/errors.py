@@ -12,7 +12,7 @@
     │       └── MissingRights       an action needs rights the remote API member lacks (each named)
     ├── ConfigurationError         the installation is not set up (missing key, integration not connected)
     │   └── UnsupportedOption      a billing target cannot honour a push option (never silently dropped)
-    └── ConnectorError             a remote API (ConnectWise, Gradient) did not do what was asked
+    └── ConnectorError             a remote API (ConnectWise, Gradient, ...) did not do what was asked
         ├── RetriableError          worth trying again: the engine backs off and retries
         │   ├── RateLimited          429; carries retry_after seconds
         │   ├── ServerError          5xx
@@ -21,8 +21,10 @@
             ├── AuthenticationFailed 401: the credentials were rejected
             ├── PermissionDenied     403: a right is missing (named when known)
             ├── RecordNotFound       404: the record is gone (named)
-            └── RequestRejected      any other 4xx, with the remote system's own message
-                └── PostedPeriod      the billing period is already approved and posted (Autotask): not changed
+            ├── RequestRejected      any other 4xx, with the remote system's own (JSON) message
+            │   └── PostedPeriod      the billing period is already approved and posted (Autotask): not changed
+            └── HostNotAllowed       the address is not the system's public API nor allowed by the operator
+                                     (also a UserInputError: a tenant admin gave it; nothing was sent)
 
 Library exceptions (httpx, SQLAlchemy) are translated into these at the boundary; none leak past it.
 """
@@ -157,7 +159,11 @@ class ServerError(RetriableError):
 
 
 class TransportError(RetriableError):
-    pass
+    """No answer. ``maybe_processed`` is false when the connection was never made (safe to repeat a POST)."""
+
+    def __init__(self, message: str, *, maybe_processed: bool = True, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.maybe_processed = maybe_processed
 
 
 class FatalError(ConnectorError):
@@ -184,3 +190,8 @@ class RequestRejected(FatalError):
 
 class PostedPeriod(RequestRejected):
     """The PSA refused to change a billing period it has already approved and posted (invoiced)."""
+
+
+class HostNotAllowed(UserInputError, FatalError):
+    """An outbound request to an address that is neither the remote system's public API nor allowed by the
+    operator (``SEATSYNC_ALLOWED_HOSTS``): refused before anything is sent."""

@@ -1,6 +1,6 @@
 """Shared test helpers for the ConnectWise connector and sandbox: a contract-checking transport.
 
-The contract is ``<repo>/../shared/reference/connectwise-manage-openapi.json``, validated with openapi-core.
+The contract is ``tests/connectwise/spec/connectwise-manage-openapi.json`` (the reference's OpenAPI subset), validated with openapi-core.
 Three documented adaptations of that file's *extraction artefacts* are made on a copy (each asserted, so a
 fixed spec makes the test say so):
 
@@ -33,7 +33,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from seatsync.connectors.connectwise import API_VERSION
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "connectwise-manage-openapi.json"
+#: a copy of the project reference (shared/reference), kept with the tests: nothing is read from outside the repository
+SPEC_PATH = Path(__file__).resolve().parent / "spec" / "connectwise-manage-openapi.json"
 VND = "application/vnd.connectwise.com+json"
 
 #: the error bodies the reference describes (not in the OpenAPI subset, which lists success answers only)

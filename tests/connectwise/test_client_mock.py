@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from seatsync.connectors.connectwise import ConnectWiseClient, Right, site_origin
-from seatsync.connectors.connectwise.errors import parse_retry_after
-from seatsync.connectors.connectwise.pagination import format_link_header, next_url, parse_link_header
+from seatsync.connectors.connectwise.pagination import format_link_header
+from seatsync.connectors.http import RetryPolicy
 from seatsync.connectors.limits import Unlimited
 from seatsync.errors import (
     AuthenticationFailed,
@@ -140,16 +140,6 @@ def test_lists_follow_the_link_header_with_page_size_1000() -> None:
     assert {r.url.host for r in recorder.api_requests} == {"api-na.myconnectwise.net"}  # our origin, not the link's
 
 
-def test_link_header_parsing() -> None:
-    header = '<https://h/a?page=2&pageSize=1000>; rel="next", <https://h/a?page=3&pageSize=1000>; rel="last"'
-    assert parse_link_header(header) == {
-        "next": "https://h/a?page=2&pageSize=1000",
-        "last": "https://h/a?page=3&pageSize=1000",
-    }
-    assert next_url('<https://h/a?page=1>; rel="first", <https://h/a?page=2>; rel="prev"') is None
-    assert parse_link_header(None) == {} == parse_link_header("")
-
-
 def test_set_quantity_sends_one_json_patch_replace() -> None:
     client, recorder, _ = make(lambda r: httpx.Response(200, json={**ADDITION, "quantity": 42.0}))
     with client:
@@ -205,7 +195,7 @@ def test_429_beyond_the_waiting_budget_is_raised() -> None:
 
 def test_5xx_is_retried_with_bounded_exponential_backoff() -> None:
     client, recorder, sleeps = make(
-        lambda r: error(503, "Busy", "try later"), max_retries=4, backoff_base=1.0, backoff_cap=3.0
+        lambda r: error(503, "Busy", "try later"), retry=RetryPolicy(max_retries=4, backoff_base=1.0, backoff_cap=3.0)
     )
     with client, pytest.raises(ServerError, match="HTTP 503"):
         client.get_agreement(7)
@@ -229,7 +219,7 @@ def test_timeouts_and_dropped_connections_are_retried_then_transport_error(exc: 
     def api(request: httpx.Request) -> httpx.Response:
         raise exc
 
-    client, recorder, _ = make(api, max_retries=2)
+    client, recorder, _ = make(api, retry=RetryPolicy(max_retries=2))
     with client, pytest.raises(TransportError) as caught:
         client.list_catalog()
     assert len(recorder.api_requests) == 3
@@ -292,10 +282,3 @@ def test_secrets_never_appear_in_repr_or_errors() -> None:
     for text in (str(caught.value), repr(caught.value), repr(vars(caught.value))):
         assert PRIVATE not in text
         assert token not in text
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after("30") == 30
-    assert parse_retry_after("0.5") == 0.5
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past

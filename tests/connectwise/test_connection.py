@@ -69,7 +69,7 @@ def test_connect_with_every_right(engine: Engine, server: BackgroundServer, sand
             assert len(client.list_companies()) == len(sandbox.companies)
             assert "demo-private" not in repr(client)
             with cw.client_for(session, tenant=_tenant(session)) as other:
-                assert other._limiter is client._limiter  # one limiter per tenant
+                assert other.rate_limiter is client.rate_limiter  # one limiter per tenant
 
 
 def test_readonly_member_reports_exactly_the_missing_rights(
@@ -113,7 +113,7 @@ def test_a_right_that_cannot_be_probed_is_reported_unchecked(engine: Engine) -> 
 def test_rejected_credentials_are_stored_as_broken(engine: Engine, server: BackgroundServer) -> None:
     result = _connect(engine, server.url, "demo-public", "wrong-private")
     assert result.status is cw.IntegrationStatus.BROKEN
-    assert "rejected the credentials" in (result.reason or "")
+    assert "refused the credentials" in (result.reason or "")
     assert "wrong-private" not in (result.reason or "")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from seatsync.connectors.connectwise import ConnectWiseClient
+from seatsync.connectors.http import RetryPolicy
 from seatsync.connectors.limits import TokenBucket, Unlimited
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox, create_app
 from seatsync.sandboxes.connectwise.state import LoggedRequest
@@ -74,9 +75,7 @@ def test_500_updates_with_faults_and_rate_limit_apply_exactly_once() -> None:
             rate_limiter=TokenBucket(LIMIT, WINDOW, burst=10),
             concurrency=8,
             timeout=0.5,
-            max_retries=10,
-            backoff_base=0.05,
-            backoff_cap=0.5,
+            retry=RetryPolicy(max_retries=10, backoff_base=0.05, backoff_cap=0.5),
         )
         with client, ThreadPoolExecutor(8) as pool:
             client.base_url  # noqa: B018 - the codebase lookup, outside the measured requests
@@ -99,7 +98,9 @@ def test_500_updates_with_faults_and_rate_limit_apply_exactly_once() -> None:
 def test_every_429_is_honoured_even_by_a_client_set_too_fast() -> None:
     sandbox = ConnectWiseSandbox(seed="demo", rate_limit=20, rate_window_seconds=1.0)
     with BackgroundServer(create_app(sandbox)) as server:
-        client = _client(server.url, rate_limiter=Unlimited(), concurrency=4, max_rate_limit_waits=50)
+        client = _client(
+            server.url, rate_limiter=Unlimited(), concurrency=4, retry=RetryPolicy(max_rate_limit_waits=50)
+        )
         with client, ThreadPoolExecutor(4) as pool:
             client.base_url  # noqa: B018
             found = list(pool.map(lambda _: client.get_addition(100, 1001).id, range(60)))

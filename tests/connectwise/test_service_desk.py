@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from seatsync.connectors.connectwise import Right
+from seatsync.connectors.http import RetryPolicy
 from seatsync.errors import PermissionDenied, RecordNotFound, RequestRejected
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.server import BackgroundServer
@@ -97,7 +98,7 @@ def test_a_lost_creation_answer_does_not_open_two_tickets(
 ) -> None:
     company = next(c for c in sandbox.companies.values() if not c["deletedFlag"])
     sandbox.configure(slow_seconds=2)
-    client = make_client(timeout=0.5, max_retries=2, backoff_base=0.01)
+    client = make_client(timeout=0.5, retry=RetryPolicy(max_retries=2, backoff_base=0.01))
     sandbox.draw_fault = lambda: "slow"  # type: ignore[method-assign]
     created = {"n": 0}
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from seatsync.connectors.gradient import AccountsAlreadyExist, GradientClient, NewAccount, NotMappedInGradient
+from seatsync.connectors.http import RetryPolicy
 from seatsync.connectors.limits import Unlimited
 from seatsync.errors import AuthenticationFailed, RequestRejected
 from seatsync.sandboxes.gradient import GradientSandbox, create_app
@@ -235,7 +236,7 @@ def test_faults_give_500s_and_dropped_connections_and_the_client_recovers() -> N
             base_url=server.url,
             limiter=Unlimited(),
             sleep=lambda s: None,
-            max_attempts=20,
+            retry=RetryPolicy(max_retries=19),
         ) as client:
             # a dropped answer after the accounts were created: the retry meets 409, which the caller resolves
             for i in range(10):

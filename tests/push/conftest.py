@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.connectwise import ConnectWiseClient
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.engine import transaction
 from seatsync.db.models import Tenant
 from seatsync.domain.periods import BillingPeriod
@@ -39,7 +40,7 @@ def make_client(
     url: str, public: str = "demo-public", private: str = "demo-private", **options: Any
 ) -> ConnectWiseClient:
     options.setdefault("timeout", 10.0)
-    options.setdefault("backoff_base", 0.01)
+    options.setdefault("retry", RetryPolicy(backoff_base=0.01))
     return ConnectWiseClient(
         site=url, company_id="demo", public_key=public, private_key=private, client_id=CLIENT_ID, **options
     )

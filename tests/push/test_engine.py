@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.engine import transaction
 from seatsync.db.models import CWMapping, PushResult, PushRun
 from seatsync.domain.planning import Action, BlockReason
@@ -116,7 +117,7 @@ def test_dry_run_records_what_would_be_done_and_sends_no_change(world: World) ->
 def test_injected_faults_end_with_everything_applied_exactly_once(world: World) -> None:
     # errors (500, nothing done), slow answers (done, answered after the client gave up), dropped connections
     world.sandbox.configure(fault_rate=0.35, slow_seconds=0.6)
-    factory = world.factory(timeout=0.3, max_retries=8)
+    factory = world.factory(timeout=0.3, retry=RetryPolicy(max_retries=8, backoff_base=0.01))
     run_id = push(world, client_factory=factory)
     for _ in range(3):
         if get_run(world, run_id).status == RunStatus.SUCCEEDED:

@@ -41,19 +41,26 @@ STOP_WAIT_SECONDS = 5.0
 SANDBOX_RATE_LIMIT = 60_000
 
 
+#: where the demo's sandboxes listen (loopback)
+SANDBOX_HOSTS = ("127.0.0.0/8", "localhost")
+
+
 def default_database_url() -> str:
     return f"sqlite:///{Path.cwd() / DEMO_DATABASE_FILE}"
 
 
 def demo_environment(database_url: str) -> dict[str, str]:
     """The demo process's settings: the Gradient sandbox's vendor key (also sealed with the demo's token, so other
-    commands need no setting) and no pacing towards the local ConnectWise sandbox. The key file needs no setting:
+    commands need no setting), no pacing towards the local ConnectWise sandbox, and its sandboxes' loopback
+    addresses allowed as outbound hosts (added to any the operator allowed). The key file needs no setting:
     it is beside the demo's database and named after it (``seatsync-demo.key``), wherever a command runs."""
+    allowed = [h for h in os.environ.get("SEATSYNC_ALLOWED_HOSTS", "").split(",") if h.strip()]
     # the sandbox has no rate limit: the real API's pacing (1000 a minute) would only make the demo slow
     return {
         "SEATSYNC_GRADIENT_VENDOR_KEY": DEMO_VENDOR_KEY,
         "SEATSYNC_CONNECTWISE_RATE_LIMIT": str(SANDBOX_RATE_LIMIT),
         "SEATSYNC_HALOPSA_RATE_LIMIT": str(SANDBOX_RATE_LIMIT * 5),
+        "SEATSYNC_ALLOWED_HOSTS": ",".join([*allowed, *(h for h in SANDBOX_HOSTS if h not in allowed)]),
     }
 
 

@@ -433,7 +433,7 @@ def client_for(
 ) -> ConnectWiseClient:
     """A ConnectWiseClient from the tenant's stored credentials, paced by the tenant's shared limiter.
 
-    ``client_options`` go to ``ConnectWiseClient`` (``timeout``, ``max_retries``, ``sleep``, ...).
+    ``client_options`` go to ``ConnectWiseClient`` (``timeout``, ``retry``, ``sleep``, ...).
     Close the client when done (``with client_for(...) as client:``).
     """
     settings = settings or get_settings()

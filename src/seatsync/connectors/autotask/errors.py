@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from seatsync.connectors.connectwise.errors import parse_retry_after
+from seatsync.connectors.http import parse_retry_after
 from seatsync.errors import (
     AuthenticationFailed,
     ConnectorError,

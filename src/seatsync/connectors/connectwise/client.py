@@ -1,40 +1,39 @@
-"""A synchronous ConnectWise Manage REST client (httpx) with one error, retry and pacing policy.
+"""A synchronous ConnectWise Manage REST client (httpx) on the shared HTTP policy (``connectors.http``).
 
     client = ConnectWiseClient(site="api-na.myconnectwise.net", company_id="acme",
                                public_key=..., private_key=..., client_id=...)
     for company in client.list_companies(conditions=where("deletedFlag", "=", False)):
         ...
 
-``site`` is a host (``https://`` is implied) or a full origin such as ``http://127.0.0.1:8101`` (a sandbox),
-used as-is. The codebase (``v2025_1/``) is looked up once through ``/login/companyinfo/{companyId}``.
+``site`` is a host (``https://`` is implied) or an origin such as ``http://127.0.0.1:8101`` (a sandbox), with no
+path. Requests go only to ConnectWise's cloud hosts (``*.myconnectwise.net``) or to an address the operator allowed
+(``SEATSYNC_ALLOWED_HOSTS``: an on-premises server, the sandboxes); any other site is refused (``HostNotAllowed``)
+before a request is made. Pacing (the tenant's limiter and concurrency slots), retries (429 with Retry-After,
+5xx and transport failures with jittered back-off; an upload only when it cannot have landed) and the meaning of
+each answer are the shared policy's. Lists follow ``Link: rel="next"`` (``LinkPaging``). The codebase
+(``v2025_1/``) is looked up once through ``/login/companyinfo/{companyId}``.
 Thread-safe: share one client between worker threads; the rate limiter and the concurrency limit are shared.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import mimetypes
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from seatsync.config import Settings, get_settings
 from seatsync.connectors.connectwise.conditions import Condition, all_of, where
-from seatsync.connectors.connectwise.errors import (
-    SYSTEM,
-    Right,
-    error_for_exception,
-    error_for_response,
-    remote_message,
-)
+from seatsync.connectors.connectwise.errors import CONNECTWISE, SYSTEM, Right
 from seatsync.connectors.connectwise.models import (
     Addition,
     Agreement,
@@ -48,35 +47,56 @@ from seatsync.connectors.connectwise.models import (
     Ticket,
     TicketNote,
 )
-from seatsync.connectors.connectwise.pagination import PAGE_SIZE, next_url
-from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
+from seatsync.connectors.connectwise.pagination import PAGE_SIZE, connectwise_paging
+from seatsync.connectors.http import HttpClient, RetryPolicy, remote_message
+from seatsync.connectors.limits import RateLimiter, TokenBucket
 from seatsync.errors import (
     AuthenticationFailed,
     ConfigurationError,
-    ConnectorError,
-    RateLimited,
     RequestRejected,
-    RetriableError,
+    UserInputError,
 )
-
-log = logging.getLogger(__name__)
 
 API_VERSION = "2025.8"
 M = TypeVar("M", bound=BaseModel)
 Conditions = Condition | str | None
+#: a codebase as ConnectWise names it (``v2025_1/``, ``v4_6_release/``)
+_CODEBASE = re.compile(r"[A-Za-z0-9_.\-]+/?")
 
 
 def site_origin(site: str) -> str:
-    """``api-na.myconnectwise.net`` -> ``https://api-na.myconnectwise.net``; a URL with a scheme is kept."""
+    """``api-na.myconnectwise.net`` -> ``https://api-na.myconnectwise.net``; an origin with a scheme is kept.
+
+    A site is a host (and port) only: a path, query, user name or anything that is not a host is refused."""
     site = site.strip().rstrip("/")
     if not site:
         raise ConfigurationError("the ConnectWise site is empty (e.g. api-na.myconnectwise.net)")
-    if "://" in site:
-        scheme = site.split("://", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise ConfigurationError(f"the ConnectWise site {site!r} must be a host name or an http(s) URL")
-        return site
-    return "https://" + site
+    origin = site if "://" in site else "https://" + site
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise UserInputError(
+            f"the ConnectWise site {site!r} is not a host name (e.g. api-na.myconnectwise.net)"
+        ) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigurationError(f"the ConnectWise site {site!r} must be a host name or an http(s) URL")
+    if not parts.hostname or parts.username is not None or parts.path or parts.query or parts.fragment:
+        raise UserInputError(
+            f"the ConnectWise site {site!r} must be a host name only (e.g. api-na.myconnectwise.net), "
+            "without a path, query or user name"
+        )
+    return origin
+
+
+def company_segment(company_id: str) -> str:
+    """The company id as one URL path segment: ``.`` and ``..`` (which URLs resolve) are refused."""
+    value = company_id.strip()
+    if not value or set(value) <= {"."} or any(ch in value for ch in "/\\?#%") or not value.isprintable():
+        raise UserInputError(
+            f"the ConnectWise company id {company_id!r} is not a company id (the one you log in to ConnectWise with)"
+        )
+    return quote(value, safe="")
 
 
 def basic_authorization(company_id: str, public_key: str, private_key: str) -> str:
@@ -97,16 +117,11 @@ class ConnectWiseClient:
         public_key: str,
         private_key: str,
         client_id: str,
-        http: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         rate_limiter: RateLimiter | None = None,
         concurrency: int | threading.Semaphore | None = None,
-        max_retries: int = 5,
-        max_rate_limit_waits: int = 20,
-        max_retry_after: float = 300.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        retry: RetryPolicy | None = None,
         codebase: str | None = None,
         api_version: str = API_VERSION,
         sleep: Callable[[float], None] = time.sleep,
@@ -123,35 +138,43 @@ class ConnectWiseClient:
         settings = settings or get_settings()
         self.origin = site_origin(site)
         self.company_id = company_id.strip()
+        self._company_segment = company_segment(company_id)
         self.client_id = client_id.strip()
         self.api_version = api_version
         self.__authorization = basic_authorization(self.company_id, public_key.strip(), private_key.strip())
-        self._owns_http = http is None
-        self._http = http or httpx.Client(transport=transport, timeout=timeout)
-        self._limiter: RateLimiter = rate_limiter or TokenBucket(settings.connectwise_rate_limit, 60.0)
         if concurrency is None:
             concurrency = settings.connectwise_concurrency
-        self._slots = threading.BoundedSemaphore(concurrency) if isinstance(concurrency, int) else concurrency
-        self.max_retries = max_retries
-        self.max_rate_limit_waits = max_rate_limit_waits
-        self.max_retry_after = max_retry_after
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._codebase = codebase
+        self._http = HttpClient(
+            CONNECTWISE,
+            transport=transport,
+            timeout=timeout,
+            limiter=rate_limiter or TokenBucket(settings.connectwise_rate_limit, 60.0),
+            concurrency=concurrency,
+            retry=retry,
+            allowed_hosts=settings.allowed_hosts,
+            sleep=sleep,
+        )
+        self._http.check(self.origin)  # a site nobody allowed is refused before any request
+        self._codebase = _checked_codebase(codebase) if codebase is not None else None
         self._lock = threading.Lock()
-        self._hold_until = 0.0  # monotonic instant before which nobody sends (a 429's Retry-After)
-        #: every HTTP request actually sent (retries included), for benchmarks and tests
-        self.requests_sent = 0
 
     # -- plumbing -------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"ConnectWiseClient(site={self.origin!r}, company_id={self.company_id!r})"
 
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """The limiter pacing this client (shared by every client of the tenant)."""
+        return self._http.limiter
+
+    @property
+    def requests_sent(self) -> int:
+        """Every HTTP request actually sent (retries included), for benchmarks and tests."""
+        return self._http.requests_sent
+
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        self._http.close()
 
     def __enter__(self) -> ConnectWiseClient:
         return self
@@ -171,105 +194,28 @@ class ConnectWiseClient:
             headers["Authorization"] = self.__authorization
         return headers
 
-    def _wait_for_hold(self) -> None:
-        # threads that reserved a token before a 429 arrived must still honour its Retry-After
-        while True:
-            with self._lock:
-                until = self._hold_until
-            wait = until - time.monotonic()
-            if wait <= 0:
-                return
-            self._sleep(wait)
-            with self._lock:
-                if self._hold_until <= until:  # not extended by another 429 meanwhile
-                    return
-
-    def _hold(self, seconds: float) -> None:
-        with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
-        pause = getattr(self._limiter, "pause", None)
-        if callable(pause):
-            pause(seconds)
-
     def _send(
         self,
         method: str,
         url: str,
         *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        content: bytes | None = None,
         content_type: str | None = None,
         record: str | None = None,
         right: Right | None = None,
         idempotent: bool = True,
         authenticated: bool = True,
+        **request: Any,
     ) -> httpx.Response:
-        """Send one logical request, retrying what may be retried. Raises ``seatsync.errors`` only."""
-        path = urlsplit(url).path
-        failures = rate_limited = 0
-        while True:
-            self._limiter.acquire()
-            self._wait_for_hold()
-            maybe_processed = True
-            started = time.monotonic()
-            with self._slots:
-                with self._lock:
-                    self.requests_sent += 1
-                headers = self._headers(authenticated=authenticated)
-                if content_type:
-                    headers["Content-Type"] = content_type
-                try:
-                    response = self._http.request(
-                        method,
-                        url,
-                        params=params,
-                        json=json,
-                        data=data,
-                        files=files,
-                        content=content,
-                        headers=headers,
-                    )
-                except httpx.HTTPError as exc:
-                    # a refused connection never reached the server; anything later might have been processed
-                    maybe_processed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                    error: ConnectorError = error_for_exception(exc, method=method, path=path)
-                    log.debug("%s %s failed: %s", method, path, type(exc).__name__)
-                else:
-                    log.debug(
-                        "%s %s -> %s in %.0f ms", method, path, response.status_code, (time.monotonic() - started) * 1e3
-                    )
-                    if response.is_success:
-                        return response
-                    error = error_for_response(response, record=record, right=right)
-            if isinstance(error, RateLimited):
-                # a 429 was not processed: safe to repeat any request
-                rate_limited += 1
-                wait = error.retry_after if error.retry_after is not None else backoff_delay(rate_limited, base=1.0)
-                if rate_limited > self.max_rate_limit_waits or wait > self.max_retry_after:
-                    raise error
-                log.info("ConnectWise rate limit: waiting %.1f s", wait)
-                self._hold(wait)
-                continue
-            if isinstance(error, RetriableError) and (idempotent or not maybe_processed):
-                failures += 1
-                if failures <= self.max_retries:
-                    self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                    continue
-            raise error
+        """Send one logical request under the shared policy. Raises ``seatsync.errors`` only."""
+        headers = self._headers(authenticated=authenticated)
+        if content_type:
+            headers["Content-Type"] = content_type
+        return self._http.send(
+            method, url, record=record, right=right, idempotent=idempotent, headers=headers, **request
+        )
 
     def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise RequestRejected(
-                f"ConnectWise answered {response.request.method} {response.request.url.path} with something "
-                f"that is not JSON: {remote_message(response)}",
-                system=SYSTEM,
-                status_code=response.status_code,
-            ) from None
+        return self._http.json(response)
 
     def _parse(self, model: type[M], value: Any, what: str) -> M:
         try:
@@ -288,15 +234,15 @@ class ConnectWiseClient:
         """
         response = self._send(
             "GET",
-            f"{self.origin}/login/companyinfo/{self.company_id}",
+            f"{self.origin}/login/companyinfo/{self._company_segment}",
             record=f"company id {self.company_id!r}",
             authenticated=False,
         )
         # an unknown company id is answered with an empty body or ``null``
-        body = self._json(response) if response.content.strip() else None
+        body = self._json(response)
         if isinstance(body, dict) and body.get("code") == "Security":
             raise RequestRejected(
-                f"ConnectWise site {self.origin} refused the lookup: {body.get('message')} "
+                f"ConnectWise site {self.origin} refused the lookup: {remote_message(response)} "
                 "(cloud sites need the api- prefix, e.g. api-na.myconnectwise.net)",
                 system=SYSTEM,
             )
@@ -307,6 +253,7 @@ class ConnectWiseClient:
                 system=SYSTEM,
             )
         info = self._parse(CompanyInfo, body, "company info")
+        _checked_codebase(info.codebase)
         with self._lock:
             self._codebase = info.codebase
         return info
@@ -318,8 +265,6 @@ class ConnectWiseClient:
             codebase = self._codebase
         if codebase is None:
             codebase = self.company_info().codebase
-            with self._lock:
-                self._codebase = codebase
         return f"{self.origin}/{codebase.strip('/')}/apis/3.0"
 
     # -- generic reads --------------------------------------------------------------------------------
@@ -339,22 +284,16 @@ class ConnectWiseClient:
         page_size: int = PAGE_SIZE,
     ) -> Iterator[list[Any]]:
         """Each page of a list (``pageSize`` up to 1,000), following the ``Link`` header's ``next``."""
-        url = self.base_url + path
-        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
-        query.update(page=1, pageSize=page_size)
-        while True:
-            response = self._send("GET", url, params=query, record=record, right=right)
-            page = self._json(response)
-            if not isinstance(page, list):
-                raise RequestRejected(
-                    f"ConnectWise answered a list request for {record} with a non-list", system=SYSTEM
-                )
+        for _response, page in self._http.pages(
+            "GET",
+            self.base_url + path,
+            connectwise_paging(page_size),
+            params=params,
+            record=record,
+            right=right,
+            headers=self._headers(),
+        ):
             yield page
-            following = next_url(response.headers.get("Link"))
-            if not following or not page:
-                return
-            # keep our own origin and path; take only the paging query from the link
-            query = dict(parse_qsl(urlsplit(following).query, keep_blank_values=True))
 
     def _list(
         self,
@@ -547,22 +486,11 @@ class ConnectWiseClient:
         self, path: str, body: dict[str, Any], *, record: str, right: Right, lookup: Callable[[], M | None]
     ) -> Any:
         """POST once; after a maybe-processed failure, ``lookup`` finds what the lost answer created."""
-        failures = 0
-        while True:
-            try:
-                response = self._send(
-                    "POST", self.base_url + path, json=body, record=record, right=right, idempotent=False
-                )
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                found = lookup()
-                if found is not None:
-                    return found
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                continue
-            return self._json(response)
+        found = self._once_or_found(
+            lambda: self._send("POST", self.base_url + path, json=body, record=record, right=right, idempotent=False),
+            lookup,
+        )
+        return found if not isinstance(found, httpx.Response) else self._json(found)
 
     def probe_create(self, path: str, right: Right) -> int:
         """POST an empty object to a create endpoint: ConnectWise checks the security role before the body,
@@ -596,20 +524,21 @@ class ConnectWiseClient:
     ) -> M:
         """A creation that is not idempotent: after an answer that may have been lost (a timeout, a dropped
         connection, a 5xx), ``find`` looks for the record first, and one found is taken as this creation."""
-        failures = 0
-        while True:
-            try:
-                response = post()
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                existing = find()
-                if existing is not None:
-                    return existing
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                continue
-            return self._parse(model, self._json(response), what)
+        found = self._once_or_found(post, find)
+        return found if not isinstance(found, httpx.Response) else self._parse(model, self._json(found), what)
+
+    def _once_or_found(self, post: Callable[[], httpx.Response], find: Callable[[], M | None]) -> httpx.Response | M:
+        """``post`` (a request sent with ``idempotent=False``: repeated inside only when it cannot have landed),
+        under the shared retry policy: each attempt after the first looks for what an earlier one may have
+        created, its answer lost, before posting again."""
+        for attempt in self._http.attempts():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    existing = find()
+                    if existing is not None:
+                        return existing
+                return post()
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def upload_document(
         self,
@@ -780,3 +709,12 @@ class ConnectWiseClient:
             idempotent=False,
         )
         return self._parse(TicketNote, self._json(response), record)
+
+
+def _checked_codebase(codebase: str) -> str:
+    """A codebase goes into every URL path: one plain segment (``v2025_1/``), never ``..``."""
+    if not _CODEBASE.fullmatch(codebase) or set(codebase.strip("/")) <= {"."}:
+        raise RequestRejected(
+            f"ConnectWise answered with a codebase seatsync cannot use: {codebase[:40]!r}", system=SYSTEM
+        )
+    return codebase

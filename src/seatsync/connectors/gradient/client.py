@@ -1,16 +1,17 @@
-"""A thin, synchronous client of Gradient MSP's Synthesize vendor API (see shared/reference/gradient-msp.md).
+"""A thin, synchronous client of Gradient MSP's Synthesize vendor API (see docs/gradient.md).
 
-One ``GradientClient`` per partner token. Every call passes the installation-wide rate limiter (Gradient answers
-429 above 100 requests a second per vendor key), retries what is worth retrying (429, 5xx, timeouts, dropped
-connections) with bounded back-off, and turns everything else into ``seatsync.errors`` through
-``raise_for_response``. httpx errors never leak; the token never appears in a repr, message or log line.
-The client is thread-safe: several threads may share it (and its counters).
+One ``GradientClient`` per partner token, on the shared HTTP policy (``connectors.http``): every call passes the
+installation-wide rate limiter (Gradient answers 429 above 100 requests a second per vendor key), retries what is
+worth retrying (429 honouring Retry-After, 5xx, timeouts, dropped connections) with jittered back-off, and turns
+everything else into ``seatsync.errors`` through ``error_for_status``. Requests go only to Gradient's public API
+(``https://app.usegradient.com``) or to an address the operator allowed (``SEATSYNC_ALLOWED_HOSTS``); httpx errors
+never leak; the token never appears in a repr, message or log line. The client is thread-safe: several threads
+may share it (and its counters).
 """
 
 from __future__ import annotations
 
 import base64
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,23 +24,28 @@ from pydantic import ValidationError
 
 from seatsync.connectors.gradient.errors import AccountsAlreadyExist, NotMappedInGradient
 from seatsync.connectors.gradient.models import Account, GradientStatus, NewAccount, Organization, Service, Vendor
-from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
+from seatsync.connectors.http import GRADIENT_HOSTS, HttpClient, RemoteSystem, RetryPolicy, error_for_status
+from seatsync.connectors.limits import RateLimiter, TokenBucket
 from seatsync.errors import (
-    AuthenticationFailed,
     ConfigurationError,
-    PermissionDenied,
-    RateLimited,
     RecordNotFound,
     RequestRejected,
-    RetriableError,
-    ServerError,
-    TransportError,
     UserInputError,
 )
 
 DEFAULT_URL = "https://app.usegradient.com"
 SYSTEM = "Gradient"
 API = "/api/vendor-api"
+
+GRADIENT = RemoteSystem(
+    name=SYSTEM,
+    public_hosts=GRADIENT_HOSTS,
+    address="URL",
+    example="app.usegradient.com",
+    unauthorized="the partner token was rejected or expired; generate a new token in Synthesize (Integrations) "
+    "and connect again",
+    forbidden="Gradient reports an anomaly with this API usage; contact Gradient support if it persists",
+)
 
 _shared_limiters: dict[float, TokenBucket] = {}
 _shared_lock = threading.Lock()
@@ -61,62 +67,11 @@ def token_header(vendor_key: str, partner_token: str) -> str:
     return base64.b64encode(f"{vendor_key}:{partner_token}".encode()).decode("ascii")
 
 
-def _remote_message(response: httpx.Response) -> str:
-    """Gradient's own words (``{"statusCode":404,"message":"..."}``; validation errors give a list)."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return text[:300]
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error") or ""
-        if isinstance(message, list):
-            message = "; ".join(str(m) for m in message)
-        return str(message)[:300]
-    return ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own back-off
-
-
 def raise_for_response(response: httpx.Response) -> None:
-    """The one error policy: return for 2xx, else raise the matching ``seatsync.errors`` class."""
-    status = response.status_code
-    if status < 300:
-        return
-    method, path = response.request.method, response.request.url.path
-    where = f"{method} {path}"
-    remote = _remote_message(response)
-    said = f": {remote}" if remote else ""
-    kw: dict[str, Any] = {"system": SYSTEM, "status_code": status, "method": method, "path": path}
-    if status == 401:
-        raise AuthenticationFailed(
-            "Gradient refused the credentials (401): the partner token was rejected or expired. "
-            "Generate a new token in Synthesize (Integrations) and connect again.",
-            **kw,
-        )
-    if status == 403:
-        raise PermissionDenied(
-            f"Gradient refused {where} (403) and reports an anomaly with this API usage{said}. "
-            "Contact Gradient support if it persists.",
-            **kw,
-        )
-    if status == 404:
-        raise RecordNotFound(f"Gradient has no such record for {where}{said}", **kw)
-    if status == 429:
-        raise RateLimited(
-            f"Gradient is rate-limiting requests (429) on {where}", retry_after=_retry_after(response), **kw
-        )
-    if status >= 500:
-        raise ServerError(f"Gradient failed on {where} with {status}{said}; it will be retried", **kw)
-    raise RequestRejected(f"Gradient rejected {where} ({status}){said}", **kw)
+    """Return for 2xx, else raise the matching ``seatsync.errors`` class (the shared ``error_for_status``)."""
+    error = error_for_status(response, system=GRADIENT)
+    if error is not None:
+        raise error
 
 
 def _data(body: Any) -> Any:
@@ -140,13 +95,11 @@ class GradientClient:
         partner_token: str,
         base_url: str = DEFAULT_URL,
         transport: httpx.BaseTransport | None = None,
-        http: httpx.Client | None = None,
         limiter: RateLimiter | None = None,
         timeout: float = 30.0,
-        max_attempts: int = 6,
-        max_wait: float = 60.0,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        allowed_hosts: Sequence[str] | None = None,
     ) -> None:
         if not vendor_key:
             raise ConfigurationError(
@@ -154,39 +107,56 @@ class GradientClient:
             )
         if not partner_token:
             raise UserInputError("the Gradient partner token is empty: paste the token generated in Synthesize")
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(base_url.strip())
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise UserInputError(f"Gradient URL {base_url!r} is not valid (e.g. {DEFAULT_URL})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserInputError(f"Gradient URL {base_url!r} is not an http(s) URL (e.g. {DEFAULT_URL})")
-        self.base_url = base_url.strip().rstrip("/")
+        if parts.username is not None or parts.path.strip("/") or parts.query or parts.fragment:
+            raise UserInputError(
+                f"Gradient URL {base_url!r} must be an origin only, without a path (e.g. {DEFAULT_URL})"
+            )
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
         self._headers = {
             "GRADIENT-TOKEN": token_header(vendor_key, partner_token),
             "Accept": "application/json",
         }
-        self._owns_http = http is None
-        self._http = http or httpx.Client(transport=transport, timeout=httpx.Timeout(timeout))
-        self._timeout = timeout
         if limiter is None:
             from seatsync.config import get_settings
 
             limiter = shared_limiter(get_settings().gradient_rate_limit)
-        self._limiter: RateLimiter = limiter
-        self.max_attempts = max(1, max_attempts)
-        self.max_wait = max_wait
-        self._sleep = sleep
-        self._rng = rng
-        self._lock = threading.Lock()
-        #: requests sent (retries included), 429 answers seen, retries made: read by benchmarks and run records
-        self.request_count = 0
-        self.rate_limited_count = 0
-        self.retry_count = 0
+        self._http = HttpClient(
+            GRADIENT,
+            transport=transport,
+            timeout=timeout,
+            limiter=limiter,
+            retry=retry,
+            allowed_hosts=allowed_hosts,
+            sleep=sleep,
+        )
+        self._http.check(self.base_url)  # a URL nobody allowed is refused before any request
 
     def __repr__(self) -> str:
         return f"GradientClient(base_url={self.base_url!r}, token=<hidden>)"
 
+    # ---- counters: requests sent (retries included), 429 answers seen, retries made (benchmarks, run records)
+    @property
+    def request_count(self) -> int:
+        return self._http.requests_sent
+
+    @property
+    def rate_limited_count(self) -> int:
+        return self._http.rate_limited
+
+    @property
+    def retry_count(self) -> int:
+        return self._http.retries
+
     # ---- lifecycle
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        self._http.close()
 
     def __enter__(self) -> GradientClient:
         return self
@@ -197,75 +167,13 @@ class GradientClient:
         self.close()
 
     # ---- transport
-    def _count(self, attr: str) -> None:
-        with self._lock:
-            setattr(self, attr, getattr(self, attr) + 1)
-
-    def _attempt(self, method: str, path: str, json: Any, params: dict[str, str] | None) -> httpx.Response:
-        self._limiter.acquire()
-        self._count("request_count")
-        kw: dict[str, Any] = {"system": SYSTEM, "method": method, "path": path}
-        try:
-            response = self._http.request(method, self.base_url + path, json=json, params=params, headers=self._headers)
-        except httpx.TimeoutException:
-            raise TransportError(f"Gradient did not answer {method} {path} within {self._timeout:g} s", **kw) from None
-        except httpx.UnsupportedProtocol:
-            raise ConfigurationError(f"Gradient URL {self.base_url!r} has an unsupported scheme") from None
-        except httpx.TransportError as exc:
-            raise TransportError(
-                f"the connection to Gradient ({self.base_url}) failed during {method} {path}: "
-                f"{type(exc).__name__} {exc}".rstrip(),
-                **kw,
-            ) from None
-        except httpx.InvalidURL:
-            raise UserInputError(f"Gradient URL {self.base_url!r} is not valid") from None
-        if response.status_code == 429:
-            self._count("rate_limited_count")
-        raise_for_response(response)
-        return response
-
-    def _wait_before_retry(self, error: RetriableError, attempt: int) -> None:
-        self._count("retry_count")
-        if isinstance(error, RateLimited):
-            delay = error.retry_after if error.retry_after is not None else backoff_delay(attempt, rng=self._rng)
-            delay = min(delay, self.max_wait)
-            pause = getattr(self._limiter, "pause", None)
-            if callable(pause):
-                pause(delay)  # every thread sharing the limiter holds off, not just this one
-                return
-            self._sleep(delay)
-            return
-        self._sleep(min(backoff_delay(attempt, rng=self._rng), self.max_wait))
-
     def _request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
     ) -> httpx.Response:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return self._attempt(method, path, json, params)
-            except RetriableError as error:
-                if attempt == self.max_attempts:
-                    error.message = error.args[0] + f" (gave up after {attempt} attempts)"
-                    error.args = (error.message,)
-                    raise
-                self._wait_before_retry(error, attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._http.send(method, self.base_url + path, json=json, params=params, headers=self._headers)
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
-        response = self._request(method, path, **kw)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise RequestRejected(
-                f"Gradient answered {method} {path} with something that is not JSON: is {self.base_url} "
-                "the Gradient API?",
-                system=SYSTEM,
-                status_code=response.status_code,
-                method=method,
-                path=path,
-            ) from None
+        return self._http.json(self._request(method, path, **kw))
 
     @staticmethod
     def _malformed(what: str, exc: ValidationError) -> NoReturn:

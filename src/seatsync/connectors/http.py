@@ -1,0 +1,680 @@
+"""One HTTP policy for every connector: where requests may go, pacing, retries and what answers mean.
+
+    http = HttpClient(CONNECTWISE, limiter=TokenBucket(1000, 60), transport=None)
+    response = http.send("GET", url, record="companies", right=Right.COMPANY_INQUIRE)
+
+Every connector (ConnectWise, Gradient, Autotask, HaloPSA) sends through an ``HttpClient``:
+
+- **Outbound hosts** (``OutboundHosts``): a request goes only to the remote system's own public API hosts
+  (``RemoteSystem.public_hosts``, HTTPS on the default port) or to an address the operator of the installation
+  allowed in ``SEATSYNC_ALLOWED_HOSTS`` (``host``, ``host:port``, or a CIDR such as ``10.0.0.0/8``). The check
+  runs in the transport, so it covers every request the client sends (next-page links, discovered zone URLs),
+  and redirects are never followed. A refused address raises ``HostNotAllowed`` before anything is sent.
+- **Pacing**: each attempt takes a token from the connector's limiter (``connectors.limits`` in one process,
+  ``jobs.limiter`` across workers) and a slot of its concurrency limit. A 429 pauses the limiter for the
+  Retry-After (every thread sharing it holds off) and holds this client's own threads too.
+- **Retries** (``RetryPolicy``, run by ``tenacity``): 429 honouring ``Retry-After`` given in seconds or as an
+  HTTP date; 5xx and transport failures with jittered exponential back-off. A request that is not idempotent is
+  retried only when it cannot have been processed (the connection was never made).
+- **Answers** (``error_for_status``): any non-2xx answer becomes a ``seatsync.errors`` class carrying the system,
+  method, URL path and status. Only the remote system's structured JSON message is quoted (short, one line);
+  a body that is not JSON is never echoed. Transport failures all read "could not reach ...", whatever the cause
+  (refused, reset, timed out), so the words do not tell an open port from a closed one.
+- **Paging**: small pure classes (``Paging``); ``LinkPaging`` follows ``Response.links["next"]``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json as jsonlib
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from fnmatch import fnmatchcase
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import tenacity
+
+from seatsync.connectors.limits import RateLimiter, Unlimited
+from seatsync.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectorError,
+    HostNotAllowed,
+    PermissionDenied,
+    RateLimited,
+    RecordNotFound,
+    RequestRejected,
+    RetriableError,
+    ServerError,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+#: how much of a remote system's own (JSON) message is quoted in an error
+MESSAGE_LIMIT = 200
+ALLOWED_HOSTS_VARIABLE = "SEATSYNC_ALLOWED_HOSTS"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSystem:
+    """What the policy needs to know about one remote system."""
+
+    #: "ConnectWise": in messages and in every error's ``system``
+    name: str
+    #: host patterns of its public API (``*.myconnectwise.net``): reachable over HTTPS without the operator's word
+    public_hosts: tuple[str, ...]
+    #: what a tenant admin calls the address they gave ("site", "URL")
+    address: str = "URL"
+    #: advice after a 401
+    unauthorized: str = "check the credentials"
+    #: advice after a 403 when the call does not name the right it needs
+    forbidden: str = "the credentials lack a right this call needs"
+    #: advice after a 403 when it does (``{right}`` is replaced)
+    lacks_right: str = "the API user lacks {right}"
+    #: an example of a public address, for the refusal message
+    example: str = ""
+
+
+# The public API hosts of each target (shared/reference: connectwise-manage.md, gradient-msp.md, autotask-psa.md,
+# halopsa.md). Connectors build their ``RemoteSystem`` from these.
+CONNECTWISE_HOSTS = ("*.myconnectwise.net", "*.connectwisedev.com")
+GRADIENT_HOSTS = ("app.usegradient.com",)
+AUTOTASK_HOSTS = ("*.autotask.net",)
+HALOPSA_HOSTS = ("*.halopsa.com",)
+
+
+# -- outbound hosts -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _HostEntry:
+    host: str
+    port: int | None
+
+
+class OutboundHosts:
+    """The addresses one remote system's requests may go to: its public hosts, and what the operator allowed."""
+
+    def __init__(self, system: RemoteSystem, allowed: Iterable[str] = ()) -> None:
+        self.system = system
+        self._names: list[_HostEntry] = []
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for raw in allowed:
+            entry = raw.strip()
+            if entry:
+                self._add(entry)
+
+    def _add(self, entry: str) -> None:
+        try:
+            self._networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            return
+        except ValueError:
+            pass
+        host, port = entry, None
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", entry)
+        if bracketed:
+            host, port = bracketed.group(1), int(bracketed.group(2)) if bracketed.group(2) else None
+        elif entry.count(":") == 1:
+            host, _, port_text = entry.partition(":")
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ConfigurationError(f"{ALLOWED_HOSTS_VARIABLE}: {entry!r} has no valid port (host:port)")
+            port = int(port_text)
+        if not re.fullmatch(r"(\*\.)?[A-Za-z0-9_.\-]+|[0-9A-Fa-f:.]+", host):
+            raise ConfigurationError(
+                f"{ALLOWED_HOSTS_VARIABLE}: {entry!r} is not a host, host:port or CIDR (e.g. cw.example.com, "
+                "cw.example.com:8443, 10.0.0.0/8)"
+            )
+        self._names.append(_HostEntry(host.lower().rstrip("."), port))
+
+    def permits(self, url: httpx.URL) -> bool:
+        host = (url.host or "").lower().rstrip(".")
+        if not host or url.scheme not in ("http", "https"):
+            return False
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if (
+            url.scheme == "https"
+            and port == 443
+            and not _is_ip(host)
+            and any(_host_matches(host, pattern) for pattern in self.system.public_hosts)
+        ):
+            return True
+        for entry in self._names:
+            if _host_matches(host, entry.host) and entry.port in (None, port):
+                return True
+        if self._networks:
+            addresses = _addresses(host)
+            return bool(addresses) and all(any(a in net for net in self._networks) for a in addresses)
+        return False
+
+    def check(self, url: httpx.URL | str) -> None:
+        """Raise ``HostNotAllowed`` unless ``url`` may be called."""
+        url = httpx.URL(url) if isinstance(url, str) else url
+        if self.permits(url):
+            return
+        public = self.system.example or (self.system.public_hosts[0] if self.system.public_hosts else "")
+        hint = f"a {self.system.name} host such as {public} (over HTTPS)" if public else f"a {self.system.name} host"
+        raise HostNotAllowed(
+            f"seatsync does not send requests to {url.host or str(url)!r}: the {self.system.name} "
+            f"{self.system.address} must be {hint}, or an address the operator of this installation allowed "
+            f"({ALLOWED_HOSTS_VARIABLE})",
+            system=self.system.name,
+        )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    # "*.example.com" matches any name under example.com (never example.com itself, nor a dotted prefix trick)
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and fnmatchcase(host, pattern)
+    return host == pattern
+
+
+def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    found = []
+    for info in infos:
+        try:
+            found.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return found
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Refuses (``HostNotAllowed``) any request to an address ``hosts`` does not permit, before it is sent."""
+
+    def __init__(self, inner: httpx.BaseTransport, hosts: OutboundHosts) -> None:
+        self.inner = inner
+        self.hosts = hosts
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.hosts.check(request.url)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- answers ------------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def remote_message(response: httpx.Response) -> str:
+    """The remote system's own words from a JSON error body (``message``, ``error``, ``errors[].message``).
+
+    Anything that is not JSON gives ``""``: a body is never quoted as it came (it could be any page of any
+    server). The message is one line of at most ``MESSAGE_LIMIT`` characters.
+    """
+    try:
+        body: Any = jsonlib.loads(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    parts: list[str] = []
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error_description") or body.get("error") or body.get("code")
+        if isinstance(message, list):
+            parts.extend(str(m) for m in message if isinstance(m, str | int | float))
+        elif isinstance(message, str | int | float):
+            parts.append(str(message))
+        for item in body.get("errors") or []:
+            if isinstance(item, dict) and isinstance(item.get("message"), str):
+                field = f" ({item['field']})" if isinstance(item.get("field"), str) else ""
+                parts.append(f"{item['message']}{field}")
+    said = " ".join("; ".join(p.strip() for p in parts if p and p.strip()).split())
+    return said if len(said) <= MESSAGE_LIMIT else said[: MESSAGE_LIMIT - 1] + "…"
+
+
+def error_for_status(
+    response: httpx.Response, *, system: RemoteSystem, record: str | None = None, right: str | None = None
+) -> ConnectorError | None:
+    """The error a non-2xx answer means (``None`` for 2xx). ``record`` names what was asked for, ``right`` what
+    the call needs (named in a 403)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    request = response.request
+    method, path = request.method, request.url.path
+    where: dict[str, Any] = {"system": system.name, "status_code": status, "method": method, "path": path}
+    what = record or f"{method} {path}"
+    message = remote_message(response)
+    said = f" {system.name} said: {message}" if message else ""
+    name = system.name
+    if status == 401:
+        return AuthenticationFailed(f"{name} refused the credentials (401): {system.unauthorized}.{said}", **where)
+    if status == 403:
+        needed = system.lacks_right.format(right=right) if right else system.forbidden
+        return PermissionDenied(
+            f"{name} refused {what} (403): {needed}.{said}", right=str(right) if right else None, **where
+        )
+    if status == 404:
+        return RecordNotFound(f"{name} has no {what} (deleted, or the id is wrong).{said}", **where)
+    if status == 429:
+        return RateLimited(
+            f"{name} is rate-limiting requests (429) on {method} {path}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            **where,
+        )
+    if status >= 500:
+        return ServerError(f"{name} failed {method} {path} with HTTP {status}.{said}", **where)
+    if 300 <= status < 400:
+        return RequestRejected(
+            f"{name} answered {method} {path} with a redirect (HTTP {status}); seatsync does not follow redirects: "
+            f"check the {system.address}",
+            **where,
+        )
+    return RequestRejected(f"{name} refused {what} (HTTP {status}).{said}", **where)
+
+
+def unreachable(system: RemoteSystem, request: httpx.Request, *, maybe_processed: bool = True) -> TransportError:
+    """The one error for every transport failure: the words never say refused, reset or timed out."""
+    method, path = request.method, request.url.path
+    return TransportError(
+        f"could not reach the {system.name} {system.address} {request.url.host} ({method} {path}); "
+        "check the address, or try again later",
+        maybe_processed=maybe_processed,
+        system=system.name,
+        method=method,
+        path=path,
+    )
+
+
+# -- retries ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long a connector retries (the same rules for every connector)."""
+
+    #: retries after a 5xx or a transport failure
+    max_retries: int = 5
+    #: waits after a 429
+    max_rate_limit_waits: int = 20
+    #: a 429 asking to wait longer than this is raised at once
+    max_retry_after: float = 300.0
+    #: full-jitter exponential back-off: uniform(0, min(cap, base × 2^(n-1)))
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+
+class _Attempts:
+    """One logical request's retry bookkeeping, the callbacks ``tenacity.Retrying`` calls."""
+
+    def __init__(self, client: HttpClient, *, idempotent: bool) -> None:
+        self.client = client
+        self.policy = client.retry
+        self.idempotent = idempotent
+        self.failures = 0
+        self.rate_limited = 0
+        self.exhausted = False
+        self.failure_backoff = tenacity.wait_random_exponential(
+            multiplier=self.policy.backoff_base, max=self.policy.backoff_cap
+        )
+        self.rate_limit_backoff = tenacity.wait_random_exponential(multiplier=1.0, max=self.policy.backoff_cap)
+
+    def retry(self, state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited):
+            self.rate_limited += 1
+            return True
+        if isinstance(exc, RetriableError) and (
+            self.idempotent or (isinstance(exc, TransportError) and not exc.maybe_processed)
+        ):
+            self.failures += 1
+            return True
+        return False
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited):
+            if exc.retry_after is not None:
+                return exc.retry_after
+            return float(self.rate_limit_backoff(_numbered(state, self.rate_limited)))
+        return float(self.failure_backoff(_numbered(state, self.failures)))
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited):
+            return self.rate_limited > self.policy.max_rate_limit_waits or state.upcoming_sleep > (
+                self.policy.max_retry_after
+            )
+        return self.failures > self.policy.max_retries
+
+    def before_sleep(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.client._count_retry()
+        if isinstance(exc, RateLimited):
+            log.info("%s rate limit: holding off %.1f s", self.client.system.name, state.upcoming_sleep)
+            self.client.hold(state.upcoming_sleep)
+        else:
+            self.client.sleep(state.upcoming_sleep)
+
+    def give_up(self, state: tenacity.RetryCallState) -> Any:
+        exc = state.outcome.exception() if state.outcome else None
+        assert isinstance(exc, ConnectorError)
+        exc.message = f"{exc.message} (gave up after {state.attempt_number} attempts)"
+        exc.args = (exc.message,)
+        raise exc
+
+
+def _numbered(state: tenacity.RetryCallState, n: int) -> tenacity.RetryCallState:
+    # tenacity's back-off reads ``attempt_number``: give it this kind's count (429s and failures are apart)
+    copy = tenacity.RetryCallState(state.retry_object, state.fn, state.args, state.kwargs)
+    copy.attempt_number = max(1, n)
+    return copy
+
+
+# -- paging -------------------------------------------------------------------------------------------------
+
+
+class Paging(Protocol):
+    """How a list is walked: the first page's query, and the next one's from an answer (``None``: done)."""
+
+    def first(self, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def following(
+        self, params: Mapping[str, Any], response: httpx.Response, items: Sequence[Any]
+    ) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPaging:
+    """``page``/``pageSize`` queries; the next page is ``Response.links["next"]`` (RFC 8288 ``Link`` header).
+
+    Only the next link's query is taken: the request keeps its own origin and path, so a link cannot send the
+    client elsewhere."""
+
+    page_size: int
+    page_param: str = "page"
+    size_param: str = "pageSize"
+
+    def first(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        query.update({self.page_param: 1, self.size_param: self.page_size})
+        return query
+
+    def following(
+        self, params: Mapping[str, Any], response: httpx.Response, items: Sequence[Any]
+    ) -> dict[str, Any] | None:
+        link = response.links.get("next", {}).get("url")
+        if not link or not items:
+            return None
+        return dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+
+
+# -- the client ---------------------------------------------------------------------------------------------
+
+
+class HttpClient:
+    """Sends requests for one remote system under the one policy. Thread-safe; ``close()`` it (or use ``with``)."""
+
+    def __init__(
+        self,
+        system: RemoteSystem,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
+        concurrency: int | threading.Semaphore | None = None,
+        retry: RetryPolicy | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if allowed_hosts is None:
+            from seatsync.config import get_settings
+
+            allowed_hosts = get_settings().allowed_hosts
+        self.system = system
+        self.hosts = OutboundHosts(system, allowed_hosts)
+        self.retry = retry or RetryPolicy()
+        self.limiter: RateLimiter = limiter or Unlimited()
+        if isinstance(concurrency, int):
+            concurrency = threading.BoundedSemaphore(concurrency)
+        self._slots = concurrency
+        self.sleep = sleep
+        self._monotonic = monotonic
+        self.timeout = timeout
+        self._http = httpx.Client(
+            transport=GuardedTransport(transport or httpx.HTTPTransport(), self.hosts),
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+        )
+        self._lock = threading.Lock()
+        self._hold_until = 0.0  # monotonic instant before which this client's threads do not send (a 429)
+        self._served = threading.local()  # the hold this thread has already waited out
+        #: requests sent (retries included), 429 answers seen, retries made: read by benchmarks and tests
+        self.requests_sent = 0
+        self.rate_limited = 0
+        self.retries = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check(self, url: httpx.URL | str) -> None:
+        """Refuse (``HostNotAllowed``) an address before any request is made to it."""
+        self.hosts.check(url)
+
+    # -- pacing
+
+    def hold(self, seconds: float) -> None:
+        """Nobody sends for ``seconds`` (a 429's Retry-After): the shared limiter is paused when it can be (every
+        thread and worker sharing it holds off), this client's other threads wait at their next attempt, and the
+        calling thread waits it out here unless the limiter will make it wait."""
+        with self._lock:
+            until = self._hold_until = max(self._hold_until, self._monotonic() + seconds)
+        pause = getattr(self.limiter, "pause", None)
+        if callable(pause):
+            pause(seconds)
+        else:
+            self.sleep(seconds)
+        self._served.until = until
+
+    def _wait_for_hold(self) -> None:
+        # threads that took a token before a 429 arrived must still honour its Retry-After
+        while True:
+            with self._lock:
+                until = self._hold_until
+            if until <= getattr(self._served, "until", 0.0):
+                return  # this thread already waited for it (see ``hold``)
+            wait = until - self._monotonic()
+            if wait <= 0:
+                return
+            self.sleep(wait)
+            with self._lock:
+                if self._hold_until <= until:  # not extended by another 429 meanwhile
+                    return
+
+    def _count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    # -- sending
+
+    def attempts(self, *, idempotent: bool = True) -> tenacity.Retrying:
+        """The retry loop of one logical request, for a caller that must act between attempts (see
+        ``ConnectWiseClient.upload_document``): ``for attempt in http.attempts(): with attempt: ...``."""
+        state = _Attempts(self, idempotent=idempotent)
+        return tenacity.Retrying(
+            retry=state.retry,
+            wait=state.wait,
+            stop=state.stop,
+            before_sleep=state.before_sleep,
+            sleep=lambda _seconds: None,  # before_sleep waited (or held the limiter)
+            retry_error_callback=state.give_up,
+        )
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        record: str | None = None,
+        right: str | None = None,
+        idempotent: bool = True,
+        **request: Any,
+    ) -> httpx.Response:
+        """Send one logical request with retries; return a 2xx answer or raise ``seatsync.errors`` only.
+
+        ``request`` is passed to ``httpx.Client.request`` (``params``, ``json``, ``data``, ``files``,
+        ``content``, ``headers``)."""
+        response: httpx.Response = self.attempts(idempotent=idempotent)(
+            self.send_once, method, url, record=record, right=right, **request
+        )
+        return response
+
+    def send_once(
+        self, method: str, url: str, *, record: str | None = None, right: str | None = None, **request: Any
+    ) -> httpx.Response:
+        """One attempt, paced: a 2xx answer, or the error it means."""
+        self.limiter.acquire()
+        self._wait_for_hold()
+        started = time.monotonic()
+        error: TransportError | None = None
+        with self._slots or _NO_SLOT:
+            with self._lock:
+                self.requests_sent += 1
+            try:
+                response = self._http.request(method, url, **request)
+            except httpx.HTTPError as exc:
+                # a connection never made cannot have been processed: safe to repeat even a POST
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                sent = exc.request if _has_request(exc) else httpx.Request(method, url)
+                error = unreachable(self.system, sent, maybe_processed=not never_sent)
+                log.debug("%s %s failed: %s", method, urlsplit(url).path, type(exc).__name__)
+        if error is not None:
+            raise error  # outside the handler: no httpx error rides along as its context
+        log.debug(
+            "%s %s -> %s in %.0f ms",
+            method,
+            response.url.path,
+            response.status_code,
+            (time.monotonic() - started) * 1e3,
+        )
+        failure = error_for_status(response, system=self.system, record=record, right=right)
+        if failure is None:
+            return response
+        if isinstance(failure, RateLimited):
+            with self._lock:
+                self.rate_limited += 1
+        raise failure
+
+    def json(self, response: httpx.Response) -> Any:
+        """The answer's JSON (``None`` for an empty body); ``RequestRejected`` when it is not JSON."""
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except (ValueError, UnicodeDecodeError):
+            kind = response.headers.get("content-type", "no content type").split(";", 1)[0]
+            raise RequestRejected(
+                f"{self.system.name} answered {response.request.method} {response.request.url.path} with something "
+                f"that is not JSON ({kind}, {len(response.content)} bytes): is the {self.system.name} "
+                f"{self.system.address} right?",
+                system=self.system.name,
+                status_code=response.status_code,
+                method=response.request.method,
+                path=response.request.url.path,
+            ) from None
+
+    def pages(
+        self, method: str, url: str, paging: Paging, *, params: Mapping[str, Any] | None = None, **send: Any
+    ) -> Iterable[tuple[httpx.Response, list[Any]]]:
+        """Each page of a list as ``(answer, items)``; the JSON answer must be a list."""
+        query: dict[str, Any] | None = paging.first(params or {})
+        while query is not None:
+            response = self.send(method, url, params=query, **send)
+            items = self.json(response)
+            if not isinstance(items, list):
+                raise RequestRejected(
+                    f"{self.system.name} answered a list request ({response.request.url.path}) with a non-list",
+                    system=self.system.name,
+                    method=method,
+                    path=response.request.url.path,
+                )
+            yield response, items
+            query = paging.following(query, response, items)
+
+
+class _NoSlot:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SLOT = _NoSlot()
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018 - httpx raises RuntimeError when the error has no request
+    except RuntimeError:
+        return False
+    return True
+
+
+__all__ = [
+    "ALLOWED_HOSTS_VARIABLE",
+    "AUTOTASK_HOSTS",
+    "CONNECTWISE_HOSTS",
+    "GRADIENT_HOSTS",
+    "HALOPSA_HOSTS",
+    "GuardedTransport",
+    "HttpClient",
+    "LinkPaging",
+    "OutboundHosts",
+    "Paging",
+    "RemoteSystem",
+    "RetryPolicy",
+    "error_for_status",
+    "parse_retry_after",
+    "remote_message",
+    "unreachable",
+]
