@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from seatsync.csv_safe import csv_text
+
 
 def render(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        return buffer.getvalue()
+        return csv_text(header, rows)
     if fmt == "json":
         return json.dumps([dict(zip(header, row, strict=True)) for row in rows], indent=2, default=str) + "\n"
     cells = [[str(v) for v in header], *[[str(v) for v in row] for row in rows]]

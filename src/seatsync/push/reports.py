@@ -13,7 +13,6 @@ identical report is already attached; a short form of it is part of the document
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import re
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from seatsync.csv_safe import SafeWriter
 from seatsync.db.models import Company, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.push.runs import GOOD
@@ -93,11 +93,6 @@ def diff(users: Iterable[BillableUser], previous: Baseline | None) -> Change:
     )
 
 
-def _cell(value: str) -> str:
-    # formula injection: a cell a spreadsheet would run as a formula is kept as text (issue 19, point 4)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def build_report(
     *,
     company_id: str,
@@ -115,9 +110,9 @@ def build_report(
     change = diff(counted, previous)
     added = {u.user_id for u in change.added}
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer)
     under = f" under rule {rule}" if rule else ""
-    writer.writerow([_cell(f"# billable users of {company_name} ({company_id}) for {period}{under}")])
+    writer.writerow([f"# billable users of {company_name} ({company_id}) for {period}{under}"])
     writer.writerow([f"# count: {len(counted)}"])
     if previous is None:
         writer.writerow(["# change: no earlier period was pushed for this company"])
@@ -131,10 +126,10 @@ def build_report(
     writer.writerow(HEADER)
     for u in counted:
         row = (u.user_id, u.email, u.name, u.reason, ADDED if u.user_id in added else "")
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow(row)
     for u in change.gone:
         row = (u.user_id, u.email, u.name, f"counted in {previous.period if previous else ''}, not in {period}", GONE)
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow(row)
     content = buffer.getvalue().encode()
     return Report(
         company_id,

@@ -3,7 +3,6 @@ and the history: every run with its per-company rows, CSV export, the report fil
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Annotated
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from seatsync.csv_safe import SafeWriter
 from seatsync.db.models import Company, PushResult, PushRun
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import Conflict, NotFound
@@ -259,7 +259,7 @@ def export_runs(
     """Every run (up to 10,000, newest first) as CSV."""
     found = runs.list_runs(db, tenant_id=tenant.id, target=target, limit=10_000)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer)
     header = ["run_id", "target", "period", "started_by", "started_at", "finished_at", "status", "status_reason"]
     header += ["dry_run", "forced", "total", "succeeded", "unchanged", "failed", "blocked", "skipped", "not_mapped"]
     writer.writerow(header)
@@ -323,7 +323,7 @@ def export_results(run_id: IdPath, principal: CurrentOperator, tenant: Tenant, d
     """A run's per-company rows as CSV: before → after, outcome, reason."""
     run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer)
     writer.writerow(
         [
             "run_id",
