@@ -33,7 +33,7 @@ from sqlalchemy import insert, select
 
 from seatsync.db.engine import make_engine, transaction
 from seatsync.db.migrate import upgrade
-from seatsync.db.models import Company, CWMapping, Operator, PushResult, PushRun, raise_directory_revision
+from seatsync.db.models import Company, CWMapping, Operator, PushResult, PushRun
 from seatsync.sandboxes.server import free_port
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.services.tenants import create_tenant
@@ -111,7 +111,6 @@ def seed(url: str, companies: int, users_per_company: int) -> tuple[str, int]:
                 for pk in mapped
             ],
         )
-        raise_directory_revision(session, tenant_ids={tenant.id})  # a Core write to mappings says so itself
         run = PushRun(
             tenant_id=tenant.id,
             target="connectwise",

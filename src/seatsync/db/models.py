@@ -24,13 +24,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
     false,
-    inspect,
     text,
-    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, UOWTransaction, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from seatsync.db.types import UTCDateTime, utcnow
 
@@ -61,8 +58,8 @@ class Tenant(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     billing_rule: Mapped[str] = mapped_column(String(32), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: raised in the same transaction as any change to the tenant's companies or ConnectWise mappings
-    #: (``raise_directory_revision``, at the end of this module): a cached copy of them is current while this is unchanged
+    #: raised by database triggers in the same transaction as any shown change to the tenant's companies or
+    #: mappings (``seatsync.db.triggers``): a cached copy of them is current while this is unchanged
     directory_revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
@@ -611,42 +608,3 @@ class Approval(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the push that sent an approved row
     sent_run_id: Mapped[int | None] = mapped_column(ForeignKey("push_runs.id", ondelete="SET NULL"))
-
-
-# -- the directory revision ------------------------------------------------------------------------------------
-
-#: what a cached copy of a tenant's companies and mappings shows (``seatsync.services.directory``)
-DIRECTORY_COLUMNS: dict[type[Base], tuple[str, ...]] = {
-    Company: ("company_id", "name", "products", "archived", "billing_rule"),
-    CWMapping: ("cw_company_id", "cw_company_name", "agreement_id", "agreement_name", "addition_id", "addition_name"),
-}
-
-
-def raise_directory_revision(session: Session, *, tenant_ids: set[int]) -> None:
-    """Mark the tenants' companies and mappings as changed (in the caller's transaction). The ORM writes call it
-    by themselves (the hook below); a Core statement that writes those tables calls it too."""
-    if tenant_ids:
-        session.connection().execute(
-            update(Tenant.__table__)  # type: ignore[arg-type]
-            .where(Tenant.__table__.c.id.in_(sorted(tenant_ids)))
-            .values(directory_revision=Tenant.__table__.c.directory_revision + 1)
-        )
-        for instance in list(session.identity_map.values()):  # the loaded value is out of date now
-            identity = inspect(instance).identity if isinstance(instance, Tenant) else None
-            if identity and identity[0] in tenant_ids:
-                session.expire(instance, ["directory_revision"])
-
-
-@event.listens_for(Session, "before_flush")
-def _directory_changes(session: Session, _context: UOWTransaction, _instances: object) -> None:
-    """Every flush that adds, removes or changes a shown column of a company or mapping raises its tenant's
-    revision first (so concurrent writers of one tenant take the tenant's row lock in the same order)."""
-    tenants: set[int] = set()
-    for instance in (*session.new, *session.deleted):
-        if type(instance) in DIRECTORY_COLUMNS:
-            tenants.add(instance.tenant_id)
-    for instance in session.dirty:
-        columns = DIRECTORY_COLUMNS.get(type(instance))
-        if columns and any(inspect(instance).attrs[name].history.has_changes() for name in columns):
-            tenants.add(instance.tenant_id)
-    raise_directory_revision(session, tenant_ids={t for t in tenants if t is not None})

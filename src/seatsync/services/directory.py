@@ -2,9 +2,10 @@
 per process and read again only when the tenant's ``directory_revision`` moved.
 
 Searching 10,000 companies by part of a name in SQL means reading and lower-casing every row twice (the count and
-the page); here it is a substring test over prepared keys. The revision is raised in the same transaction as any
-change to the tenant's companies or mappings (``seatsync.db.models.raise_directory_revision``), and the caller reads
-it with the tenant (the request's first query), so a cached copy is never used after a change was committed.
+the page); here it is a substring test over prepared keys. The revision is raised by database triggers in the
+same transaction as any change to the tenant's companies or mappings, however it is written (``seatsync.db.triggers``),
+and the caller reads it with the tenant (the request's first query), so a cached copy is never used after a change
+was committed.
 
 Matching folds case the Unicode way (``str.casefold``: "ZÜRICH" finds "Zürich"), the same on every database.
 """
