@@ -87,8 +87,21 @@ def _throttle_key(email: str, client: str) -> str:
     return _sha256(f"{email.strip().lower()}|{client}")
 
 
+def _serialise_attempts(session: Session, *, key: str, now: datetime) -> None:
+    """Make parallel attempts with one key wait for each other until the transaction ends, so each counts the
+    failures of those before it (otherwise 30 guesses sent at once all read "no failures yet")."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    # old failures are useless: keep the table small. On SQLite this write also takes the database's write lock
+    # for the rest of the transaction, which queues parallel attempts the same way
+    session.execute(delete(LoginFailure).where(LoginFailure.at < now - THROTTLE_WINDOW))
+
+
 def check_throttle(session: Session, *, email: str, client: str, now: datetime) -> None:
+    """Refuse (``TooManyAttempts``) a key that failed ``THROTTLE_FAILURES`` times in the window. Atomic: parallel
+    attempts of one key are serialised until each one's transaction ends (its failure committed)."""
     key = _throttle_key(email, client)
+    _serialise_attempts(session, key=key, now=now)
     since = now - THROTTLE_WINDOW
     rows = session.execute(
         select(func.count(), func.min(LoginFailure.at)).where(LoginFailure.key_hash == key, LoginFailure.at > since)
@@ -112,8 +125,7 @@ def login(session: Session, *, email: str, password: str, client: str, now: date
     ok = verify_password(operator.password_hash if operator else _dummy_hash(), password)
     if operator is None or not ok or operator.disabled:
         session.add(LoginFailure(key_hash=_throttle_key(email, client), at=now))
-        # old failures are useless: keep the table small
-        session.execute(delete(LoginFailure).where(LoginFailure.at < now - THROTTLE_WINDOW))
+        session.flush()
         raise NotAuthenticated("the email or password is not right")
     session.execute(delete(LoginFailure).where(LoginFailure.key_hash == _throttle_key(email, client)))
     session.execute(delete(WebSession).where(WebSession.operator_id == operator.id, WebSession.expires_at < now))
