@@ -23,7 +23,7 @@ from seatsync.config import Settings
 
 _TAKE = text(
     """
-    WITH now AS (SELECT clock_timestamp() AS t)
+    WITH now AS (SELECT COALESCE(to_timestamp(CAST(:now AS double precision)), clock_timestamp()) AS t)
     UPDATE seatsync_rate_buckets b
        SET tokens = LEAST(:capacity, b.tokens + EXTRACT(EPOCH FROM (now.t - b.updated_at)) * :rate) - :take,
            updated_at = now.t
@@ -33,12 +33,13 @@ _TAKE = text(
     """
 )
 _CREATE = text(
-    "INSERT INTO seatsync_rate_buckets (key, tokens, updated_at) VALUES (:key, :capacity, clock_timestamp()) "
+    "INSERT INTO seatsync_rate_buckets (key, tokens, updated_at) "
+    "VALUES (:key, :capacity, COALESCE(to_timestamp(CAST(:now AS double precision)), clock_timestamp())) "
     "ON CONFLICT (key) DO NOTHING"
 )
 _PAUSE = text(
     """
-    WITH now AS (SELECT clock_timestamp() AS t)
+    WITH now AS (SELECT COALESCE(to_timestamp(CAST(:now AS double precision)), clock_timestamp()) AS t)
     UPDATE seatsync_rate_buckets b
        SET tokens = LEAST(0, LEAST(:capacity, b.tokens + EXTRACT(EPOCH FROM (now.t - b.updated_at)) * :rate))
                     - :seconds * :rate,
@@ -64,6 +65,7 @@ class PostgresRateLimiter:
         *,
         burst: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if rate <= 0 or per <= 0:
             raise ValueError("rate and period must be positive")
@@ -72,10 +74,13 @@ class PostgresRateLimiter:
         self.rate_per_second = rate / per
         self.capacity = burst if burst is not None else max(1.0, self.rate_per_second)
         self._sleep = sleep
+        #: seconds since the epoch; ``None``: the database's own clock (production: one clock for every machine)
+        self._clock = clock
         self._created = False
 
     def _params(self) -> dict[str, object]:
-        return {"key": self.key, "capacity": self.capacity, "rate": self.rate_per_second}
+        now = self._clock() if self._clock is not None else None
+        return {"key": self.key, "capacity": self.capacity, "rate": self.rate_per_second, "now": now}
 
     def reserve(self, take: float = 1.0) -> float:
         """Take ``take`` tokens now; how long the caller must wait before using them."""
