@@ -164,7 +164,7 @@ class OutboundHosts:
         public = self.system.example or (self.system.public_hosts[0] if self.system.public_hosts else "")
         hint = f"a {self.system.name} host such as {public} (over HTTPS)" if public else f"a {self.system.name} host"
         raise HostNotAllowed(
-            f"seatsync does not send requests to {url.host or str(url)!r}: the {self.system.name} "
+            f"requests to {url.host or str(url)!r} are not allowed: the {self.system.name} "
             f"{self.system.address} must be {hint}, or an address the operator of this installation allowed "
             f"({ALLOWED_HOSTS_VARIABLE})",
             system=self.system.name,
