@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.models import Company, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.targets.base import ClientFactory, ItemKey
@@ -103,7 +104,7 @@ class ConnectWiseWorld:
         from seatsync.services import connectwise_connection as cw
 
         def make(session: Session, tenant: Tenant) -> Any:
-            return cw.client_for(session, tenant=tenant, transport=self.transport, backoff_base=0.01)
+            return cw.client_for(session, tenant=tenant, transport=self.transport, retry=RetryPolicy(backoff_base=0.01))
 
         return make
 
