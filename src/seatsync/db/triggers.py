@@ -40,6 +40,7 @@ DIRECTORY_TABLES: dict[str, tuple[str, ...]] = {
         "company_pk",
         "target",
         "product",
+        "billed_together",
         "psa_company_id",
         "psa_company_name",
         "contract_id",

@@ -2,8 +2,8 @@
 ``companies``, ``cw_mappings`` and ``psa_mappings`` (``seatsync.db.triggers``), replacing the ORM flush hook that
 Core writes had to remember
 
-Revision ID: 0016_directory_triggers
-Revises: 0015_push_seam
+Revision ID: 0017_directory_triggers
+Revises: 0016_psa_billed_together
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from seatsync.db.triggers import create_directory_triggers, drop_directory_triggers
 
-revision = "0016_directory_triggers"
-down_revision = "0015_push_seam"
+revision = "0017_directory_triggers"
+down_revision = "0016_psa_billed_together"
 branch_labels = None
 depends_on = None
 
