@@ -23,8 +23,9 @@ _loaded = False
 def _builtin() -> list[BillingTarget]:
     from seatsync.targets.connectwise import TARGET as CONNECTWISE
     from seatsync.targets.gradient import TARGET as GRADIENT
+    from seatsync.targets.halopsa import TARGET as HALOPSA
 
-    return [CONNECTWISE, GRADIENT]
+    return [CONNECTWISE, GRADIENT, HALOPSA]
 
 
 def _ensure_loaded() -> None:
