@@ -216,6 +216,79 @@ def suggestions(
     return header, rows, saved
 
 
+@click.command("autotask")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
+@click.option("--retry-failed", is_flag=True, help="Re-run only the items that failed in the latest push.")
+@click.option("--force", is_flag=True, help="Also push rows blocked as drift (a posted period is never changed).")
+@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
+@database_option
+def push_autotask(
+    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+) -> None:
+    """Adjust each mapped contract service's units on the period's first day to the billable users and attach
+    the report to a contract note.
+
+    Exits 0 only when every mapped item ended succeeded or unchanged.
+    """
+    from datetime import UTC, datetime
+
+    from seatsync.cli.output import render
+    from seatsync.cli.push import number
+    from seatsync.domain.periods import BillingPeriod, time_zone
+    from seatsync.push import engine as push_engine
+    from seatsync.push import runs
+    from seatsync.services import autotask_connection
+    from seatsync.services.tenants import get_tenant
+    from seatsync.targets.autotask import TARGET
+    from seatsync.targets.base import PushOptions
+
+    context = app_context()
+    engine = context.engine
+    with transaction(engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        tenant_id = tenant.id
+        chosen = (
+            BillingPeriod.parse(period)
+            if period
+            else TARGET.default_period(BillingPeriod.containing(datetime.now(UTC), time_zone(tenant.time_zone)))
+        )
+        if dry_run:
+            with autotask_connection.client_for(session, tenant=tenant, settings=context.settings) as client:
+                plan = TARGET.plan(session, tenant=tenant, period=chosen, client=client)
+            header = ["company_id", "company", "product", "before", "after", "action", "reason"]
+            rows = [
+                [r.company.company_id, r.company.name, r.product or "all", number(r.before), number(r.after),
+                 r.action.value, r.reason or ""]
+                for r in plan
+            ]  # fmt: skip
+            click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
+            click.echo(render(header, rows, "table"), nl=False)
+            return
+    options = PushOptions(period=chosen, force=force, retry_failed=retry_failed, started_by=started_by)
+    run_id = push_engine.push(
+        engine, tenant_id=tenant_id, target=TARGET.key, options=options, settings=context.settings
+    )
+    with transaction(engine) as session:
+        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
+        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
+        header = ["company_id", "company", "product", "before", "after", "outcome", "reason"]
+        rows = [
+            [x.company_id, x.company_name, x.result.product or "all", number(x.result.quantity_before),
+             number(x.result.quantity_after), x.result.outcome, x.result.reason or ""]
+            for x in results
+        ]  # fmt: skip
+        click.echo(render(header, rows, "table"), nl=False)
+        click.echo(
+            f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
+            f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
+        )
+        bad = any(x.result.outcome in (o.value for o in runs.BAD) for x in results)
+    if bad or run.status == runs.RunStatus.FAILED:
+        click.get_current_context().exit(1)
+
+
 def register(cli: click.Group) -> None:
     """Join the ``sandbox``, ``connect`` and ``disconnect`` groups (created here if no module did yet)."""
     for group_name, command, help_text in (
@@ -223,6 +296,7 @@ def register(cli: click.Group) -> None:
         ("connect", connect_autotask, "Connect a tenant to a billing system."),
         ("disconnect", disconnect_autotask, "Disconnect a tenant from a billing system."),
         ("map", map_autotask, "Map companies to a PSA."),
+        ("push", push_autotask, "Push a period's billable counts to a billing system."),
     ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):

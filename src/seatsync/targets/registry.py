@@ -21,11 +21,11 @@ _loaded = False
 
 
 def _builtin() -> list[BillingTarget]:
+    from seatsync.targets.autotask import TARGET as AUTOTASK
     from seatsync.targets.connectwise import TARGET as CONNECTWISE
     from seatsync.targets.gradient import TARGET as GRADIENT
-    from seatsync.targets.halopsa import TARGET as HALOPSA
 
-    return [CONNECTWISE, GRADIENT, HALOPSA]
+    return [CONNECTWISE, GRADIENT, AUTOTASK]
 
 
 def _ensure_loaded() -> None:

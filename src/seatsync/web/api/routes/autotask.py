@@ -299,3 +299,64 @@ def suggestions(principal: CurrentOperator, tenant: Tenant, db: DbSession, state
         )
         for s in found
     ]
+
+
+class PreviewIn(BaseModel):
+    period: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: the current month")
+
+
+class PlannedRowOut(BaseModel):
+    company_id: str
+    company_name: str
+    product: str
+    billable: int
+    before: float | None
+    after: float | None
+    action: str
+    reason: str | None
+    at_company_id: str | None
+    contract_id: str | None
+    service_id: str | None
+
+
+class PreviewOut(BaseModel):
+    period: str
+    rows: list[PlannedRowOut]
+    counts: dict[str, int]
+
+
+@router.post("/preview")
+def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State) -> PreviewOut:
+    """Per company and item: the units in force on the period's first day → the billable count, and the action
+    (update, unchanged, skip, blocked with why — a posted period, drift —, error). Reads only."""
+    from seatsync.domain.periods import BillingPeriod
+    from seatsync.targets.autotask import TARGET
+    from seatsync.web.periods import current_period
+
+    period = (
+        BillingPeriod.parse(body.period)
+        if body.period
+        else TARGET.default_period(current_period(tenant, state.clock()))
+    )
+    with commit_on_connector_error(db), at.client_for(db, tenant=tenant, settings=state.settings) as client:
+        planned = TARGET.plan(db, tenant=tenant, period=period, client=client)
+    rows = [
+        PlannedRowOut(
+            company_id=r.company.company_id,
+            company_name=r.company.name,
+            product=r.product,
+            billable=r.billable,
+            before=r.before,
+            after=r.after,
+            action=r.action.value,
+            reason=r.reason,
+            at_company_id=r.item.company_id if r.item else None,
+            contract_id=r.item.contract_id if r.item else None,
+            service_id=r.item.item_id if r.item else None,
+        )
+        for r in planned
+    ]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.action] = counts.get(row.action, 0) + 1
+    return PreviewOut(period=str(period), rows=rows, counts=counts)

@@ -1,9 +1,10 @@
-"""HaloPSA as a billing target: per company (and product), a client subscription's absolute count."""
+"""Autotask PSA as a billing target: per company and item, a recurring-service contract service's units on the
+period's first day, adjusted by the difference, and the billable-user report on a contract note."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
-from seatsync.connectors.halopsa import HaloPSAClient
+from seatsync.connectors.autotask import DEFAULT_ZONE_URL, ENDPOINT_CONCURRENCY, AutotaskClient
 from seatsync.db.models import Company, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.errors import ConfigurationError
+from seatsync.errors import AuthenticationFailed
 from seatsync.push.reports import rebuild_report
-from seatsync.services import halopsa_connection as halo
-from seatsync.services import halopsa_mappings, psa_mappings
+from seatsync.services import autotask_connection as at
+from seatsync.services import autotask_mappings
+from seatsync.targets.autotask import push
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
@@ -30,80 +32,74 @@ from seatsync.targets.base import (
     RowResult,
     Scope,
 )
-from seatsync.targets.halopsa import push
 
 
-def _check(result: halo.ConnectionResult) -> ConnectionCheck:
+def _check(result: at.ConnectionResult) -> ConnectionCheck:
     rights = tuple(RightCheck(c.setting, c.status.value, c.detail) for c in result.checks)
     return ConnectionCheck(result.status.value, result.reason, rights)
 
 
-class HaloPSATarget:
-    key = "halopsa"
-    label = "HaloPSA"
-    queue = "default"
+class AutotaskTarget:
+    key = "autotask"
+    label = "Autotask"
+    queue = "autotask"
+    #: pushed from the web, the CLI or a job (its own monthly schedule through ``seatsync schedule``)
     scheduled = False
     schedule_day = 1
 
     def default_period(self, current: BillingPeriod) -> BillingPeriod:
-        return current  # the month in progress, as the other PSAs
+        return current  # the PSAs: the month in progress
 
     def rate_limit_key(self, settings: Settings, tenant_id: int) -> str:
-        return f"halopsa:tenant:{tenant_id}"  # hosted Halo counts requests per instance, i.e. per tenant
+        return f"autotask:tenant:{tenant_id}"  # Autotask counts requests per database, i.e. per tenant
 
     def concurrency(self, settings: Settings) -> int:
-        return 4  # the rolling limit, not threads, bounds a push; a few hide the round trips
+        return ENDPOINT_CONCURRENCY  # Autotask's thread limit per endpoint
 
     def check_options(self, options: PushOptions) -> None:
-        return None  # dry run, retry failed and force all apply
+        return None  # every option: dry run, retry failed, force
 
     # -- connection
 
     def connect(
         self, session: Session, *, tenant: Tenant, credentials: Mapping[str, str], settings: Settings
     ) -> ConnectionCheck:
-        result = halo.connect(
+        result = at.connect(
             session,
             tenant=tenant,
-            url=credentials["url"],
-            client_id=credentials["client_id"],
-            client_secret=credentials["client_secret"],
-            auth_url=credentials.get("auth_url") or None,
-            halo_tenant=credentials.get("halo_tenant") or None,
+            username=credentials["username"],
+            secret=credentials["secret"],
+            integration_code=credentials["integration_code"],
+            zone_url=credentials.get("zone_url") or DEFAULT_ZONE_URL,
             settings=settings,
         )
         return _check(result)
 
     def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
-        return _check(halo.check_connection(session, tenant=tenant, settings=settings))
+        return _check(at.check_connection(session, tenant=tenant, settings=settings))
 
     def disconnect(self, session: Session, *, tenant: Tenant) -> None:
-        halo.disconnect(session, tenant=tenant)
+        at.disconnect(session, tenant=tenant)
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
-        found = halo.integration(session, tenant=tenant)
-        if found is None or found.status != halo.IntegrationStatus.CONNECTED or found.secret is None:
+        found = at.get_integration(session, tenant=tenant)
+        if found is None or found.status != at.IntegrationStatus.CONNECTED or found.secret is None:
             return None
         return found.connected_at or found.checked_at
 
     def require_connection(self, session: Session, *, tenant: Tenant, settings: Settings) -> None:
-        halo.client_for(session, tenant=tenant, settings=settings).close()  # says how to connect when it cannot
+        at.client_for(session, tenant=tenant, settings=settings).close()  # says how to connect when it cannot
 
     def mark_broken(self, session: Session, *, tenant: Tenant, reason: str) -> None:
-        found = halo.integration(session, tenant=tenant)
-        if found is None:
-            raise ConfigurationError(f"tenant {tenant.slug!r} is not connected to HaloPSA")
-        found.status = halo.IntegrationStatus.BROKEN.value
-        found.status_reason = reason
-        session.flush()
+        at.mark_broken(session, tenant=tenant, reason=reason)
 
     def client(
         self, session: Session, tenant: Tenant, *, settings: Settings, engine: Engine, shared_pacing: bool
-    ) -> HaloPSAClient:
+    ) -> AutotaskClient:
         from seatsync.jobs import observe
 
-        options: dict[str, Any] = {"transport": observe.MeteredTransport("halopsa")}
-        return halo.client_for(session, tenant=tenant, settings=settings, **options)
+        # the hourly budget reads Autotask's own count of the MSP's requests: it is shared by every worker as is
+        return at.client_for(session, tenant=tenant, settings=settings, transport=observe.MeteredTransport("autotask"))
 
     # -- pushing
 
@@ -118,10 +114,14 @@ class HaloPSATarget:
         attempts: Mapping[ItemKey, int],
         pool: Executor,
     ) -> Prepared:
-        tasks = push.load(session, tenant=tenant, period=options.period, scope=scope, attempts=dict(attempts))
-        return Prepared(
-            units=[t for t in tasks if t.complete], local=[push.local_result(t) for t in tasks if not t.complete]
-        )
+        work = push.load(session, tenant=tenant, period=options.period, scope=scope, attempts=attempts)
+        remote = [t for t in work.tasks if t.complete]
+        local = [push.local_result(t) for t in work.tasks if not t.complete]
+        try:
+            push.read_ahead(client, work, pool, notes=not options.dry_run)
+        except AuthenticationFailed as exc:
+            return Prepared(units=[push.Unit(t, work) for t in remote], local=local, fatal=exc)
+        return Prepared(units=[push.Unit(t, work) for t in remote], local=local)
 
     def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
         return push.push_one(client, unit, options)
@@ -133,7 +133,7 @@ class HaloPSATarget:
         return None
 
     def record(self, session: Session, *, run: PushRun, results: Sequence[RowResult]) -> None:
-        push.record(session, run=run, results=results)
+        push.confirm(session, run=run, results=results)
 
     def after_run(
         self, session: Session, *, tenant: Tenant, results: Sequence[RowResult], options: PushOptions
@@ -141,7 +141,10 @@ class HaloPSATarget:
         return None
 
     def plan(self, session: Session, *, tenant: Tenant, period: BillingPeriod, client: Any) -> list[PlannedRow]:
-        return push.preview(session, tenant=tenant, period=period, client=client)
+        work = push.load(session, tenant=tenant, period=period, with_reports=False)
+        with ThreadPoolExecutor(ENDPOINT_CONCURRENCY, thread_name_prefix="autotask-preview") as pool:
+            push.read_ahead(client, work, pool, notes=False)
+        return push.preview_rows(client, work)
 
     def evidence(self, session: Session, *, tenant: Tenant, run: PushRun, company_pk: int) -> Evidence | None:
         company = session.get(Company, company_pk)
@@ -150,21 +153,21 @@ class HaloPSATarget:
         report = rebuild_report(session, tenant=tenant, run=run, company=company)
         return Evidence(report.filename, report.content, report.sha256)
 
-    # -- the mapper's choices: client, then a subscription of that client (HaloPSA has no contract level)
+    # -- the mapper's choices
 
     def search_companies(self, session: Session, *, tenant: Tenant, query: str, limit: int) -> list[Choice]:
-        found = psa_mappings.search_companies(session, tenant=tenant, target=self.key, query=query, limit=limit)
+        found = autotask_mappings.search_companies(session, tenant=tenant, query=query, limit=limit)
         return [Choice(c.remote_id, c.name, c.identifier or None, c.active) for c in found]
 
     def contracts(self, client: Any, *, company_id: str) -> list[Choice]:
-        return []
+        found = autotask_mappings.contracts(client, at_company=int(company_id))
+        return [Choice(str(c.id), c.contract_name, c.contract_number, c.active) for c in found]
 
     def items(self, client: Any, *, contract_id: str) -> list[Choice]:
-        found = halopsa_mappings.subscriptions(client, client_id=int(contract_id), include_inactive=True)
-        ordered = sorted(found, key=lambda s: (not s.active, s.name.casefold(), s.id))
-        return [Choice(str(s.id), s.name, f"count {s.quantity}", s.active) for s in ordered]
+        found = autotask_mappings.contract_services(client, contract=int(contract_id))
+        return [Choice(str(s.id), s.name, f"service {s.service_id}") for s in found]
 
 
-TARGET = HaloPSATarget()
+TARGET = AutotaskTarget()
 
-__all__ = ["TARGET", "HaloPSATarget"]
+__all__ = ["TARGET", "AutotaskTarget"]
