@@ -8,6 +8,11 @@ works, the others idle), and per-worker ``SO_REUSEPORT`` sockets share them out 
 
 The supervisor replaces a worker that dies and stops them all on SIGINT or SIGTERM. Where Unix sockets cannot
 carry connections, uvicorn's own workers are used (``handoff_supported``).
+
+Kept rather than uvicorn's own ``--workers`` because that one measurably misses the web targets (one shared socket:
+20 keep-alive connections were split as unevenly as 2/18; docs/benchmarks.md). The worker drives uvicorn below its
+command line (``Server.startup`` without sockets, ``Config.http_protocol_class``, ``Server.server_state``), so
+uvicorn is pinned in pyproject.toml to the range ``tests/web/test_cli_serve.py`` passes on.
 """
 
 from __future__ import annotations
