@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -31,9 +31,11 @@ from seatsync.config import get_settings
 from seatsync.connectors.connectwise.api import ConnectWiseApi
 from seatsync.connectors.connectwise.conditions import where
 from seatsync.connectors.connectwise.models import Addition, Agreement
-from seatsync.db.models import CWMapping, PushResult, PushRun, Tenant
+from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.db.types import UTCDateTime
-from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.invoicing import parse_invoice_date
+from seatsync.domain.items import ItemShare, quantities
+from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.planning import (
     Action,
     AdditionView,
@@ -67,7 +69,10 @@ ClientFactory = Callable[[Session, Tenant], ConnectWiseApi]
 
 #: agreements read per request (``id in (...)``): keeps the URL well under ConnectWise's ~2,000 characters
 AGREEMENT_BATCH = 150
-AGREEMENT_FIELDS = "id,company/id,company/name,agreementStatus,cancelledFlag,endDate,noEndingDateFlag"
+AGREEMENT_FIELDS = (
+    "id,company/id,company/name,agreementStatus,cancelledFlag,endDate,noEndingDateFlag,"
+    "nextInvoiceDate,billingCycle/name,prorateFlag"
+)
 RECORD_TYPE = "Agreement"
 
 
@@ -94,6 +99,22 @@ class Task:
     prior_attempts: int = 0
     #: an interrupted run of the period may have attached a report without recording it: look before uploading
     uncertain: bool = False
+    #: the mapping's product: "" = one addition for all the company's products
+    product: str = ""
+    #: what the addition gets: ``billable``, or the sum of the companies billed together on it
+    quantity: int | None = None
+    #: said beside the row (billed together, archived ...)
+    note: str | None = None
+    #: why the row must not be pushed (an addition shared without "billed together")
+    refused: str | None = None
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.company.pk, self.product)
+
+    @property
+    def item_quantity(self) -> int:
+        return self.billable if self.quantity is None else self.quantity
 
     @property
     def complete(self) -> bool:
@@ -104,6 +125,8 @@ class Task:
 class Work:
     period: BillingPeriod
     targets: list[Task]
+    #: the period's first day in the tenant's zone (where a quantity lands on the agreement's invoices)
+    period_start: date | None = None
     #: agreement id -> its view, or why it could not be read (read ahead, in batches)
     agreements: dict[int, AgreementView | str] = field(default_factory=dict)
 
@@ -120,20 +143,41 @@ def load(
     scope: Scope | None = None,
     attempts: Mapping[ItemKey, int] | None = None,
 ) -> Work:
-    """Counts, mappings, reports and what is known to be attached; ``scope`` limits the companies."""
+    """Counts, mappings, reports and what is known to be attached; ``scope`` limits the items.
+
+    One task per item: a company mapped to one addition for all its products has one (product ``""``), a
+    company mapped per product one per product it subscribes to (an unmapped product is a row that is not
+    pushed). Each addition gets the count of the products it bills; companies billed together on one addition
+    give it their sum (``seatsync.domain.items``).
+    """
     counts = count_billable(session, tenant=tenant, period=period)
     rules = {c.company_pk: c.rule.value for c in counts}
-    mappings = {m.company_pk: m for m in session.scalars(select(CWMapping).where(CWMapping.tenant_id == tenant.id))}
-    targets = [
-        Task(
-            CompanyRef(c.company_pk, c.company_id, c.name),
-            c.billable_users,
-            _mapping_view(mappings[c.company_pk]) if c.company_pk in mappings else None,
-            prior_attempts=(attempts or {}).get((c.company_pk, ""), 0),
-        )
-        for c in counts
-        if scope is None or scope((c.company_pk, ""))
-    ]
+    by_company: dict[int, dict[str, CWMapping]] = defaultdict(dict)
+    for m in session.scalars(select(CWMapping).where(CWMapping.tenant_id == tenant.id)):
+        by_company[m.company_pk][m.product] = m
+    archived = _archived(session, tenant=tenant, period=period)
+    all_tasks: list[Task] = []
+    for c in counts:
+        ref = CompanyRef(c.company_pk, c.company_id, c.name)
+        mapped = by_company.get(c.company_pk, {})
+        per_product = {p for p in mapped if p}
+        products = [""] if not per_product else [p.value for p in c.products] or sorted(per_product)
+        counted = {p.value: n for p, n in c.per_product().items()}
+        for product in products:
+            mapping = mapped.get(product)
+            billable = c.billable_users if not product else counted.get(product, 0)
+            all_tasks.append(
+                Task(
+                    ref,
+                    billable,
+                    _mapping_view(mapping) if mapping is not None else None,
+                    prior_attempts=(attempts or {}).get((c.company_pk, product), 0),
+                    product=product,
+                    note=archived.get(c.company_pk),
+                )
+            )
+    _share_items(all_tasks, by_company)
+    targets = [t for t in all_tasks if scope is None or scope(t.key)]
     complete = [t for t in targets if t.complete]
     users: dict[str, list[BillableUser]] = defaultdict(list)
     if complete:
@@ -175,7 +219,57 @@ def load(
         )
         assert t.mapping is not None
         t.attached = known.get((t.company.pk, t.mapping.agreement_id or 0), {})
-    return Work(period, targets)
+    local_start = period.start(time_zone(tenant.time_zone)).astimezone(time_zone(tenant.time_zone)).date()
+    return Work(period, targets, period_start=local_start)
+
+
+def _label(t: Task) -> str:
+    return t.company.company_id + (f" ({t.product})" if t.product else "")
+
+
+def _share_items(tasks: list[Task], by_company: Mapping[int, Mapping[str, CWMapping]]) -> None:
+    """Each task's addition quantity: its own count, or the sum of the companies billed together on it."""
+    shares = {
+        t.key: ItemShare(
+            t.key,
+            (t.mapping.agreement_id, t.mapping.addition_id) if t.complete and t.mapping else None,
+            t.billable,
+            together=bool(
+                by_company.get(t.company.pk, {}).get(t.product) and by_company[t.company.pk][t.product].billed_together
+            ),
+            label=_label(t),
+        )
+        for t in tasks
+    }
+    found = quantities(shares.values())
+    for t in tasks:
+        share = found[t.key]
+        if not share.shared:
+            continue
+        t.quantity = share.total
+        if share.error is not None:
+            t.refused = share.error
+        else:
+            words = share.describe(shares[t.key])
+            t.note = "; ".join(n for n in (words, t.note) if n)
+
+
+def _archived(session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[int, str]:
+    """The companies archived during ``period``: pushed for it, then no longer (the preview says so)."""
+    start, end = period.bounds(time_zone(tenant.time_zone))
+    rows = session.execute(
+        select(Company.id, Company.archived_at).where(
+            Company.tenant_id == tenant.id,
+            Company.archived.is_(True),
+            Company.archived_at >= start,
+            Company.archived_at < end,
+        )
+    ).all()
+    return {
+        int(pk): f"archived on {at.date().isoformat()} (the client left): pushed for {period}, not after"
+        for pk, at in rows
+        if at is not None
+    }
 
 
 def _maybe_attached_unrecorded(session: Session, *, tenant: Tenant, period: BillingPeriod) -> Callable[[int], bool]:
@@ -213,11 +307,14 @@ def _agreement_view(a: Agreement) -> AgreementView:
         cancelled=bool(a.cancelled_flag),
         end_date=a.end_date,
         no_ending_date=a.no_ending_date_flag,
+        next_invoice_date=parse_invoice_date(a.next_invoice_date),
+        billing_cycle=a.billing_cycle.name if a.billing_cycle else None,
+        prorate=bool(a.prorate_flag),
     )
 
 
 def _addition_view(a: Addition) -> AdditionView:
-    return AdditionView(a.id, a.agreement_id, a.quantity, a.cancelled_date)
+    return AdditionView(a.id, a.agreement_id, a.quantity, a.cancelled_date, a.less_included)
 
 
 def describe(exc: ConnectorError, *, agreement_id: int | None = None, addition_id: int | None = None) -> str:
@@ -282,13 +379,34 @@ def _remote(client: ConnectWiseApi, mapping: MappingView, agreement: AgreementVi
     return RemoteView(agreement, addition)
 
 
-def _plan_row(client: ConnectWiseApi, t: Task, agreements: dict[int, AgreementView | str], now: datetime) -> PlanRow:
+def _plan_row(
+    client: ConnectWiseApi,
+    t: Task,
+    agreements: dict[int, AgreementView | str],
+    now: datetime,
+    period_start: date | None = None,
+) -> PlanRow:
     remote = None
-    if t.complete:
+    if t.complete and t.refused is None:
         assert t.mapping is not None
         assert t.mapping.agreement_id is not None
         remote = _remote(client, t.mapping, agreements.get(t.mapping.agreement_id))
-    return plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=remote, now=now)
+    return _planned(t, remote, now, period_start)
+
+
+def _planned(t: Task, remote: RemoteView | None, now: datetime, period_start: date | None = None) -> PlanRow:
+    return plan_company(
+        company=t.company,
+        billable=t.billable,
+        mapping=t.mapping,
+        remote=remote,
+        now=now,
+        quantity=t.quantity,
+        product=t.product,
+        period_start=period_start,
+        note=t.note,
+        refused=t.refused,
+    )
 
 
 def _concurrency(concurrency: int | None) -> int:
@@ -305,7 +423,7 @@ def preview(
         agreements = _read_agreements(
             client, (t.mapping.agreement_id for t in work.targets if t.complete and t.mapping), pool
         )
-        rows = list(pool.map(lambda t: _plan_row(client, t, agreements, now), work.targets))
+        rows = list(pool.map(lambda t: _plan_row(client, t, agreements, now, work.period_start), work.targets))
     return make_plan(str(period), rows)
 
 
@@ -325,6 +443,8 @@ class Unit:
     task: Task
     agreements: dict[int, AgreementView | str]
     now: datetime
+    #: the period's first local day: the row says where its quantity lands
+    period_start: date | None = None
 
 
 def _result(
@@ -340,7 +460,7 @@ def _result(
 ) -> RowResult:
     return RowResult(
         company=t.company,
-        product=None,
+        product=t.product or None,
         outcome=outcome,
         billable=t.billable,
         before=row.current_quantity,
@@ -355,20 +475,20 @@ def _result(
             "document_id": document_id,
             "report_sha256": t.report.sha256 if t.report is not None and t.complete else None,
         },
-        memo=(row.addition_id, confirmed) if confirmed is not None else None,
+        memo=(row.addition_id, confirmed, t.product) if confirmed is not None else None,
         prior_attempts=t.prior_attempts,
     )
 
 
 def local_result(t: Task, now: datetime) -> RowResult:
     """A company that is not (completely) mapped: nothing to read or send."""
-    row = plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=None, now=now)
+    row = _planned(t, None, now)
     outcome = Outcome.NOT_MAPPED if row.mapping_state is MappingState.UNMAPPED else Outcome.SKIPPED
     return _result(t, row, outcome, reason=row.reason)
 
 
 def _unread(t: Task, now: datetime) -> PlanRow:
-    return plan_company(company=t.company, billable=t.billable, mapping=t.mapping, remote=None, now=now)
+    return _planned(t, None, now)
 
 
 def not_sent(unit: Unit, reason: str) -> RowResult:
@@ -396,7 +516,7 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
     """Read, compare, set one company's addition, then attach its report (or, in a dry run, say what would be)."""
     t = unit.task
     try:
-        row = _plan_row(client, t, unit.agreements, unit.now)
+        row = _plan_row(client, t, unit.agreements, unit.now, unit.period_start)
     except AuthenticationFailed as exc:
         return _result(t, _unread(t, unit.now), Outcome.FAILED, reason=describe(exc), fatal=exc)
     if row.action is Action.ERROR:
@@ -408,7 +528,8 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
     if options.dry_run:
         if row.action is Action.UNCHANGED:
             return _result(t, row, Outcome.UNCHANGED, after=row.current_quantity)
-        return _result(t, row, Outcome.PLANNED, after=row.proposed_quantity, reason=row.reason)
+        said = "; ".join(x for x in (row.reason, row.note, row.invoice.describe() if row.invoice else None) if x)
+        return _result(t, row, Outcome.PLANNED, after=row.proposed_quantity, reason=said or None)
     assert t.mapping is not None
     assert t.mapping.agreement_id is not None
     assert t.mapping.addition_id is not None
@@ -417,7 +538,7 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
     changed = row.action is not Action.UNCHANGED
     try:
         if changed:
-            after = client.set_addition_quantity(agreement_id, addition_id, float(t.billable)).quantity
+            after = client.set_addition_quantity(agreement_id, addition_id, float(t.item_quantity)).quantity
     except ConnectorError as exc:
         reason = describe(exc, agreement_id=agreement_id, addition_id=addition_id)
         fatal = exc if isinstance(exc, AuthenticationFailed) else None
@@ -426,7 +547,7 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
         document_id = _attach(client, t, agreement_id)
     except ConnectorError as exc:
         said = describe(exc, agreement_id=agreement_id)
-        done = f"the quantity was set to {t.billable}" if changed else "the quantity was already right"
+        done = f"the quantity was set to {t.item_quantity}" if changed else "the quantity was already right"
         return _result(
             t,
             row,
@@ -446,7 +567,11 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
 _CONFIRM = (
     update(CWMapping.__table__)  # type: ignore[arg-type]
     # only if the mapping still points at the addition that was pushed
-    .where(CWMapping.company_pk == bindparam("b_pk"), CWMapping.addition_id == bindparam("b_addition"))
+    .where(
+        CWMapping.company_pk == bindparam("b_pk"),
+        CWMapping.product == bindparam("b_product"),
+        CWMapping.addition_id == bindparam("b_addition"),
+    )
     .values(last_pushed_quantity=bindparam("b_quantity"), last_pushed_at=bindparam("b_at", type_=UTCDateTime()))
 )
 
@@ -457,7 +582,7 @@ def confirm(session: Session, *, run: PushRun, results: Sequence[RowResult]) -> 
         return
     now = datetime.now(UTC)
     confirmed: list[dict[str, Any]] = [
-        {"b_pk": r.company.pk, "b_addition": r.memo[0], "b_quantity": r.memo[1], "b_at": now}
+        {"b_pk": r.company.pk, "b_addition": r.memo[0], "b_quantity": r.memo[1], "b_product": r.memo[2], "b_at": now}
         for r in results
         if r.memo is not None
     ]

@@ -127,7 +127,7 @@ class ConnectWiseTarget:
             push.read_ahead(client, work, pool)
         except AuthenticationFailed as exc:
             return Prepared(units=[push.Unit(t, {}, now) for t in remote], local=local, fatal=exc)
-        return Prepared(units=[push.Unit(t, work.agreements, now) for t in remote], local=local)
+        return Prepared(units=[push.Unit(t, work.agreements, now, work.period_start) for t in remote], local=local)
 
     def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
         return push.push_one(client, unit, options)
@@ -150,7 +150,7 @@ class ConnectWiseTarget:
         return [
             PlannedRow(
                 company=r.company,
-                product="",
+                product=r.product,
                 billable=r.billable,
                 before=r.current_quantity,
                 after=r.proposed_quantity,

@@ -321,9 +321,10 @@
       body.innerHTML = `<p><strong>${esc(summary || "Nothing to do")}</strong></p>
         <div class="dialog-scroll"><table class="grid"><thead><tr><th scope="col">Company</th><th scope="col" class="num">Billable</th>
         <th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col">Action</th><th scope="col">Reason</th></tr></thead>
-        <tbody>${plan.rows.map((r) => `<tr><td>${esc(r.name)}</td><td class="num">${r.billable}</td>
+        <tbody>${plan.rows.map((r) => `<tr><td>${esc(r.name)}${r.product ? ` (${esc(r.product)})` : ""}</td><td class="num">${r.billable}</td>
           <td class="num">${r.before ?? "—"}</td><td class="num">${r.after ?? "—"}</td>
-          <td class="action-${esc(r.action)}">${esc(actionLabel[r.action] || r.action)}</td><td>${esc(r.reason || "")}</td></tr>`).join("")}</tbody></table></div>`;
+          <td class="action-${esc(r.action)}">${esc(actionLabel[r.action] || r.action)}${r.already_invoiced ? ' <strong class="invoiced">already invoiced</strong>' : ""}</td>
+          <td>${esc([r.reason, r.note, r.invoice].filter(Boolean).join(" · "))}</td></tr>`).join("")}</tbody></table></div>`;
     } catch (error) {
       body.innerHTML = `<p class="notice notice-error" role="alert">${esc(error.message)}</p>`;
     }

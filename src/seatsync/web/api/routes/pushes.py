@@ -51,12 +51,20 @@ class PreviewIn(BaseModel):
 class PlanRowOut(BaseModel):
     company_id: str
     name: str
+    product: str = Field("", description="the item's product: \"\" = one item for all the company's products")
     billable: int
     mapping: str
     before: float | None
     after: int | None
     action: str
     reason: str | None
+    note: str | None = Field(None, description="billed together with ..., archived ...")
+    invoice: str | None = Field(None, description="on which invoice the new quantity lands, and what is billed")
+    invoice_date: str | None = Field(None, description="the agreement's next invoice date (YYYY-MM-DD)")
+    already_invoiced: bool = Field(False, description="the invoice covering the period was generated already")
+    prorated: bool = False
+    less_included: float | None = None
+    billed_quantity: float | None = Field(None, description="after - lessIncluded, not below 0")
 
 
 class PreviewOut(BaseModel):
@@ -196,6 +204,14 @@ def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbS
                 after=r.proposed_quantity,
                 action=r.action.value,
                 reason=r.reason,
+                product=r.product,
+                note=r.note,
+                invoice=r.invoice.describe() if r.invoice else None,
+                invoice_date=r.invoice.invoice_date.isoformat() if r.invoice and r.invoice.invoice_date else None,
+                already_invoiced=r.already_invoiced,
+                prorated=bool(r.invoice and r.invoice.prorated),
+                less_included=r.invoice.less_included if r.invoice else None,
+                billed_quantity=r.invoice.billed_quantity if r.invoice else None,
             )
             for r in plan.rows
         ],
