@@ -240,4 +240,4 @@ def gradient_world(engine: Engine) -> Iterator[ContractWorld]:
             built.transport.inner.close()
 
 
-from tests.targets import autotask_world, fake_target  # noqa: E402,F401  (they register their worlds)
+from tests.targets import autotask_world, fake_target, halopsa_world  # noqa: E402,F401  (register their worlds)

@@ -184,6 +184,74 @@ def map_halopsa(
         )
 
 
+@click.command("halopsa")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
+@click.option("--dry-run", is_flag=True, help="Record what would be set (before -> after, reason); send nothing.")
+@click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
+@click.option("--force", is_flag=True, help="Also push blocked rows (a count changed in HaloPSA, an inactive one).")
+@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
+@database_option
+def push_halopsa(
+    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+) -> None:
+    """Set each mapped company's HaloPSA subscription count to its billable users (evidence in its notes).
+
+    Exits 0 only when every mapped company ended succeeded or unchanged (or, in a dry run, planned).
+    """
+    from seatsync.cli.output import render
+    from seatsync.cli.push import _Bar, _period, number
+    from seatsync.push import engine as push_engine
+    from seatsync.push import runs
+    from seatsync.services.tenants import get_tenant
+    from seatsync.targets import PushOptions
+
+    engine = app_context().engine
+    with transaction(engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+    options = PushOptions(chosen, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+    bar = _Bar()
+    try:
+        run_id = push_engine.push(
+            engine,
+            tenant_id=tenant_id,
+            target="halopsa",
+            options=options,
+            progress=bar,
+            settings=app_context().settings,
+        )
+    finally:
+        bar.close()
+    with transaction(engine) as session:
+        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
+        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
+    header = ["company_id", "company", "product", "subscription", "before", "after", "outcome", "reason"]
+    rows = [
+        [
+            x.company_id,
+            x.company_name,
+            x.result.product or "all",
+            x.result.item_id or "",
+            number(x.result.quantity_before),
+            number(x.result.quantity_after),
+            x.result.outcome,
+            x.result.reason or "",
+        ]
+        for x in results
+    ]
+    click.echo(render(header, rows, "table"), nl=False)
+    click.echo(
+        f"run {run.id} ({chosen}{', dry run' if dry_run else ''}): {run.status}; {run.succeeded} succeeded, "
+        f"{run.unchanged} unchanged, {run.failed} failed, {run.blocked} blocked, "
+        f"{run.skipped + run.not_mapped} not mapped"
+    )
+    good = {o.value for o in runs.GOOD} | {runs.Outcome.PLANNED.value}
+    passed = good | {runs.Outcome.NOT_MAPPED.value, runs.Outcome.SKIPPED.value}
+    if any(r.result.outcome not in passed for r in results):
+        click.get_current_context().exit(1)
+
+
 def suggestions(
     tenant_slug: str, *, accept_above: float | None, refresh: bool, by: str
 ) -> tuple[list[str], list[list[str]], int]:
@@ -224,6 +292,7 @@ def register(cli: click.Group) -> None:
         ("connect", connect_halopsa, "Connect a tenant to a billing system."),
         ("disconnect", disconnect_halopsa, "Disconnect a tenant from a billing system."),
         ("map", map_halopsa, "Map companies to a PSA."),
+        ("push", push_halopsa, "Push a period's billable counts to a billing system."),
     ):
         group = cli.commands.get(group_name)
         if not isinstance(group, click.Group):

@@ -24,8 +24,9 @@ def _builtin() -> list[BillingTarget]:
     from seatsync.targets.autotask import TARGET as AUTOTASK
     from seatsync.targets.connectwise import TARGET as CONNECTWISE
     from seatsync.targets.gradient import TARGET as GRADIENT
+    from seatsync.targets.halopsa import TARGET as HALOPSA
 
-    return [CONNECTWISE, GRADIENT, AUTOTASK]
+    return [CONNECTWISE, GRADIENT, HALOPSA, AUTOTASK]
 
 
 def _ensure_loaded() -> None:
