@@ -169,3 +169,15 @@ def test_a_push_killed_mid_way_is_finished_by_the_next_with_no_double_effect(
             assert world.quantity(cid) == m.billable
             assert len(sandbox.changes_of(m.addition)) == 1, cid
             assert len(world.documents(cid)) == 1, cid
+
+
+def test_a_month_that_has_not_started_exits_2_and_sends_nothing(world: World, database_url: str) -> None:
+    connect(world)
+    for extra in ((), ("--dry-run",)):
+        args = ["push", "connectwise", "--tenant", world.tenant.slug, "--period", "2099-01", *extra]
+        result = CliRunner().invoke(cli, [*args, "--database-url", database_url])
+        assert result.exit_code == 2, result.output
+        assert "2099-01 has not started yet" in result.output and "nothing was sent" in result.output
+    with transaction(world.engine) as session:
+        assert session.scalar(select(func.count()).select_from(PushRun)) == 0
+    assert len(world.sandbox.requests) == 0

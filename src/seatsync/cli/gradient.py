@@ -108,7 +108,7 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
 
     Exits 0 only when every mapped account and service succeeded ("not mapped in Gradient" is not a failure).
     """
-    from seatsync.cli.push import _Bar, number
+    from seatsync.cli.push import _Bar, number, period_note
     from seatsync.push import gradient as gradient_push
     from seatsync.push import runs
 
@@ -117,9 +117,10 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
         tenant = tenant_service.get_tenant(session, slug=tenant_slug)
         tenant_id = tenant.id
         chosen = BillingPeriod.parse(period) if period else _previous_month(tenant.time_zone)
+        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
         if dry_run:
             items = gradient_push.plan(session, tenant=tenant, period=chosen)
-            click.echo(f"counts for {tenant_slug}, {chosen} (dry run: nothing is sent or written)")
+            click.echo(f"counts for {tenant_slug}, {chosen}{state} (dry run: nothing is sent or written)")
             rows = [
                 [
                     i.company_id,
@@ -159,7 +160,7 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
     ]
     click.echo(render(["account", "company", "service", "count", "outcome", "reason"], rows, "table"), nl=False)
     click.echo(
-        f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
+        f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
         f"{run.failed} failed"
     )
     if run.status_reason:

@@ -219,6 +219,14 @@ def _period(value: str | None, zone_name: str) -> BillingPeriod:
     return BillingPeriod.containing(datetime.now(UTC), time_zone(zone_name))
 
 
+def period_note(period: BillingPeriod, zone: str) -> str:
+    """ " (in progress)" for the current month, "" for a closed one; a month that has not started raises
+    ``PeriodNotStarted`` (exit 2)."""
+    from seatsync.push.engine import IN_PROGRESS, period_status
+
+    return f" ({IN_PROGRESS})" if period_status(period, zone=zone, now=datetime.now(UTC)) == IN_PROGRESS else ""
+
+
 class _Bar:
     """A progress bar on a terminal (created on the first report, when the total is known); silent otherwise."""
 
@@ -263,6 +271,7 @@ def push_connectwise(
     with transaction(engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
         if not dry_run:
             # the stored keys must open before a run is recorded: a wrong key file leaves no failed run behind
             _client(session, tenant).close()
@@ -281,7 +290,7 @@ def push_connectwise(
                 ]
                 for r in plan.rows
             ]
-            click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
+            click.echo(f"plan for {tenant_slug}, {chosen}{state} (dry run: nothing is written)")
             click.echo(render(header, rows, "table"), nl=False)
             click.echo(", ".join(f"{n} {a.value}" for a, n in plan.counts().items()))
             return
@@ -304,7 +313,7 @@ def push_connectwise(
         results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
     click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
     click.echo(
-        f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
+        f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
         f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
     )
     good = {o.value for o in GOOD}
