@@ -50,7 +50,6 @@ def build(
     every addition starts at quantity 0, so every quantity changes). ``member_per_tenant``: each tenant its own
     ConnectWise API member, so the sandbox's per-member rate limit applies per tenant (as in ConnectWise)."""
     out: list[TenantWorld] = []
-    box = SecretBox.from_settings(get_settings())
     template: Integration | None = None
     for t in range(1, tenants_count + 1):
         public, private = ("demo-public", "demo-private")
@@ -109,6 +108,8 @@ def build(
                 assert template is not None and template.status == "connected", template and template.status_reason
             else:
                 # the same checked connection, with this tenant's keys: checking each would cost ~8 requests a tenant
+                # (the key the first connect made seals them)
+                box = SecretBox.from_settings(get_settings(), database_url=engine.url)
                 session.add(
                     Integration(
                         tenant_id=tenant.id,
