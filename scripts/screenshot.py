@@ -33,6 +33,7 @@ ARGS = [
 EMAIL = "admin@demo.local"
 PASSWORD = "screenshot-demo"  # noqa: S105 (a throw-away demo started by this script)
 MAX_BYTES = 300_000
+WIDTH = 1280
 
 
 @contextmanager
@@ -58,7 +59,8 @@ def shoot(base: str, email: str, password: str, out: Path, *, push: bool) -> Non
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1720, "height": 860}, device_scale_factor=1)
+            # the width the mapper must fit (issue 17): a wider picture would hide a page that overflows
+            page = browser.new_page(viewport={"width": WIDTH, "height": 860}, device_scale_factor=1)
             page.goto(f"{base}/login")
             page.get_by_label("Email").fill(email)
             page.get_by_label("Password").fill(password)

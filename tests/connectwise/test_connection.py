@@ -56,6 +56,8 @@ def test_connect_with_every_right(engine: Engine, server: BackgroundServer, sand
         assert row.kind == "connectwise"
         assert row.status == "connected"
         assert row.connected_at is not None
+        rights = row.settings.pop("rights")
+        assert {r["status"] for r in rights} == {"present"} and len(rights) >= 5, rights
         assert row.settings == {
             "site": server.url,
             "company_id": "demo",

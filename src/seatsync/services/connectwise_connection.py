@@ -299,7 +299,13 @@ def _run_check(client: ConnectWiseClient) -> tuple[ConnectionResult, str | None]
 
 def _record(integration: Integration, result: ConnectionResult) -> None:
     now = datetime.now(UTC)
-    integration.settings = {**(integration.settings or {}), "missing_rights": [str(r) for r in result.missing]}
+    rights = [{"right": c.setting, "status": c.status.value, "detail": c.detail} for c in result.checks]
+    # the last check's rights stay with the integration: the page shows them after its redirect, Preview reads them
+    integration.settings = {
+        **(integration.settings or {}),
+        "missing_rights": [str(r) for r in result.missing],
+        "rights": rights,
+    }
     integration.status = result.status.value
     integration.status_reason = result.reason
     integration.checked_at = now

@@ -144,13 +144,14 @@ def create_app(
     app.add_exception_handler(SeatsyncError, _seatsync_error)
     app.add_middleware(SecurityHeaders)
 
-    from seatsync.web import autotask_pages, catalog_pages, halopsa_pages, pages
+    from seatsync.web import autotask_pages, catalog_pages, halopsa_pages, operator_pages, pages
     from seatsync.web.api import router as api_router
     from seatsync.web.api.routes import metrics as metrics_routes
 
     app.include_router(api_router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)  # ConnectWise › Catalog settings
+    app.include_router(operator_pages.router)  # Operators
     app.include_router(autotask_pages.router)  # Integrations › Autotask
     app.include_router(halopsa_pages.router)  # Integrations › HaloPSA
     app.include_router(metrics_routes.router)  # /metrics (Prometheus)

@@ -12,10 +12,11 @@ from seatsync.db.models import Tenant as TenantRow
 from seatsync.errors import SeatsyncError
 from seatsync.services import cw_catalog
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Tenant
-from seatsync.web.errors import status_for
+from seatsync.web.flash import flash_redirect
 from seatsync.web.pages import page
 
 router = APIRouter(include_in_schema=False)
+CATALOG = "/connectwise/catalog"
 ITEM_LABELS = {"": "One addition for all of a company's products", "sat": "Training (sat)", "phishing": "Phishing"}
 
 
@@ -77,8 +78,7 @@ def catalog_submit(
             products={key: cw_catalog.ProductSetting(i, d) for key, (i, d) in given.items()},
         )
     except SeatsyncError as exc:
-        current = cw_catalog.catalog_settings(db, tenant=tenant)
-        return catalog_page(
-            request, tenant, current, flash=f"Not saved: {exc}", flash_kind="error", status_code=status_for(exc)
-        )
-    return catalog_page(request, tenant, saved, flash="Catalog settings saved.")
+        db.rollback()
+        return flash_redirect(CATALOG, f"Not saved: {exc}", "error")
+    assert saved is not None
+    return flash_redirect(CATALOG, "Catalog settings saved.")

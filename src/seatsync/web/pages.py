@@ -56,6 +56,7 @@ from seatsync.web.deps import (
 )
 from seatsync.web.dispatch import dispatch_push
 from seatsync.web.errors import status_for
+from seatsync.web.flash import flash_redirect, forget_flash, read_flash
 from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
 from seatsync.web.mappers import MapperLayout, RowCells, fmt_qty, mapper_sources
 from seatsync.web.mappers import connectwise as cw_mapper
@@ -94,8 +95,14 @@ templates.env.globals["mapper_layouts"] = lambda: [source.layout for source in m
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
-    base = {"principal": principal, "csrf": principal.csrf_token if principal else None}
-    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+    base: dict[str, Any] = {"principal": principal, "csrf": principal.csrf_token if principal else None}
+    merged = {**base, **context}
+    carried = read_flash(request)  # the outcome of the form that redirected here (post/redirect/get)
+    if carried is not None and not merged.get("flash"):
+        merged.update(flash=carried.pop("m", ""), flash_kind=carried.pop("k", "ok"), flash_extra=carried)
+    response = templates.TemplateResponse(request, name, merged, status_code=status_code)
+    forget_flash(request, response)
+    return response
 
 
 def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
@@ -199,7 +206,11 @@ def companies_page(
     q: Annotated[str | None, Query(max_length=200)] = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    total, rows = search_companies(state.directories.get(db, tenant=tenant), q=q, page=page_no, per_page=PAGE_SIZE)
+    directory = state.directories.get(db, tenant=tenant)
+    total, rows = search_companies(directory, q=q, page=page_no, per_page=PAGE_SIZE)
+    if page_no > max(1, -(-total // PAGE_SIZE)):  # past the end: the last page
+        page_no = max(1, -(-total // PAGE_SIZE))
+        total, rows = search_companies(directory, q=q, page=page_no, per_page=PAGE_SIZE)
     added = dict(
         db.execute(
             select(Company.id, Company.created_at).where(
@@ -257,9 +268,7 @@ def upload_page(
             {"nav": "companies", "tenant": tenant, "rejected": exc, "source": source},
             status_code=422,
         )
-    return page(
-        request, "import_result.html", {"nav": "companies", "tenant": tenant, "result": result, "source": source}
-    )
+    return flash_redirect("/companies", f"{source}: {result.summary()}")
 
 
 # --- API tokens ---------------------------------------------------------------------------------------------------
@@ -283,9 +292,9 @@ def tokens_create(
     role: Annotated[auth.Role, Form()] = auth.Role.VIEWER,
 ) -> Response:
     row, token = auth.create_token(db, principal=principal, name=name, role=role, now=at)
-    tokens = auth.list_tokens(db, tenant_id=tenant.id)
-    return page(
-        request, "tokens.html", {"nav": "tokens", "tenant": tenant, "tokens": tokens, "created": row, "secret": token}
+    # shown once, on the page the browser is sent to (HttpOnly cookie of a minute, deleted when shown)
+    return flash_redirect(
+        "/tokens", f"Token “{row.name}” created. Copy it now: it will not be shown again.", secret=token
     )
 
 
@@ -300,10 +309,11 @@ def tokens_revoke(token_id: IdPath, principal: AdminOperator, tenant: Tenant, db
 
 class Pager:
     def __init__(self, page_no: int, total: int, size: int, params: dict[str, str]) -> None:
-        self.page = page_no
         self.total = total
         self.size = size
         self.pages = max(1, (total + size - 1) // size)
+        #: a page past the end (the list shrank, or a typed address) shows as the last one
+        self.page = min(page_no, self.pages)
         self.params = {k: v for k, v in params.items() if v}
 
     @property
@@ -337,6 +347,10 @@ def mapper_view(
 ) -> Response:
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
     shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
+    last_page = max(1, -(-shown.total // PAGE_SIZE))
+    if page_no > last_page:  # past the end: the last page, not "51–34 of 34"
+        page_no = last_page
+        shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
     zone = tenant_zone(tenant)
     admin = principal.is_admin
     rows = [cw_mapper.row_cells(row, admin=admin, zone=zone) for row in shown.rows]
@@ -468,9 +482,18 @@ def integrations_view(request: Request, principal: CurrentOperator, tenant: Tena
     return integrations_page(request, db, tenant, at)
 
 
+INTEGRATIONS = "/integrations"
+
+
 def _failed(request: Request, db: Session, tenant: TenantRow, at: datetime, exc: SeatsyncError) -> HTMLResponse:
+    """A refused form: the page again with the reason and the error's status (nothing was done, so a reload that
+    sends it again changes nothing); a form that succeeded answers with a redirect (``_done``)."""
     db.commit()  # keep what the service recorded about the failure (status broken, reason)
     return integrations_page(request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc))
+
+
+def _done(flash: str, kind: str = "ok") -> Response:
+    return flash_redirect(INTEGRATIONS, flash, kind)
 
 
 @router.post("/integrations/connectwise/connect")
@@ -501,9 +524,7 @@ def cw_connect_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     ok = result.status is cw.IntegrationStatus.CONNECTED
-    return integrations_page(
-        request, db, tenant, at, cw_result=result, flash=result.summary(), flash_kind="ok" if ok else "error"
-    )
+    return _done(result.summary(), "ok" if ok else "error")
 
 
 @router.post("/integrations/connectwise/check")
@@ -516,7 +537,7 @@ def cw_check_submit(
         return _failed(request, db, tenant, at, exc)
     ok = result.status is cw.IntegrationStatus.CONNECTED
     flash = "The connection works and every right is granted." if ok else f"The connection is broken: {result.reason}"
-    return integrations_page(request, db, tenant, at, cw_result=result, flash=flash, flash_kind="ok" if ok else "error")
+    return _done(flash, "ok" if ok else "error")
 
 
 @router.post("/integrations/connectwise/disconnect")
@@ -524,7 +545,7 @@ def cw_disconnect_submit(
     request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
 ) -> Response:
     cw.disconnect(db, tenant=tenant)
-    return integrations_page(request, db, tenant, at, flash="ConnectWise disconnected: the keys are forgotten.")
+    return _done("ConnectWise disconnected: the keys are forgotten (mappings and history are kept).")
 
 
 @router.post("/integrations/gradient/connect")
@@ -545,10 +566,8 @@ def gradient_connect_submit(
     if result.sync is not None:
         flash += f" Company accounts: {result.sync.summary()}."
     if result.sync_error:
-        return integrations_page(
-            request, db, tenant, at, flash=f"{flash} The account sync failed: {result.sync_error}", flash_kind="error"
-        )
-    return integrations_page(request, db, tenant, at, flash=flash)
+        return _done(f"{flash} The account sync failed: {result.sync_error}", "error")
+    return _done(flash)
 
 
 @router.post("/integrations/gradient/disconnect")
@@ -556,7 +575,7 @@ def gradient_disconnect_submit(
     request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
 ) -> Response:
     note = gradient_service.disconnect(db, tenant=tenant)
-    return integrations_page(request, db, tenant, at, flash=note or "Gradient disconnected: the token is forgotten.")
+    return _done(note or "Gradient disconnected: the token is forgotten (history is kept).", "error" if note else "ok")
 
 
 @router.post("/integrations/gradient/sync")
@@ -568,7 +587,7 @@ def gradient_sync_submit(
             report = gradient_service.sync_accounts(db, tenant=tenant, client=client)
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
-    return integrations_page(request, db, tenant, at, flash=f"Company accounts synced: {report.summary()}.")
+    return _done(f"Company accounts synced: {report.summary()}.")
 
 
 @router.post("/integrations/push")
@@ -620,9 +639,7 @@ def notification_add_submit(
             )
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
-    return integrations_page(
-        request, db, tenant, at, flash=f"Notifications now go to {notifications.describe(channel)}."
-    )
+    return _done(f"Notifications now go to {notifications.describe(channel)}.")
 
 
 @router.post("/integrations/notifications/{channel_id}/remove")
@@ -633,7 +650,7 @@ def notification_remove_submit(
         channel = notifications.remove_channel(db, tenant=tenant, channel_id=channel_id)
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
-    return integrations_page(request, db, tenant, at, flash=f"Removed {notifications.describe(channel)}.")
+    return _done(f"Removed {notifications.describe(channel)}.")
 
 
 @router.post("/integrations/schedule")
@@ -720,7 +737,7 @@ def ticket_board_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     flash = f"Tickets now go to the service board {name}." if name else "No more service-desk tickets."
-    return integrations_page(request, db, tenant, at, flash=flash)
+    return _done(flash)
 
 
 # --- Approvals ------------------------------------------------------------------------------------------------

@@ -45,3 +45,9 @@ const seatsync = (() => {
   return { api, toast, debounce, csrf };
 })();
 window.seatsync = seatsync;
+
+// a form with data-confirm asks first (Disconnect, Remove): nothing is sent unless the operator says yes
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

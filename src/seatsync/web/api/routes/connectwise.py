@@ -105,6 +105,9 @@ def connection_out(
     if result is not None:
         out.rights = [RightOut(right=c.setting, status=c.status.value, detail=c.detail) for c in result.checks]
         out.missing_rights = [str(r) for r in result.missing]
+    elif row.status != cw.IntegrationStatus.DISCONNECTED:
+        out.rights = [RightOut.model_validate(r) for r in stored.get("rights", []) if isinstance(r, dict)]
+        out.missing_rights = [str(r) for r in stored.get("missing_rights", [])]
     return out
 
 
