@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     #: the From address of notification mail
     mail_from: str = "seatsync@localhost"
+    #: seconds before a failed notification is tried again (doubled each time, at most 30 s; 4 tries in all)
+    notification_retry_wait: float = 2.0
     #: the address people reach this installation's web app at: links in notifications and tickets
     public_url: str = "http://127.0.0.1:8000"
     #: addresses connectors may call besides each system's public API hosts (comma-separated: ``host``,

@@ -94,6 +94,45 @@ def reject(run_id: int, tenant_slug: str, company_ids: tuple[str, ...]) -> None:
         click.echo(f"rejected {row.company_id} {row.company_name}: {row.change.describe()}")
 
 
+@click.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@TENANT
+@click.option("--company", "company_ids", multiple=True, help="Only this company's rows (repeat for more).")
+@database_option
+def approve(run_id: int, tenant_slug: str, company_ids: tuple[str, ...]) -> None:
+    """Send the rows of RUN that wait for approval (all, or those of --company), exactly as they were proposed
+    (planned again first: a row that changed since waits again)."""
+    from seatsync.automation.approve import push_here
+    from seatsync.push.runs import get_run, run_results
+
+    context = app_context()
+    with transaction(context.engine) as session:
+        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+        tenant_id = tenant.id
+    done = approvals.approve(
+        context.engine,
+        tenant_id=tenant_id,
+        run_id=run_id,
+        company_ids=list(company_ids),
+        by="cli",
+        send=push_here(context.settings),
+    )
+    for row in done.rows:
+        click.echo(f"approved {row.company_id} {row.company_name}: {row.change.describe()}")
+    if done.run_id is None:
+        return
+    with transaction(context.engine) as session:
+        run = get_run(session, tenant_id=tenant_id, run_id=done.run_id)
+        results = run_results(session, tenant_id=tenant_id, run_id=run.id)
+        click.echo(f"run {run.id}: {run.status}")
+        for result in results:
+            r = result.result
+            click.echo(f"  {result.company_id}: {r.outcome}" + (f" ({r.reason})" if r.reason else ""))
+        bad = [x for x in results if x.result.outcome not in ("succeeded", "unchanged")]
+    if bad:
+        raise click.exceptions.Exit(1)
+
+
 def register(cli: click.Group) -> None:
-    for command in (schedule, reject):
+    for command in (schedule, reject, approve):
         cli.add_command(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from seatsync import __version__
+from seatsync.automation import install as install_automation
 from seatsync.cli import (
     automation,
     autotask,
@@ -43,4 +44,5 @@ catalog.register(cli)
 
 
 def main() -> None:
+    install_automation()
     cli(prog_name="seatsync")

@@ -47,7 +47,7 @@ from seatsync.db.engine import transaction
 from seatsync.db.models import PushResult, PushRun, ScheduledPush, Tenant
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict, ConnectorError, NotFound, PeriodNotStarted
-from seatsync.push import runs
+from seatsync.push import gate, runs
 from seatsync.push.runs import Outcome, RunStatus
 from seatsync.targets.base import BillingTarget, ClientFactory, ItemKey, PushOptions, RowResult, Scope
 from seatsync.targets.registry import get_target
@@ -84,6 +84,8 @@ class FinishedRun:
     options: PushOptions
     #: outcome -> how many items ended so
     counts: Mapping[str, int]
+    #: the database the run is in (a hook reads the run's results from it)
+    engine: Engine
 
 
 RunFinishedHook = Callable[[FinishedRun], None]
@@ -116,7 +118,15 @@ def _finished(engine: Engine, run_id: int) -> FinishedRun:
             )
         }
         return FinishedRun(
-            run.id, run.tenant_id, run.target, run.period, run.status, run.status_reason, options_of(run), counts
+            run.id,
+            run.tenant_id,
+            run.target,
+            run.period,
+            run.status,
+            run.status_reason,
+            options_of(run),
+            counts,
+            engine,
         )
 
 
@@ -366,6 +376,8 @@ class _Run:
             assert tenant is not None
             self.scope: Scope | None = None
             self.attempts: dict[ItemKey, int] = {}
+            #: the approval gate: plan first, hold what waits for an admin (``seatsync.push.gate``)
+            self.gate = gate.gate_for(session, run)
             if run.retry_failed:
                 self.scope, self.attempts = retry_scope(
                     session, tenant_id=run.tenant_id, target=run.target, period=run.period
@@ -385,6 +397,13 @@ class _Run:
                 with transaction(self.engine) as session:
                     tenant = session.get(Tenant, self.tenant_id)
                     assert tenant is not None
+                    held: list[RowResult] = []
+                    if self.gate is not None:
+                        planned = self.target.plan(
+                            session, tenant=tenant, period=self.options.period, client=self.client
+                        )
+                        sends, held = self.gate.decide(planned)
+                        self.scope = gate.narrowed(self.scope, sends)
                     prepared = self.target.prepare(
                         session,
                         tenant=tenant,
@@ -396,6 +415,7 @@ class _Run:
                     )
                 if prepared.fatal is not None:
                     self._stop(prepared.fatal)
+                prepared.local += held
                 self.total = len(prepared.local) + len(prepared.units)
                 runs.expect_results(self.engine, run_id=self.run_id, count=self.total)
                 self._write(prepared.local)

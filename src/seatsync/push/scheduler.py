@@ -1,6 +1,7 @@
-"""The monthly schedule of every scheduled billing target (``BillingTarget.scheduled``: Gradient today), run
-against the database: on the 1st at 00:00 in each tenant's zone, the previous month; a 1st missed while seatsync
-was down is caught up at the next start, once.
+"""The monthly schedule of every billing target, run against the database: each tenant's schedule per target
+(``target_automation``, ``seatsync schedule set``: day 1-28 or last, HH:MM in the tenant's zone, previous or
+current month; without one, Gradient's default of the 1st at 00:00, the previous month, and no schedule for the
+PSAs). A fire missed while seatsync was down is caught up at the next start, once (and people are told).
 
     started = run_due(engine, now=datetime.now(UTC))        # the single entry point: serve, tests
     scheduler = Scheduler(engine); scheduler.start() ... scheduler.stop()   # run_due at start, then every minute
@@ -13,9 +14,9 @@ was down is caught up at the next start, once.
 One scheduler per deployment: the in-process ``Scheduler`` on SQLite (and whenever no worker runs the periodic
 task), the Procrastinate periodic task on PostgreSQL with workers; both use the functions above.
 
-Which periods are due comes from ``seatsync.domain.schedule.due_periods``, given the newest period a
+Which periods are due comes from ``seatsync.domain.monthly.MonthlySchedule.due``, given the newest period a
 *scheduled* push completed (``scheduled_pushes`` joined with its run: a "push now" of an unfinished month
-does not count) and when Gradient was connected (earlier months are not caught up).
+does not count) and when the target was connected or the schedule last set (earlier months are not caught up).
 
 Exactly once, across processes: before pushing a period, the schedule inserts its claim on
 (tenant, target, period) in the same transaction that starts the run. The unique key lets one process win;
@@ -30,20 +31,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from seatsync.config import get_settings
 from seatsync.db.engine import transaction
 from seatsync.db.models import Integration, PushRun, ScheduledPush, Tenant
-from seatsync.domain.periods import BillingPeriod
-from seatsync.domain.schedule import due_periods, next_run, push_instant
+from seatsync.domain.monthly import MonthlySchedule
+from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict
 from seatsync.push import engine as push_engine
 from seatsync.push import runs
 from seatsync.push.runs import RunStatus
+from seatsync.services import automation, notifications
 from seatsync.targets.base import BillingTarget, ClientFactory, PushOptions
 from seatsync.targets.registry import all_targets, get_target
 
@@ -61,8 +64,17 @@ DEFAULT_TARGET = "gradient"
 
 
 def scheduled_targets() -> list[BillingTarget]:
-    """The registered targets the monthly schedule pushes."""
-    return [t for t in all_targets() if t.scheduled]
+    """The registered targets the monthly schedule may push: every one (each tenant's schedule per target is in
+    ``target_automation``; without one, a target's default: Gradient day 1 00:00 previous month, the PSAs none)."""
+    return list(all_targets())
+
+
+def tenant_schedule(session: Session, *, tenant: Tenant, target: str) -> tuple[MonthlySchedule | None, datetime | None]:
+    """The tenant's schedule for ``target`` (None: not scheduled), and when it was last set (None: the default)."""
+    row = automation.automation_for(session, tenant_id=tenant.id, target=target)
+    chosen = automation.schedule_of(row, target)
+    set_at = row.updated_at if row is not None and row.schedule_enabled else None
+    return chosen, set_at
 
 
 def _aware(now: datetime) -> datetime:
@@ -109,8 +121,19 @@ def open_periods(
     session: Session, *, tenant: Tenant, since: datetime | None, now: datetime, target: str = DEFAULT_TARGET
 ) -> list[BillingPeriod]:
     """The periods the schedule may push now, oldest first: the due ones not claimed yet, and the claimed ones
-    whose run may be tried again (even from before a reconnect, which moves ``since``)."""
-    due = due_periods(now, tenant.time_zone, last_scheduled(session, tenant_id=tenant.id, target=target), since=since)
+    whose run may be tried again (even from before a reconnect, which moves ``since``). A schedule set by the
+    tenant catches up nothing from before it was set."""
+    schedule, set_at = tenant_schedule(session, tenant=tenant, target=target)
+    if schedule is None:
+        return []
+    if set_at is not None:
+        since = max(since, set_at) if since is not None else set_at
+    due = schedule.due(
+        now,
+        time_zone(tenant.time_zone),
+        last_done=last_scheduled(session, tenant_id=tenant.id, target=target),
+        since=since,
+    )
     claims = {
         c.period: c
         for c in session.scalars(
@@ -270,6 +293,7 @@ def _run_tenant(
         run_id = _claim_and_start(engine, tenant_id=tenant_id, period=period, target=target.key, now=now)
         if run_id is None:
             continue
+        _tell_missed(engine, tenant_id=tenant_id, target=target.key, period=period, now=now)
         started.append(push_engine.execute(engine, run_id=run_id, client_factory=factory, shared_pacing=shared_pacing))
         with transaction(engine) as session:
             tenant = session.get(Tenant, tenant_id)
@@ -291,10 +315,40 @@ def next_scheduled_push(
     since = get_target(target).connected_since(session, tenant=tenant)
     if since is None:
         return None
+    schedule, _ = tenant_schedule(session, tenant=tenant, target=target)
+    if schedule is None:
+        return None
+    zone = time_zone(tenant.time_zone)
     pending = open_periods(session, tenant=tenant, since=since, now=now, target=target)
     if pending:
-        return push_instant(pending[0], tenant.time_zone)
-    return next_run(now, tenant.time_zone)
+        return fire_of(schedule, pending[0], zone)
+    return schedule.next_fire(now, zone)
+
+
+def fire_of(schedule: MonthlySchedule, period: BillingPeriod, zone: tzinfo) -> datetime:
+    """When ``schedule`` pushes ``period``."""
+    return schedule.fire(period.next() if schedule.period == "previous" else period, zone)
+
+
+#: a scheduled push that starts this much after its time was missed (seatsync was not running): people are told
+MISSED_AFTER = timedelta(minutes=15)
+
+
+def _tell_missed(engine: Engine, *, tenant_id: int, target: str, period: BillingPeriod, now: datetime) -> None:
+    with transaction(engine) as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        schedule, _ = tenant_schedule(session, tenant=tenant, target=target)
+        if schedule is None:
+            return
+        due = fire_of(schedule, period, time_zone(tenant.time_zone))
+        if now - due < MISSED_AFTER:
+            return
+        settings = get_settings()
+        event = notifications.schedule_missed_event(
+            tenant=tenant, target=target, period=str(period), due=due, settings=settings
+        )
+    notifications.deliver(engine, settings=settings, tenant_id=tenant_id, event=event)
 
 
 class Scheduler:

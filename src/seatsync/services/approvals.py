@@ -8,9 +8,10 @@ push of the same target and period has a result for the same company (that one s
     approve(engine, tenant_id=..., run_id=..., company_ids=None, by=..., send=sender)   # all, or some
     reject(session, tenant=t, run_id=..., company_ids=None, by=...)
 
-Approving records the decisions, then ``send`` pushes exactly the approved rows of that run's period, from the
-same plan, re-checked against the target first (``seatsync.automation.gate``); the run it started is kept on
-each decision (``sent_run_id``).
+Approving records the decisions, then ``send`` pushes exactly the approved rows of that run's period: a push
+started by ``"<admin> (approval of run N)"``, which the engine's gate (``seatsync.push.gate``) limits to the rows
+approved, planned again first (a row whose quantities changed since it was held is held again); the run it
+started is kept on each decision (``sent_run_id``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class ApprovedRows:
     period: str
     held_run_id: int
     rows: tuple[WaitingRow, ...]
-    started_by: str
+    #: who approved; the push says ``"<by> (approval of run N)"``
+    by: str
 
 
 #: pushes the approved rows; the id of the run it started (None when nothing needed sending)

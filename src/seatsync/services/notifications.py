@@ -26,7 +26,7 @@ from seatsync.config import Settings
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, NotificationChannel, NotificationDelivery, PushResult, PushRun, Tenant
 from seatsync.errors import NotFound, UserInputError
-from seatsync.notify.delivery import Attempted, Deliverer, check_webhook_url, redact_url
+from seatsync.notify.delivery import Attempted, Deliverer, RetryPolicy, check_webhook_url, redact_url
 from seatsync.notify.messages import CompanyLine, Event, EventKind, WebhookFormat
 from seatsync.push.runs import Outcome
 from seatsync.security.secrets import SecretBox
@@ -191,7 +191,9 @@ def _record(engine: Engine, *, delivery_id: int, attempts: int, error: str | Non
 
 def make_deliverer(settings: Settings) -> Deliverer:
     smtp = settings.smtp_url.get_secret_value() if settings.smtp_url else None
-    return Deliverer(smtp_url=smtp, mail_from=settings.mail_from)
+    return Deliverer(
+        smtp_url=smtp, mail_from=settings.mail_from, policy=RetryPolicy(first_wait=settings.notification_retry_wait)
+    )
 
 
 def deliver(
@@ -304,6 +306,23 @@ def connection_broken_event(*, tenant: Tenant, target: str, reason: str, setting
         key=f"broken:{target}:{since.isoformat()}",
         target=target,
         link=f"{settings.public_url.rstrip('/')}/integrations",
+    )
+
+
+def schedule_missed_event(*, tenant: Tenant, target: str, period: str, due: datetime, settings: Settings) -> Event:
+    name = _target_name(target)
+    return Event(
+        kind=EventKind.SCHEDULE_MISSED,
+        tenant=tenant.slug,
+        title=f"the scheduled {name} push of {period} was missed",
+        advice=(
+            f"It was due at {due:%Y-%m-%d %H:%M} UTC while seatsync was not running; it runs now, once, to catch up. "
+            "Check that seatsync serve (or a worker) keeps running."
+        ),
+        key=f"missed:{target}:{period}",
+        target=target,
+        period=period,
+        link=f"{settings.public_url.rstrip('/')}/history",
     )
 
 

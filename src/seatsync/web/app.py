@@ -115,6 +115,9 @@ def create_app(
     to date first (an empty database gets every table). ``clock`` is injectable for tests (login throttling)."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
+    from seatsync.automation import install as install_automation
+
+    install_automation()  # notifications and tickets after every push run this process finishes
     if migrate:
         from seatsync.db.migrate import upgrade
 

@@ -12,9 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import Engine
+
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import SeatsyncError
 from seatsync.jobs.dispatch import get_dispatcher
+from seatsync.push.gate import approval_started_by
+from seatsync.services.approvals import ApprovedRows, Sender
 from seatsync.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -124,3 +128,19 @@ def dispatch_push(
 
 def progress_board(state: AppState) -> ProgressBoard:
     return state.progress
+
+
+def dispatched(state: AppState) -> Sender:
+    """Send approved rows as the web starts every push (``dispatch_push``): the run started now, carried out in the
+    background."""
+
+    def send(_engine: Engine, request: ApprovedRows) -> int:
+        return dispatch_push(
+            state,
+            tenant_id=request.tenant_id,
+            target=request.target,
+            period=BillingPeriod.parse(request.period),
+            started_by=approval_started_by(request.by, request.held_run_id),
+        )
+
+    return send

@@ -68,8 +68,6 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # the templates ship with the package: no file-system check on every render
 templates.env.auto_reload = False
 LOGIN_CSRF_COOKIE = "seatsync_login_csrf"
-#: sends approved rows (``seatsync.services.approvals.Sender``); set once the push engine offers it
-APPROVE_SENDER: approvals.Sender | None = None
 
 
 def tenant_zone(tenant: TenantRow | None) -> ZoneInfo:
@@ -759,7 +757,6 @@ def approvals_page(
             "nav": "approvals",
             "tenant": tenant,
             "waiting": approvals.waiting_runs(db, tenant=tenant),
-            "can_approve": APPROVE_SENDER is not None,
             "flash": flash,
             "flash_kind": flash_kind,
         },
@@ -780,6 +777,7 @@ def approvals_submit(
     principal: AdminOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
     action: Annotated[str, Form(pattern="^(approve|approve-all|reject|reject-all)$")],
     company: Annotated[list[str] | None, Form(max_length=200)] = None,
 ) -> Response:

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from seatsync.domain.monthly import MonthlySchedule
 from seatsync.push.runs import get_run
 from seatsync.services import approvals, automation
-from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, IdPath, Now, Tenant, local_read
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, IdPath, Now, State, Tenant, local_read
+from seatsync.web.dispatch import dispatched
 
 router = APIRouter(tags=["automation"])
 TargetKey = Literal["connectwise", "autotask", "halopsa", "gradient"]
@@ -144,3 +145,26 @@ def reject(
     """Drop the run's waiting rows (all, or those companies'): they are not sent. The rows rejected."""
     rows = approvals.reject(db, tenant=tenant, run_id=run_id, company_ids=body.company_ids, by=principal.email)
     return waiting_out(approvals.WaitingRun(get_run(db, tenant_id=tenant.id, run_id=run_id), rows)).rows
+
+
+class ApprovedOut(BaseModel):
+    rows: list[WaitingRowOut]
+    run_id: int | None = Field(description="the push that sends them (follow it under /pushes)")
+
+
+@router.post("/approvals/{run_id}/approve")
+def approve(
+    run_id: IdPath, body: DecisionIn, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State
+) -> ApprovedOut:
+    """Send the run's waiting rows (all, or those companies'), exactly as proposed, re-checked against the target."""
+    db.commit()  # the push starts in its own transactions
+    done = approvals.approve(
+        state.engine,
+        tenant_id=tenant.id,
+        run_id=run_id,
+        company_ids=body.company_ids,
+        by=principal.email,
+        send=dispatched(state),
+    )
+    rows = waiting_out(approvals.WaitingRun(get_run(db, tenant_id=tenant.id, run_id=run_id), done.rows)).rows
+    return ApprovedOut(rows=rows, run_id=done.run_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL
 from seatsync.db.models import Tenant as TenantRow
-from seatsync.domain.schedule import next_run
+from seatsync.push.scheduler import next_scheduled_push
 from seatsync.services import gradient as gradient_service
 from seatsync.web.deps import (
     AdminOperator,
@@ -33,7 +33,10 @@ class GradientOut(BaseModel):
     connected_at: datetime | None = None
     checked_at: datetime | None = None
     accounts_synced_at: datetime | None = None
-    next_scheduled_push: datetime | None = Field(None, description="the 1st of next month, 00:00 in the tenant's zone")
+    next_scheduled_push: datetime | None = Field(
+        None,
+        description="the tenant's Gradient schedule's next push (default: the 1st of next month, 00:00 in its zone)",
+    )
     note: str | None = None
 
 
@@ -64,7 +67,7 @@ def gradient_out(db: Session, tenant: TenantRow, at: datetime, note: str | None 
         connected_at=row.connected_at,
         checked_at=row.checked_at,
         accounts_synced_at=gradient_service.accounts_synced_at(row),
-        next_scheduled_push=next_run(at, tenant.time_zone),
+        next_scheduled_push=next_scheduled_push(db, tenant=tenant, now=at, target="gradient"),
         note=note,
     )
 

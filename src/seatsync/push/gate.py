@@ -1,0 +1,120 @@
+"""The approval gate inside the engine: which items of a run it sends, and which it holds for an admin.
+
+Two kinds of run are gated (``gate_for``):
+
+- a **scheduled** run (started by the schedule) of a target whose tenant set an approval threshold: the engine
+  plans the period first (``BillingTarget.plan``, reads only), holds every item whose change goes over the
+  threshold (a result ``awaiting``, its before → proposed quantities kept) and sends the others;
+- an **approval** run (started by approving rows of a held run; ``started_by`` ends with
+  ``(approval of run N)``): it sends exactly the approved items of run N, after planning them again: an item
+  whose current or proposed quantity has changed since it was held is held again, to be approved anew.
+
+A manual push is not gated: the preview shows the items over the threshold and the operator decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from seatsync.db.models import Approval, PushRun
+from seatsync.domain.approvals import Threshold, change, over
+from seatsync.push.runs import Outcome
+from seatsync.services.automation import automation_for, threshold_of
+from seatsync.targets.base import ItemKey, PlannedRow, RowResult, Scope
+
+SCHEDULE = "schedule"
+_APPROVAL = re.compile(r"\(approval of run (\d+)\)$")
+
+
+def approval_started_by(by: str, held_run_id: int) -> str:
+    """How a run that sends approved rows says who started it (and which run's rows it sends)."""
+    return f"{by} (approval of run {held_run_id})"
+
+
+def held_run_of(started_by: str) -> int | None:
+    match = _APPROVAL.search(started_by)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    #: a scheduled run's threshold (None for an approval run)
+    threshold: Threshold | None = None
+    #: an approval run's approved items: key -> (before, proposed) as they were held
+    approved: dict[ItemKey, tuple[float | None, float | None]] | None = None
+
+    def decide(self, planned: Sequence[PlannedRow]) -> tuple[Scope, list[RowResult]]:
+        """The items to send (a scope), and the results of the items held."""
+        held: list[RowResult] = []
+        send: set[ItemKey] = set()
+        if self.approved is not None:
+            found = {row.key: row for row in planned}
+            for key, (before, proposed) in self.approved.items():
+                row = found.get(key)
+                if row is None:
+                    continue  # no longer pushed at all (unmapped since): nothing to send
+                if (row.before, row.after) == (before, proposed):
+                    send.add(key)
+                else:
+                    was = change(before, proposed or 0.0).describe()
+                    now = change(row.before, row.after or 0.0).describe()
+                    held.append(_held(row, f"changed since it was approved (was {was}, now {now}); approve it again"))
+            return (lambda key: key in send), held
+        assert self.threshold is not None
+        waiting = set()
+        for row in planned:
+            if over(self.threshold, row.before, row.after):
+                waiting.add(row.key)
+                held.append(
+                    _held(
+                        row,
+                        f"{change(row.before, row.after or 0.0).describe()}: over the approval threshold "
+                        f"({self.threshold.describe()}); approve or reject it on Approvals",
+                    )
+                )
+        return (lambda key: key not in waiting), held
+
+
+def _held(row: PlannedRow, reason: str) -> RowResult:
+    return RowResult(
+        company=row.company,
+        product=row.product or None,
+        outcome=Outcome.AWAITING_APPROVAL,
+        billable=row.billable,
+        before=row.before,
+        after=row.after,
+        reason=reason,
+    )
+
+
+def gate_for(session: Session, run: PushRun) -> Gate | None:
+    """The gate of this run, or None when it sends everything it would."""
+    if run.dry_run:
+        return None
+    held_run = held_run_of(run.started_by)
+    if held_run is not None:
+        rows = session.scalars(
+            select(Approval).where(
+                Approval.tenant_id == run.tenant_id,
+                Approval.run_id == held_run,
+                Approval.decision == "approved",
+                (Approval.sent_run_id.is_(None)) | (Approval.sent_run_id == run.id),
+            )
+        )
+        return Gate(approved={(a.company_pk, a.product): (a.before, a.proposed) for a in rows})
+    if run.started_by == SCHEDULE:
+        threshold = threshold_of(automation_for(session, tenant_id=run.tenant_id, target=run.target))
+        return Gate(threshold=threshold) if threshold.active else None
+    return None
+
+
+def narrowed(first: Scope | None, second: Scope) -> Scope:
+    """Both scopes at once."""
+    if first is None:
+        return second
+    return lambda key: first(key) and second(key)
