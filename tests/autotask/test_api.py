@@ -111,3 +111,26 @@ def test_the_integrations_page_connects_checks_and_disconnects(admin: TestClient
 def test_viewers_see_no_autotask_forms(viewer: TestClient) -> None:
     page = viewer.get("/integrations")
     assert 'id="at-title"' in page.text and "/integrations/autotask/connect" not in page.text
+
+
+def test_the_autotask_mapper_page_choices_and_preview(admin: TestClient, at_server: BackgroundServer) -> None:
+    _connect(admin, at_server.url)
+    page = admin.get("/autotask/billing", params={"period": "2026-10"})
+    assert page.status_code == 200 and "Autotask › Billing" in page.text and "Globex Logistics" in page.text
+    companies = admin.get("/api/v1/mapper/autotask/choices/company", params={"q": "globex"}).json()
+    assert [c["label"] for c in companies] == ["Globex Logistics"]
+    contracts = admin.get("/api/v1/mapper/autotask/choices/contract", params={"parent": companies[0]["id"]}).json()
+    services = admin.get("/api/v1/mapper/autotask/choices/service", params={"parent": contracts[0]["id"]}).json()
+    assert [s["label"] for s in services] == ["Security Awareness Training (per user)"]
+    admin.put(
+        "/api/v1/autotask/mappings/a-004",
+        json={"at_company_id": int(companies[0]["id"]), "contract_id": int(contracts[0]["id"]),
+              "service_id": int(services[0]["id"])},
+    ).raise_for_status()  # fmt: skip
+    page = admin.get("/autotask/billing", params={"period": "2026-10", "q": "globex"})
+    assert "Security Awareness Training (per user)" in page.text and "Not pushed yet" in page.text
+    plan = admin.post("/api/v1/pushes/preview", json={"period": "2026-10", "target": "autotask"}).json()
+    row = next(r for r in plan["rows"] if r["company_id"] == "a-004")
+    assert row["action"] == "update" and row["before"] is not None
+    assert plan["counts"]["skip"] == 4
+    assert admin.get("/api/v1/mapper/autotask/choices/agreement", params={"parent": "1"}).status_code == 404

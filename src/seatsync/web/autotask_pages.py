@@ -6,17 +6,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.autotask import DEFAULT_ZONE_URL
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import SeatsyncError
+from seatsync.push import runs
+from seatsync.push.runs import Outcome
 from seatsync.services import autotask_connection as at
-from seatsync.web.deps import AdminOperator, DbSession, Now, State, Tenant
+from seatsync.services import psa_mappings
+from seatsync.services.billing import count_billable
+from seatsync.web.api.routes import autotask as at_routes
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
-from seatsync.web.pages import integrations_page
+from seatsync.web.mapper import PAGE_SIZE, Filter
+from seatsync.web.mappers.autotask import LAYOUT, row_cells
+from seatsync.web.pages import integrations_page, mapper_page_response, tenant_zone
+from seatsync.web.periods import current_period
+
+TARGET = "autotask"
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,4 +93,74 @@ def autotask_disconnect_submit(
     at.disconnect(db, tenant=tenant)
     return integrations_page(
         request, db, tenant, at_now, flash="Autotask disconnected: the secret is forgotten (mappings are kept)."
+    )
+
+
+@router.get("/autotask/billing")
+def autotask_mapper_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Filter = Filter.ALL,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """Autotask › Billing: the mapper page every target shares, with Autotask's rows."""
+    chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
+    zone = tenant_zone(tenant)
+    admin = principal.is_admin
+    counts = count_billable(db, tenant=tenant, period=chosen)
+    mapped = psa_mappings.tenant_mappings(db, tenant_id=tenant.id, target=TARGET)
+    results = runs.latest_results(db, tenant_id=tenant.id, target=TARGET, period=str(chosen))
+    wanted = q.strip().casefold()
+    kinds: dict[Filter, list[int]] = {f: [] for f in Filter}
+    shown = []
+    for c in counts:
+        if wanted and wanted not in c.name.casefold() and wanted not in c.company_id.casefold():
+            continue
+        rows = mapped.get(c.company_pk, {})
+        result = results.get(c.company_pk)
+        outcome = result.outcome if result else None
+        matches = {
+            Filter.ALL: True,
+            Filter.FAILED: outcome == Outcome.FAILED,
+            Filter.UNMAPPED: not rows or not all(m.item_id for m in rows.values()),
+            Filter.BLOCKED: outcome == Outcome.BLOCKED,
+            Filter.DRIFT: outcome == Outcome.BLOCKED
+            and "changed in Autotask" in (result.reason or "" if result else ""),
+        }
+        for kind, ok in matches.items():
+            if ok:
+                kinds[kind].append(c.company_pk)
+        if matches[filter]:
+            shown.append((c, rows, result))
+    page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+    cells = [
+        row_cells(pk=c.company_pk, company_id=c.company_id, name=c.name, billable=c.billable_users, mappings=rows,
+                  result=result, admin=admin, zone=zone)
+        for c, rows, result in page_rows
+    ]  # fmt: skip
+    integration = at.get_integration(db, tenant=tenant)
+    connection = at_routes.connection_out(db, tenant)
+    return mapper_page_response(
+        request,
+        layout=LAYOUT,
+        tenant=tenant,
+        rows=cells,
+        period=chosen,
+        q=q,
+        chosen=filter,
+        page_no=page_no,
+        total=len(shown),
+        filter_counts={kind: len(pks) for kind, pks in kinds.items()},
+        connection=connection,
+        can_preview=integration is not None and integration.secret is not None,
+        last_push=runs.last_push(db, tenant_id=tenant.id, target=TARGET, period=str(chosen)),
+        running=runs.running_run(db, tenant_id=tenant.id, target=TARGET, period=str(chosen)),
+        automap=False,
+        now=state.clock(),
+        admin=admin,
     )

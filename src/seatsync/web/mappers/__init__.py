@@ -36,9 +36,10 @@ __all__ = [
 
 
 def _register_builtin() -> None:
-    from seatsync.web.mappers import connectwise
+    from seatsync.web.mappers import autotask, connectwise
 
     register(connectwise.SOURCE)
+    register(autotask.SOURCE)
 
 
 _register_builtin()

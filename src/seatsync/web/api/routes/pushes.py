@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -46,6 +46,7 @@ PERIOD = r"^\d{4}-\d{2}$"
 
 class PreviewIn(BaseModel):
     period: str | None = Field(None, pattern=PERIOD, description="default: the current month")
+    target: str = Field("connectwise", max_length=16, description="a PSA target: connectwise, autotask ...")
 
 
 class PlanRowOut(BaseModel):
@@ -181,14 +182,41 @@ def result_out(row: runs.ResultRow) -> ResultOut:
     )
 
 
+def _target_preview(key: str, db: Session, tenant: Tenant, state: Any, period: BillingPeriod) -> PreviewOut:
+    """The preview of a target other than ConnectWise, from its own plan (``BillingTarget.plan``)."""
+    from seatsync.push import engine as push_engine
+
+    target = get_target(key)
+    with commit_on_connector_error(db):
+        client = target.client(db, tenant, settings=state.settings, engine=state.engine, shared_pacing=False)
+        try:
+            planned = push_engine.preview(db, tenant=tenant, target=key, period=period, client=client)
+        finally:
+            client.close()
+    counts: dict[str, int] = {}
+    for r in planned:
+        counts[r.action.value] = counts.get(r.action.value, 0) + 1
+    rows = [
+        PlanRowOut(
+            company_id=r.company.company_id, name=r.company.name, product=r.product, billable=r.billable,
+            mapping=r.mapping, before=r.before, after=int(r.after) if r.after is not None else None,
+            action=r.action.value, reason=r.reason,
+        )
+        for r in planned
+    ]  # fmt: skip
+    return PreviewOut(period=str(period), counts=counts, rows=rows)
+
+
 def default_period(target: str, tenant: Tenant, now: datetime) -> BillingPeriod:
     return get_target(target).default_period(current_period(tenant, now))
 
 
 @router.post("/preview")
 def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State) -> PreviewOut:
-    """What a ConnectWise push would do for each company (before → after, action, reason). Changes nothing."""
+    """What a push would do for each company (before → after, action, reason). Changes nothing."""
     period = BillingPeriod.parse(body.period) if body.period else current_period(tenant, state.clock())
+    if body.target != "connectwise":
+        return _target_preview(body.target, db, tenant, state, period)
     with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
         plan = cw_push.preview(db, tenant=tenant, period=period, client=client)
     return PreviewOut(
