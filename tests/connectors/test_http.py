@@ -293,3 +293,23 @@ def test_link_paging_takes_only_the_next_links_query() -> None:
     last = httpx.Response(200, headers={"Link": '<https://h/a?page=1>; rel="first", <https://h/a?page=2>; rel="prev"'})
     assert paging.following({}, last, [1]) is None
     assert paging.following({}, httpx.Response(200), [1]) is None
+
+
+def test_a_zone_autotask_answers_with_an_internal_url_is_never_called() -> None:
+    from seatsync.connectors.autotask.client import AutotaskClient
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if "zoneInformation" in request.url.path:  # a tampered answer: the "zone" is an address inside
+            return httpx.Response(200, json={"zoneName": "x", "url": "http://10.9.8.7:8080/ATServicesRest/", "ci": 1})
+        return httpx.Response(200, json={"item": {"id": 5, "companyName": "Acme"}})
+
+    client = AutotaskClient(
+        username="api@msp.example", secret="s", integration_code="C", transport=httpx.MockTransport(answer)
+    )
+    with client, pytest.raises(HostNotAllowed, match=r"10\.9\.8\.7"):
+        client.company(5)
+    assert all("10.9.8.7" not in url for url in seen)
+    assert len(seen) == 1  # the zone look-up only

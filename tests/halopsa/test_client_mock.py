@@ -337,7 +337,7 @@ def test_token_endpoint_oauth_errors() -> None:
         return httpx.Response(400, json={"error": "unauthorized_client", "error_description": "Unknown client"})
 
     client = HaloPSAClient(
-        url="https://x.example", client_id="a", client_secret="b", transport=httpx.MockTransport(handler)
+        url="https://x.halopsa.com", client_id="a", client_secret="b", transport=httpx.MockTransport(handler)
     )
     with pytest.raises(AuthenticationFailed, match="Unknown client"):
         client.check_token()

@@ -204,6 +204,18 @@ def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]
     return found
 
 
+def guarded(
+    system: RemoteSystem, transport: httpx.BaseTransport | None = None, allowed_hosts: Sequence[str] | None = None
+) -> GuardedTransport:
+    """``transport`` (default: a real one) behind ``system``'s outbound-host check: for a client that keeps its own
+    ``httpx.Client`` (every request it sends, wherever its URL came from, is checked)."""
+    if allowed_hosts is None:
+        from seatsync.config import get_settings
+
+        allowed_hosts = get_settings().allowed_hosts
+    return GuardedTransport(transport or httpx.HTTPTransport(), OutboundHosts(system, allowed_hosts))
+
+
 class GuardedTransport(httpx.BaseTransport):
     """Refuses (``HostNotAllowed``) any request to an address ``hosts`` does not permit, before it is sent."""
 
@@ -674,6 +686,7 @@ __all__ = [
     "RemoteSystem",
     "RetryPolicy",
     "error_for_status",
+    "guarded",
     "parse_retry_after",
     "remote_message",
     "unreachable",

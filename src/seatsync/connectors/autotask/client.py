@@ -46,6 +46,7 @@ from seatsync.connectors.autotask.models import (
 )
 from seatsync.connectors.autotask.pacing import EndpointSlots, HourlyBudget
 from seatsync.connectors.autotask.pagination import PAGE_SIZE, QueryPage, query_body
+from seatsync.connectors.http import AUTOTASK_HOSTS, RemoteSystem, guarded
 from seatsync.connectors.limits import RateLimiter, Unlimited, backoff_delay
 from seatsync.errors import (
     AuthenticationFailed,
@@ -61,6 +62,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ZONE_URL = "https://webservices.autotask.net"
 M = TypeVar("M", bound=BaseModel)
+
+
+#: where the client may send requests (``connectors.http``): Autotask's hosts, or what the operator allowed
+AUTOTASK = RemoteSystem(
+    name="Autotask", public_hosts=AUTOTASK_HOSTS, address="zone URL", example="webservices.autotask.net"
+)
 
 
 def zone_origin(zone_url: str) -> str:
@@ -115,7 +122,8 @@ class AutotaskClient:
         self.impersonation_resource_id = impersonation_resource_id
         self.__secret = secret.strip()
         self._owns_http = http is None
-        self._http = http or httpx.Client(transport=transport, timeout=timeout)
+        # every request, the zone-discovered base URL's and next-page links included, passes the host check
+        self._http = http or httpx.Client(transport=guarded(AUTOTASK, transport), timeout=timeout)
         self.budget = budget
         self.slots = slots or EndpointSlots()
         self._limiter: RateLimiter = rate_limiter or Unlimited()

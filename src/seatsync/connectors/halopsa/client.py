@@ -36,6 +36,7 @@ from seatsync.connectors.halopsa.errors import (
 )
 from seatsync.connectors.halopsa.models import Customer, Item, NewLicence, SoftwareLicence, Token
 from seatsync.connectors.halopsa.pagination import MAX_PAGE_SIZE, PageFormatError, Paging
+from seatsync.connectors.http import HALOPSA_HOSTS, RemoteSystem, guarded
 from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
 from seatsync.errors import (
     AuthenticationFailed,
@@ -101,6 +102,10 @@ def rolling_window_limiter(
     return TokenBucket(rate, window, burst=burst, sleep=sleep, clock=clock)
 
 
+#: where the client may send requests (``connectors.http``): hosted HaloPSA, or what the operator allowed
+HALOPSA = RemoteSystem(name="HaloPSA", public_hosts=HALOPSA_HOSTS, address="URL", example="yourcompany.halopsa.com")
+
+
 class HaloPSAClient:
     def __init__(
         self,
@@ -135,7 +140,8 @@ class HaloPSAClient:
         self.__secret = client_secret.strip()
         self.scope = scope.strip()
         self._owns_http = http is None
-        self._http = http or httpx.Client(transport=transport, timeout=timeout)
+        # every request (token, API, next pages) passes the outbound-host check
+        self._http = http or httpx.Client(transport=guarded(HALOPSA, transport), timeout=timeout)
         if limiter is None:
             settings = settings or get_settings()
             limiter = rolling_window_limiter(settings.halopsa_rate_limit, settings.halopsa_rate_window, sleep=sleep)
