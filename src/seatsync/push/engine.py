@@ -369,6 +369,7 @@ class _Run:
             run = session.get(PushRun, run_id)
             assert run is not None
             self.tenant_id = run.tenant_id
+            self.run_row = run  # loaded once (sessions keep attributes after commit): the targets' record() reads it
             self.target: BillingTarget = get_target(run.target)
             self.options = options_of(run)
             self.dry_run = run.dry_run
@@ -476,9 +477,7 @@ class _Run:
             if not results:
                 return
             session.execute(insert(PushResult), [self._row(r, stamp) for r in results])
-            run = session.get(PushRun, self.run_id)
-            assert run is not None
-            self.target.record(session, run=run, results=results)
+            self.target.record(session, run=self.run_row, results=results)
 
         self.recorder.write(add)
         self.done += len(results)
