@@ -54,7 +54,7 @@ from seatsync.web.deps import (
     local_read,
     optional_principal,
 )
-from seatsync.web.dispatch import dispatch_push
+from seatsync.web.dispatch import dispatch_push, dispatched
 from seatsync.web.errors import status_for
 from seatsync.web.flash import flash_redirect, forget_flash, read_flash
 from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
@@ -791,9 +791,16 @@ def approvals_submit(
             rows = approvals.reject(db, tenant=tenant, run_id=run_id, company_ids=chosen, by=principal.email)
             flash = f"Rejected {len(rows)} row{'s' if len(rows) != 1 else ''}: not sent."
         else:
-            return approvals_page(
-                request, db, tenant, flash="Approving is not available yet.", flash_kind="error", status_code=409
+            db.commit()  # the approval push starts in its own transactions
+            done = approvals.approve(
+                state.engine,
+                tenant_id=tenant.id,
+                run_id=run_id,
+                company_ids=chosen,
+                by=principal.email,
+                send=dispatched(state),
             )
+            return redirect(f"/history/{done.run_id}" if done.run_id else "/approvals")
     except SeatsyncError as exc:
         return approvals_page(request, db, tenant, flash=str(exc), flash_kind="error", status_code=status_for(exc))
     return approvals_page(request, db, tenant, flash=flash)
