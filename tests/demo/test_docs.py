@@ -62,10 +62,11 @@ def _resolve(words: list[str]) -> tuple[list[str], click.Command]:
     """The longest command path named by ``words`` (after ``seatsync``)."""
     command: click.Command = cli
     path: list[str] = []
+    ctx = click.Context(cli)
     for word in words:
         if not isinstance(command, click.Group):
             break
-        sub = command.commands.get(word)
+        sub = command.get_command(ctx, word)
         if sub is None:
             break
         command, path = sub, [*path, word]

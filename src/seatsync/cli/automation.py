@@ -131,8 +131,3 @@ def approve(run_id: int, tenant_slug: str, company_ids: tuple[str, ...]) -> None
         bad = [x for x in results if x.result.outcome not in ("succeeded", "unchanged")]
     if bad:
         raise click.exceptions.Exit(1)
-
-
-def register(cli: click.Group) -> None:
-    for command in (schedule, reject, approve):
-        cli.add_command(command)

@@ -289,20 +289,11 @@ def push_autotask(
         click.get_current_context().exit(1)
 
 
-def register(cli: click.Group) -> None:
-    """Join the ``sandbox``, ``connect`` and ``disconnect`` groups (created here if no module did yet)."""
-    for group_name, command, help_text in (
-        ("sandbox", sandbox_autotask, "Run a simulator of an external API."),
-        ("connect", connect_autotask, "Connect a tenant to a billing system."),
-        ("disconnect", disconnect_autotask, "Disconnect a tenant from a billing system."),
-        ("map", map_autotask, "Map companies to a PSA."),
-        ("push", push_autotask, "Push a period's billable counts to a billing system."),
-    ):
-        group = cli.commands.get(group_name)
-        if not isinstance(group, click.Group):
-            group = click.Group(group_name, help=help_text)
-            cli.add_command(group)
-        group.add_command(command)
-
-
-__all__ = ["register"]
+__all__ = [
+    "connect_autotask",
+    "disconnect_autotask",
+    "map_autotask",
+    "push_autotask",
+    "sandbox_autotask",
+    "suggestions",
+]

@@ -74,7 +74,3 @@ def catalog_connectwise(
         click.echo(
             f"subcategory: {current.subcategory or '(not chosen)'}; type: {current.product_type or '(not chosen)'}"
         )
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(catalog)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from seatsync.cli.connect import connect
 from seatsync.cli.context import app_context, database_option
-from seatsync.cli.sandbox import sandbox
 from seatsync.db.engine import transaction
 
 
-@sandbox.command("connectwise")
+@click.command("connectwise")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8101, show_default=True, type=int, help="Port (0 picks a free one).")
 @click.option("--latency-ms", default=0.0, show_default=True, type=float, help="Added to every API answer.")
@@ -40,7 +38,7 @@ def sandbox_connectwise(
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
 
-@connect.command("connectwise")
+@click.command("connectwise")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--site", required=True, help="e.g. api-na.myconnectwise.net, or http://127.0.0.1:8101 for the sandbox.")
 @click.option("--company-id", required=True, help="The company id you log in to ConnectWise with.")
@@ -87,8 +85,3 @@ def rotate_key() -> None:
 
     context = app_context()
     click.echo(rotate(context.engine, settings=context.settings).instructions())
-
-
-def register(cli: click.Group) -> None:
-    for command in (sandbox, connect, rotate_key):
-        cli.add_command(command)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from seatsync.config import Settings, get_settings
 from seatsync.db.engine import make_engine
-from seatsync.errors import SeatsyncError, UserInputError
+from seatsync.errors import UserInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +27,7 @@ class AppContext:
 
     @cached_property
     def engine(self) -> Engine:
-        from seatsync.db.migrate import upgrade
+        from seatsync.db.migrate import ensure_current
         from seatsync.security.secrets import sqlite_file
 
         database = sqlite_file(self.database_url)
@@ -37,7 +37,7 @@ class AppContext:
                 "(or of `seatsync demo`), give --database-url, or start with `seatsync tenant create NAME`"
             )
         engine = make_engine(self.database_url)
-        upgrade(engine)
+        ensure_current(engine)
         return engine
 
     def close(self) -> None:
@@ -77,21 +77,3 @@ def app_context(*, create: bool = False) -> AppContext:
     assert isinstance(found, AppContext)
     found.may_create = found.may_create or create
     return found
-
-
-class _NotYet(click.ClickException):
-    """Asked for something that cannot be done yet (a period that has not started)."""
-
-    exit_code = 2
-
-
-class SeatsyncGroup(click.Group):
-    """Turns deliberate errors into one line on stderr and exit code 1 (2 for a period that has not started, like
-    click's usage errors: the command was asked for something that cannot be done yet)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SeatsyncError as exc:
-            failure = _NotYet if getattr(exc, "exit_code", 1) == _NotYet.exit_code else click.ClickException
-            raise failure(str(exc)) from exc

@@ -221,8 +221,3 @@ def operator_set_role(email: str, role: str, tenant_slug: str) -> None:
         t = tenant_service.get_tenant(session, slug=tenant_slug)
         op = tenant_service.set_operator_role(session, tenant=t, email=email, role=role)
     click.echo(f"operator {op.email} is now {op.role} in {tenant_slug}")
-
-
-def register(cli: click.Group) -> None:
-    for command in (migrate, tenant, operator, import_command, billable, company):
-        cli.add_command(command)

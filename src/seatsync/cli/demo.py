@@ -48,7 +48,3 @@ def demo(port: int, host: str, password: str | None, database_url: str | None) -
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     click.echo("demo stopped")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(demo)

@@ -168,20 +168,3 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
     ok = {runs.Outcome.SUCCEEDED.value, runs.Outcome.NOT_MAPPED.value}
     if run.status == runs.RunStatus.FAILED or any(r.result.outcome not in ok for r in results):
         click.get_current_context().exit(1)
-
-
-def register(cli: click.Group) -> None:
-    """Add the commands, joining the ``sandbox``, ``connect``, ``disconnect`` and ``push`` groups when other
-    modules created them."""
-    for group_name, command, help_text in (
-        ("sandbox", sandbox_gradient, "Run a simulator of an external API."),
-        ("connect", connect_gradient, "Connect a tenant to ConnectWise or Gradient."),
-        ("disconnect", disconnect_gradient, "Disconnect a tenant from a billing system."),
-        ("push", push_gradient, "Push a period's billable counts to a billing system."),
-    ):
-        group = cli.commands.get(group_name)
-        if not isinstance(group, click.Group):
-            group = click.Group(group_name, help=help_text)
-            cli.add_command(group)
-        group.add_command(command)
-    cli.add_command(sync_accounts)

@@ -283,19 +283,3 @@ def suggestions(
         for s in found
     ]
     return header, rows, saved
-
-
-def register(cli: click.Group) -> None:
-    """Add the commands to the ``sandbox``, ``connect`` and ``disconnect`` groups (created when missing)."""
-    for group_name, command, help_text in (
-        ("sandbox", sandbox_halopsa, "Run a simulator of an external API."),
-        ("connect", connect_halopsa, "Connect a tenant to a billing system."),
-        ("disconnect", disconnect_halopsa, "Disconnect a tenant from a billing system."),
-        ("map", map_halopsa, "Map companies to a PSA."),
-        ("push", push_halopsa, "Push a period's billable counts to a billing system."),
-    ):
-        group = cli.commands.get(group_name)
-        if not isinstance(group, click.Group):
-            group = click.Group(group_name, help=help_text)
-            cli.add_command(group)
-        group.add_command(command)

@@ -106,7 +106,3 @@ def notify_remove(channel_id: int, tenant_slug: str) -> None:
         tenant = tenant_service.get_tenant(session, slug=tenant_slug)
         channel = notifications.remove_channel(session, tenant=tenant, channel_id=channel_id)
         click.echo(f"removed channel {channel_id}: {notifications.describe(channel)}")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(notify)

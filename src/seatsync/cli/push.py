@@ -384,8 +384,3 @@ def history(tenant_slug: str, target: str | None, period: str | None, run_id: in
             results = runs.run_results(session, tenant_id=tenant.id, run_id=run_id)
             click.echo()
             click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
-
-
-def register(cli: click.Group) -> None:
-    for command in (map_group, push_group, history):
-        cli.add_command(command)

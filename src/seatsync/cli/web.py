@@ -71,7 +71,3 @@ def serve(host: str, port: int, workers: int, secure_cookies: bool | None) -> No
             scheduler.stop(timeout=30)
     if code:
         raise click.ClickException("the web workers kept stopping right after they started: see the log above")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(serve)

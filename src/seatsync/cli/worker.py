@@ -163,8 +163,3 @@ def jobs_status() -> None:
 def _settings() -> Settings:
     context = app_context()
     return context.settings.model_copy(update={"database_url": context.database_url})
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(worker)
-    cli.add_command(jobs_group)
