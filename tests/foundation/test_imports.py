@@ -45,8 +45,8 @@ GOOD = status("u1", "a", "active", "2026-10-01T00:00:00Z")
             ["line 3, column company_id: unknown company 'zzz'"],
         ),
         (
-            csv_bytes("user_id,company_id,email,status,at", ["u1,a,u1@x.io,active,2026-10-01T00:00:00Z"]),
-            ["line 1, column name: required column 'name' is missing"],
+            csv_bytes("user_id,company_id,name,status,at", ["u1,a,U1,active,2026-10-01T00:00:00Z"]),
+            ["line 1, column email: required column 'email' is missing"],
         ),
         (csv_bytes(USERS_HEADER + ",extra", [GOOD + ",1"]), ["line 1, column extra: unknown column 'extra'"]),
         (

@@ -13,7 +13,7 @@ from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Rule
 from seatsync.services import billing
 from seatsync.services import tenants as tenant_service
-from seatsync.services.imports import ImportKind, import_file
+from seatsync.services.imports import ImportKind, after_import, import_file
 
 
 @click.command()
@@ -93,12 +93,9 @@ def import_command(kind: str, file: Path, tenant_slug: str) -> None:
         t = tenant_service.get_tenant(session, slug=tenant_slug)
         result = import_file(session, tenant=t, kind=ImportKind(kind), stream=stream, source=file.name)
         click.echo(result.summary())
-    if result.new_company_ids:  # after the commit: Gradient trouble never undoes an import
-        from seatsync.services.gradient import after_company_import
-
-        note = after_company_import(app_context().engine, tenant_id=t.id, company_ids=result.new_company_ids)
-        if note:
-            click.echo(note)
+    note = after_import(app_context().engine, tenant_id=t.id, result=result)  # after the commit: never undoes it
+    if note:
+        click.echo(note)
 
 
 @click.command()

@@ -7,6 +7,7 @@ Light on purpose: this module and ``seatsync.cli.main`` import click and ``seats
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -79,7 +80,13 @@ class SeatsyncGroup(LazyGroup):
     """The root: turns deliberate errors into one line on stderr and exit code 1 (2 for a period that has not
     started, like click's usage errors: the command was asked for something that cannot be done yet)."""
 
+    #: run once a command is about to run (not for the listing of ``--help``): the console script installs the
+    #: push engine's hooks there (``seatsync.automation.install``), which need the database and the engine
+    before_command: Callable[[], None] | None = None
+
     def invoke(self, ctx: click.Context) -> Any:
+        if self.before_command is not None:
+            self.before_command()
         try:
             return super().invoke(ctx)
         except SeatsyncError as exc:

@@ -196,6 +196,12 @@ push.lazy(
 )
 
 
+def _install_automation() -> None:
+    from seatsync.automation import install
+
+    install()
+
+
 def main() -> None:
-    install_automation()
+    cli.before_command = _install_automation
     cli(prog_name="seatsync")

@@ -144,6 +144,19 @@ class ActivityEvent(Base):
     at: Mapped[datetime] = mapped_column()
 
 
+class ImportDigest(Base):
+    """The SHA-256 of the last import of one kind (users, activity) for a tenant: an equal import adds nothing
+    (0018_import_digests)."""
+
+    __tablename__ = "import_digests"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column()
+    imported_at: Mapped[datetime] = mapped_column()
+
+
 class Integration(Base):
     """A tenant's connection to one target (``connectwise`` or ``gradient``).
 

@@ -1,11 +1,16 @@
-"""Imports of companies, user status changes and activity: CSV files (the CLI, the web page) and JSON records
-(the ingest API) through one function, ``import_records``.
+"""Imports of companies, user status changes and activity: CSV and JSON-lines files (the CLI, the web page, the
+API's upload) and JSON records (the API's batches) through one validation and one function, ``import_records``.
 
 Every import is atomic and idempotent:
-- rows are validated one by one while they stream into a temporary staging table (bounded memory, any size);
-- if any row is bad, the transaction is rolled back and ``ImportRejected`` lists every bad row (line, column,
-  reason: the first 100 and a count of the rest) — nothing of the file is stored;
-- otherwise the staged rows are merged with set-based SQL; a row equal to one already stored is a no-op.
+- each path turns its input into rows of the format's fields (``FIELDS``), refusing unknown columns or fields;
+  every row is then checked by the same code (``_Checker``), with the same limits on every database: text within
+  its column's size (never over 128 KiB), no NUL characters, instants between 1970-01-01 and 2199-12-31 UTC;
+- rows stream into a temporary staging table (bounded memory, any size); if any row is bad, the transaction is
+  rolled back and ``ImportRejected`` lists every bad row (line, column, reason: the first 100 and a count of the
+  rest) — nothing of the file is stored;
+- otherwise the staged rows are merged with set-based SQL; a row equal to one already stored is a no-op;
+- the content's SHA-256 is kept per tenant and kind (``import_digests``): a users or activity import equal to the
+  last one of its kind is found out by hashing alone ("nothing new").
 
 After user events are merged, each touched user's status intervals (``valid_to``) are recomputed in SQL.
 """
@@ -15,22 +20,30 @@ from __future__ import annotations
 import codecs
 import csv
 import enum
+import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
-from sqlalchemy import CursorResult, select, text
+from sqlalchemy import CursorResult, Engine, select, text
 from sqlalchemy.orm import Session
 
-from seatsync.db.models import Company, Tenant
+from seatsync.db.models import Company, ImportDigest, Tenant
 from seatsync.db.types import utcnow
 from seatsync.domain.rules import ALL_PRODUCTS, STATUS_RANK, ActivityKind, Product, Status
 from seatsync.errors import ImportRejected, RowError
 
 BATCH = 5000
 KEEP_ERRORS = 100
+#: no field may be longer (a field the csv module would refuse is reported with its line)
+FIELD_LIMIT = 128 * 1024
+#: the instants an import accepts (PRODUCT.md › Import formats), inclusive
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+# the csv module's own limit sits above ours, so that a long field is reported by name, not as a parse error
+csv.field_size_limit(max(csv.field_size_limit(), 2 * FIELD_LIMIT))
 
 
 class ImportKind(enum.StrEnum):
@@ -42,8 +55,21 @@ class ImportKind(enum.StrEnum):
 #: required and optional columns of each format (PRODUCT.md › Import formats)
 COLUMNS: Mapping[ImportKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ImportKind.COMPANIES: (("company_id", "name"), ("products",)),
-    ImportKind.USERS: (("user_id", "company_id", "email", "name", "status", "at"), ()),
+    ImportKind.USERS: (("user_id", "company_id", "email", "status", "at"), ("name",)),
     ImportKind.ACTIVITY: (("user_id", "kind", "at"), ()),
+}
+#: every field of a format, in the order rows carry them
+FIELDS: Mapping[ImportKind, tuple[str, ...]] = {kind: (*req, *opt) for kind, (req, opt) in COLUMNS.items()}
+#: the longest text each field may hold (the columns' sizes, the same on every database)
+MAX_LENGTH: Mapping[str, int] = {
+    "company_id": 200,
+    "user_id": 200,
+    "name": 300,
+    "email": 320,
+    "products": 64,
+    "status": 16,
+    "kind": 16,
+    "at": 64,
 }
 
 
@@ -56,8 +82,12 @@ class ImportResult:
     unchanged: int = 0
     #: companies created by this import (other parts react to them, e.g. Gradient account sync)
     new_company_ids: list[str] = field(default_factory=list)
+    #: the content equals the last import of this kind: found out from its hash, nothing read or written
+    nothing_new: bool = False
 
     def summary(self) -> str:
+        if self.nothing_new:
+            return f"{self.kind.value}: nothing new (the same {self.rows} rows as the last import)"
         return (
             f"{self.kind.value}: {self.rows} rows read, {self.created} new, "
             f"{self.updated} updated, {self.unchanged} already stored"
@@ -71,13 +101,14 @@ class _Errors:
         self.kept: list[RowError] = []
         self.total = 0
         self.rows = 0
-        self._last_line = -1
+        self._lines: set[int] = set()
 
     def add(self, line: int, column: str | None, reason: str) -> None:
         self.total += 1
-        if line != self._last_line:  # a row's problems are reported together
+        if line not in self._lines:  # a row's problems are counted as one bad row
             self.rows += 1
-            self._last_line = line
+            if len(self._lines) < 10 * KEEP_ERRORS:
+                self._lines.add(line)
         if len(self.kept) < KEEP_ERRORS:
             self.kept.append(RowError(line, column, reason))
 
@@ -86,7 +117,10 @@ class _Errors:
             raise ImportRejected(source, sorted(self.kept, key=lambda e: e.line), self.total, self.rows)
 
 
-# --- reading files ---------------------------------------------------------------------------------------------
+Row = tuple[int, Sequence[str]]
+
+
+# --- reading: every path yields (line, values in FIELDS order) ----------------------------------------------
 
 
 def _decoded_lines(stream: IO[bytes], errors: _Errors) -> Iterator[str]:
@@ -101,14 +135,19 @@ def _decoded_lines(stream: IO[bytes], errors: _Errors) -> Iterator[str]:
             yield raw.decode("utf-8", errors="replace")
 
 
-def read_csv(stream: IO[bytes], kind: ImportKind, *, source: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV file as (line number, {column: value}); header problems reject the file at once."""
-    errors = _Errors()
+def _empty(source: str, what: str) -> ImportRejected:
+    return ImportRejected(source, [RowError(1, None, f"the file is empty: expected {what}")])
+
+
+def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: str) -> Iterator[Row]:
+    """Rows of a CSV file; header problems reject the file at once."""
     reader = csv.reader(_decoded_lines(stream, errors))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise ImportRejected(source, [RowError(1, None, "the file is empty: expected a header row")]) from None
+        raise _empty(source, "a header row") from None
+    except csv.Error as exc:
+        raise ImportRejected(source, [RowError(1, None, f"the header row cannot be read: {exc}")]) from None
     required, optional = COLUMNS[kind]
     problems: list[RowError] = []
     seen: set[str] = set()
@@ -126,48 +165,108 @@ def read_csv(stream: IO[bytes], kind: ImportKind, *, source: str) -> Iterator[tu
     if problems or errors.total:
         raise ImportRejected(source, problems + errors.kept)
     width = len(header)
+    # each field's position in a row (absent optional ones read as "")
+    positions = [header.index(name) if name in header else -1 for name in FIELDS[kind]]
     rows = 0
-    for values in reader:
-        line = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over the csv module's limit: the reader goes on at the next line
+            rows += 1
+            errors.add(reader.line_num, None, f"a field is longer than 128 KiB ({exc})")
+            continue
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # blank line
         rows += 1
+        line = reader.line_num
         if len(values) != width:
-            yield line, {"__error__": f"expected {width} fields, found {len(values)}"}
+            errors.add(line, None, f"expected {width} fields, found {len(values)}")
             continue
-        yield line, dict(zip(header, values, strict=True))
-    # decoding errors found while reading are re-raised by the importer through this sentinel
-    if errors.total:
-        for err in errors.kept:
-            yield err.line, {"__error__": err.reason}
+        yield line, [values[i] if i >= 0 else "" for i in positions]
     if rows == 0 and not errors.total:
         raise ImportRejected(source, [RowError(1, None, "the file has a header but no rows")])
 
 
-def read_json_lines(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _from_mapping(line: int, record: Any, kind: ImportKind, errors: _Errors) -> Sequence[str] | None:
+    """A JSON record's fields in ``FIELDS`` order; unknown or missing fields and non-text values are errors."""
+    if not isinstance(record, Mapping):
+        errors.add(line, None, "each record must be a JSON object")
+        return None
+    fields = FIELDS[kind]
+    required, _optional = COLUMNS[kind]
+    ok = True
+    for name in record:
+        if name not in fields:
+            errors.add(line, str(name), f"unknown field {str(name)!r}; the fields are: {', '.join(fields)}")
+            ok = False
+    values: list[str] = []
+    for name in fields:
+        value = record.get(name)
+        if value is None:
+            if name in required:
+                errors.add(line, name, "is missing")
+                ok = False
+            values.append("")
+        elif isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and name != "at":
+            values.append(str(value))
+        elif name == "products" and isinstance(value, list) and all(isinstance(p, str) for p in value):
+            values.append(";".join(value))
+        else:
+            errors.add(line, name, f"must be text, not a JSON {_json_type(value)}")
+            ok = False
+            values.append("")
+    return values if ok else None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def read_records(records: Iterable[tuple[int, Any]], kind: ImportKind, errors: _Errors) -> Iterator[Row]:
+    """JSON records (line or position, object), checked against the format's fields."""
+    for line, record in records:
+        values = _from_mapping(line, record, kind, errors)
+        if values is not None:
+            yield line, values
+
+
+def read_json_lines(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: str) -> Iterator[Row]:
+    rows = 0
     for number, raw in enumerate(stream, start=1):
         if not raw.strip():
+            continue
+        rows += 1
+        if len(raw) > 2 * FIELD_LIMIT + 4096:
+            errors.add(number, None, "the line is longer than a record can be (a field over 128 KiB)")
             continue
         try:
             value = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield number, {"__error__": f"not a JSON object: {exc}"}
+            errors.add(number, None, f"not a JSON object: {exc}")
             continue
-        yield number, value if isinstance(value, dict) else {"__error__": "each line must be a JSON object"}
+        values = _from_mapping(number, value, kind, errors)
+        if values is not None:
+            yield number, values
+    if rows == 0:
+        raise _empty(source, "one JSON object per line")
 
 
-# --- validating one row ----------------------------------------------------------------------------------------
-
-
-def _text(record: Mapping[str, Any], name: str) -> str:
-    value = record.get(name)
-    if value is None:
-        return ""
-    return value.strip() if isinstance(value, str) else str(value).strip()
+# --- validating one row (the same for every path) -------------------------------------------------------------
 
 
 def parse_instant(value: str) -> datetime:
-    """ISO-8601 with an offset or ``Z``; a time without one is refused (we cannot guess its zone)."""
+    """ISO-8601 with an offset or ``Z``, between 1970-01-01 and 2199-12-31 UTC; a time without an offset is
+    refused (we cannot guess its zone)."""
     if not value:
         raise ValueError("is empty: give an ISO-8601 instant such as 2026-10-03T14:05:00-05:00")
     try:
@@ -176,7 +275,13 @@ def parse_instant(value: str) -> datetime:
         raise ValueError(f"{value!r} is not an ISO-8601 instant (e.g. 2026-10-03T14:05:00-05:00)") from None
     if instant.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset: add one such as Z or -05:00")
-    return instant
+    try:
+        utc = instant.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"{value!r} is outside the instants seatsync accepts (1970-01-01 to 2199-12-31 UTC)")
+    return utc
 
 
 def parse_products(value: Any) -> str:
@@ -189,6 +294,31 @@ def parse_products(value: Any) -> str:
     if unknown:
         raise ValueError(f"unknown product {sorted(unknown)[0]!r}: use sat, phishing or sat;phishing")
     return ";".join(p.value for p in ALL_PRODUCTS if p.value in names)
+
+
+class _Checker:
+    """The text checks every field of every row passes: size, NUL characters; values come back stripped."""
+
+    def __init__(self, kind: ImportKind, errors: _Errors) -> None:
+        self.fields = FIELDS[kind]
+        self.limits = [MAX_LENGTH[name] for name in self.fields]
+        self.errors = errors
+
+    def text(self, line: int, values: Sequence[str]) -> list[str] | None:
+        out: list[str] = []
+        ok = True
+        for name, limit, value in zip(self.fields, self.limits, values, strict=True):
+            value = value.strip()
+            if len(value) > limit or "\0" in value:
+                ok = False
+                if len(value) > FIELD_LIMIT:
+                    self.errors.add(line, name, f"is longer than 128 KiB ({len(value):,} characters)")
+                elif "\0" in value:
+                    self.errors.add(line, name, "contains a NUL character")
+                else:
+                    self.errors.add(line, name, f"is longer than {limit} characters ({len(value):,})")
+            out.append(value)
+        return out if ok else None
 
 
 # --- staging and merging ---------------------------------------------------------------------------------------
@@ -221,15 +351,80 @@ def _drop_staging(session: Session, table: str) -> None:
     session.execute(text(f"DROP TABLE IF EXISTS {schema}{table}"))
 
 
-def _naive_utc(instant: datetime) -> datetime:
-    return instant.astimezone(UTC).replace(tzinfo=None)
-
-
 def _stage_instant(session: Session) -> Callable[[datetime], Any]:
-    """How an instant is written into staging: naive UTC, as text in SQLAlchemy's SQLite format there."""
+    """How a UTC instant is written into staging: naive, and on SQLite as text in SQLAlchemy's format (a four-digit
+    year, so text order is time order)."""
     if session.get_bind().dialect.name == "postgresql":
-        return _naive_utc
-    return lambda instant: _naive_utc(instant).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return lambda instant: instant.replace(tzinfo=None)
+    return lambda instant: instant.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _rows_digest(kind: ImportKind, rows: Iterable[bytes]) -> str:
+    digest = hashlib.sha256(f"{kind.value}\n".encode())
+    for chunk in rows:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stream_digest(kind: ImportKind, stream: IO[bytes], form: str) -> str | None:
+    """The content's SHA-256 (read in 1 MiB blocks, then rewound); None when the stream cannot be read twice."""
+    if not stream.seekable():
+        return None
+    start = stream.tell()
+    blocks = iter(lambda: stream.read(1 << 20), b"")
+    digest = _rows_digest(kind, (form.encode() + b"\n", *blocks))
+    stream.seek(start)
+    return digest
+
+
+def _records_digest(kind: ImportKind, records: Sequence[tuple[int, Any]]) -> str:
+    return _rows_digest(
+        kind, (json.dumps([line, rec], sort_keys=True, default=str).encode() + b"\n" for line, rec in records)
+    )
+
+
+#: the kinds whose import can only add (events): equal content to the last import adds nothing
+_DIGESTED = (ImportKind.USERS, ImportKind.ACTIVITY)
+
+
+def _unchanged_since_last(session: Session, *, tenant: Tenant, kind: ImportKind, digest: str | None) -> int | None:
+    """The row count of the last import of ``kind`` when ``digest`` is its content's, else None."""
+    if digest is None or kind not in _DIGESTED:
+        return None
+    last = session.get(ImportDigest, (tenant.id, kind.value))
+    return last.rows if last is not None and last.sha256 == digest else None
+
+
+def _remember(session: Session, *, tenant: Tenant, kind: ImportKind, digest: str | None, rows: int) -> None:
+    if kind not in _DIGESTED:
+        return
+    last = session.get(ImportDigest, (tenant.id, kind.value))
+    if digest is None:  # content we could not hash: the next import cannot be compared with it
+        if last is not None:
+            session.delete(last)
+        return
+    if last is None:
+        session.add(ImportDigest(tenant_id=tenant.id, kind=kind.value, sha256=digest, rows=rows, imported_at=utcnow()))
+    else:
+        last.sha256, last.rows, last.imported_at = digest, rows, utcnow()
+
+
+def _run(
+    session: Session, *, tenant: Tenant, kind: ImportKind, rows: Iterable[Row], errors: _Errors, source: str
+) -> ImportResult:
+    handler: Callable[..., ImportResult] = {
+        ImportKind.COMPANIES: _import_companies,
+        ImportKind.USERS: _import_users,
+        ImportKind.ACTIVITY: _import_activity,
+    }[kind]
+    savepoint = session.begin_nested()
+    try:
+        result = handler(session, tenant=tenant, rows=rows, errors=errors, source=source)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return result
 
 
 def import_records(
@@ -244,39 +439,58 @@ def import_records(
 
     Runs inside the caller's transaction; on ``ImportRejected`` the caller's rollback undoes the staging too.
     """
-    handler: Callable[..., ImportResult] = {
-        ImportKind.COMPANIES: _import_companies,
-        ImportKind.USERS: _import_users,
-        ImportKind.ACTIVITY: _import_activity,
-    }[kind]
-    savepoint = session.begin_nested()
-    try:
-        result = handler(session, tenant=tenant, records=records, source=source)
-    except BaseException:
-        savepoint.rollback()
-        raise
-    savepoint.commit()
+    errors = _Errors()
+    digest = None
+    if isinstance(records, Sequence):
+        if not records:
+            raise ImportRejected(source, [RowError(1, None, "no records: send at least one")])
+        digest = _records_digest(kind, records)
+        same = _unchanged_since_last(session, tenant=tenant, kind=kind, digest=digest)
+        if same is not None:
+            return ImportResult(kind, rows=same, unchanged=same, nothing_new=True)
+    result = _run(
+        session, tenant=tenant, kind=kind, rows=read_records(records, kind, errors), errors=errors, source=source
+    )
+    _remember(session, tenant=tenant, kind=kind, digest=digest, rows=result.rows)
+    return result
+
+
+def import_file(session: Session, *, tenant: Tenant, kind: ImportKind, stream: IO[bytes], source: str) -> ImportResult:
+    """A CSV file (``.csv``) or JSON lines (``.jsonl``/``.ndjson``), by the source's name."""
+    json_lines = source.endswith((".jsonl", ".ndjson"))
+    digest = _stream_digest(kind, stream, "jsonl" if json_lines else "csv") if kind in _DIGESTED else None
+    same = _unchanged_since_last(session, tenant=tenant, kind=kind, digest=digest)
+    if same is not None:
+        return ImportResult(kind, rows=same, unchanged=same, nothing_new=True)
+    errors = _Errors()
+    rows = (
+        read_json_lines(stream, kind, errors, source=source)
+        if json_lines
+        else read_csv(stream, kind, errors, source=source)
+    )
+    result = _run(session, tenant=tenant, kind=kind, rows=rows, errors=errors, source=source)
+    _remember(session, tenant=tenant, kind=kind, digest=digest, rows=result.rows)
     return result
 
 
 def _import_companies(
-    session: Session, *, tenant: Tenant, records: Iterable[tuple[int, Mapping[str, Any]]], source: str
+    session: Session, *, tenant: Tenant, rows: Iterable[Row], errors: _Errors, source: str
 ) -> ImportResult:
-    errors = _Errors()
     result = ImportResult(ImportKind.COMPANIES)
+    checker = _Checker(ImportKind.COMPANIES, errors)
     seen: dict[str, tuple[int, str, str]] = {}
-    for line, record in records:
+    for line, raw in rows:
         result.rows += 1
-        if "__error__" in record:
-            errors.add(line, None, str(record["__error__"]))
+        values = checker.text(line, raw)
+        if values is None:
             continue
-        company_id, name = _text(record, "company_id"), _text(record, "name")
+        company_id, name, products_text = values
         if not company_id:
             errors.add(line, "company_id", "is empty")
         if not name:
             errors.add(line, "name", "is empty")
         try:
-            products = parse_products(record.get("products"))
+            products = parse_products(products_text)
         except ValueError as exc:
             errors.add(line, "products", str(exc))
             continue
@@ -315,26 +529,27 @@ _USER_STAGING = (
     "status VARCHAR(16), rank SMALLINT, at TIMESTAMP"
 )
 _USER_COLUMNS = ("line", "user_id", "company_pk", "email", "name", "status", "rank", "at")
+_RANKS = {s.value: STATUS_RANK[s] for s in Status}
 
 
 def _import_users(
-    session: Session, *, tenant: Tenant, records: Iterable[tuple[int, Mapping[str, Any]]], source: str
+    session: Session, *, tenant: Tenant, rows: Iterable[Row], errors: _Errors, source: str
 ) -> ImportResult:
-    errors = _Errors()
     result = ImportResult(ImportKind.USERS)
     query = select(Company.company_id, Company.id).where(Company.tenant_id == tenant.id)
     companies: dict[str, int] = {company_id: pk for company_id, pk in session.execute(query)}  # noqa: C416
     _create_staging(session, "staging_users", _USER_STAGING)
     batch: list[tuple[Any, ...]] = []
-    statuses = {s.value for s in Status}
+    checker = _Checker(ImportKind.USERS, errors)
     stage_at = _stage_instant(session)
-    for line, record in records:
+    ranks = _RANKS
+    for line, raw in rows:
         result.rows += 1
-        if "__error__" in record:
-            errors.add(line, None, str(record["__error__"]))
+        values = checker.text(line, raw)
+        if values is None:
             continue
-        user_id, company_id = _text(record, "user_id"), _text(record, "company_id")
-        email, name, status = _text(record, "email"), _text(record, "name"), _text(record, "status").lower()
+        user_id, company_id, email, status, at_text, name = values
+        status = status.lower()
         bad = False
         if not user_id:
             errors.add(line, "user_id", "is empty")
@@ -344,30 +559,31 @@ def _import_users(
             reason = "is empty" if not company_id else f"unknown company {company_id!r}: import it in companies first"
             errors.add(line, "company_id", reason)
             bad = True
-        if "@" not in email or email.startswith("@") or email.endswith("@"):
+        if "@" not in email or email[0] == "@" or email[-1] == "@":
             errors.add(line, "email", f"{email!r} is not an email address" if email else "is empty")
             bad = True
-        if status not in statuses:
+        rank = ranks.get(status)
+        if rank is None:
             errors.add(line, "status", f"unknown status {status!r}: use active, sleeping or deleted")
             bad = True
         try:
-            at = parse_instant(_text(record, "at"))
+            at = parse_instant(at_text)
         except ValueError as exc:
             errors.add(line, "at", str(exc))
             continue
         if bad or errors.total:
             continue  # once the file is known bad, keep validating but stop staging
-        batch.append((line, user_id, company_pk, email, name, status, STATUS_RANK[Status(status)], stage_at(at)))
+        batch.append((line, user_id, company_pk, email, name, status, rank, stage_at(at)))
         if len(batch) >= BATCH:
             _copy_or_insert(session, "staging_users", _USER_COLUMNS, batch)
     errors.raise_if_any(source)
     _copy_or_insert(session, "staging_users", _USER_COLUMNS, batch)
-    _merge_users(session, tenant_id=tenant.id, result=result)
+    _merge_users(session, tenant_id=tenant.id, result=result, source=source)
     _drop_staging(session, "staging_users")
     return result
 
 
-def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> None:
+def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, source: str) -> None:
     """Merge staged rows: user details, then new events with their intervals computed before they are written.
 
     The touched users' whole histories (stored + new events) are ordered once; stored events whose ``valid_to``
@@ -382,14 +598,13 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> N
             INSERT INTO users (tenant_id, user_id, email, name, details_at)
             SELECT :tenant, user_id, email, name, at FROM (
                 SELECT user_id, email, name, at, ROW_NUMBER() OVER (
-                    PARTITION BY user_id ORDER BY at DESC, email DESC, name DESC) AS n
+                    PARTITION BY user_id ORDER BY at DESC, line DESC) AS n
                 FROM staging_users) latest
             WHERE n = 1
             ON CONFLICT (tenant_id, user_id) DO UPDATE
                 SET email = excluded.email, name = excluded.name, details_at = excluded.details_at
-                WHERE excluded.details_at > users.details_at
-                   OR (excluded.details_at = users.details_at
-                       AND (excluded.email, excluded.name) > (users.email, users.name))
+                WHERE excluded.details_at >= users.details_at
+                  AND (excluded.email, excluded.name) <> (users.email, users.name)
             """
         ),
         params,
@@ -398,17 +613,18 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> N
     _create_staging(
         session,
         "staging_new",
-        "user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, at TIMESTAMP",
+        "line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, at TIMESTAMP",
     )
     session.execute(
         text(
             """
-            INSERT INTO staging_new (user_id, company_pk, status, rank, at)
-            SELECT DISTINCT s.user_id, s.company_pk, s.status, s.rank, s.at FROM staging_users s
+            INSERT INTO staging_new (line, user_id, company_pk, status, rank, at)
+            SELECT MIN(s.line), s.user_id, s.company_pk, s.status, s.rank, s.at FROM staging_users s
             WHERE NOT EXISTS (
                 SELECT 1 FROM status_events e
                 WHERE e.tenant_id = :tenant AND e.user_id = s.user_id AND e.at = s.at
                   AND e.status = s.status AND e.company_pk = s.company_pk)
+            GROUP BY s.user_id, s.company_pk, s.status, s.rank, s.at
             """
         ),
         params,
@@ -425,25 +641,30 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> N
     _create_staging(
         session,
         "staging_merged",
-        "id BIGINT, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
-        "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP",
+        "id BIGINT, line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
+        "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP, next_line INTEGER, next_status VARCHAR(16), "
+        "next_company_pk INTEGER",
     )
     session.execute(
         text(
             """
-            INSERT INTO staging_merged (id, user_id, company_pk, status, rank, at, old_valid_to, next_at)
-            SELECT h.id, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
-                   LEAD(h.at) OVER (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
+            INSERT INTO staging_merged (id, line, user_id, company_pk, status, rank, at, old_valid_to, next_at,
+                                        next_line, next_status, next_company_pk)
+            SELECT h.id, h.line, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
+                   LEAD(h.at) OVER w, LEAD(h.line) OVER w, LEAD(h.status) OVER w, LEAD(h.company_pk) OVER w
             FROM (
-                SELECT e.id, e.user_id, e.company_pk, e.status, e.rank, e.at, e.valid_to FROM status_events e
+                SELECT e.id, NULL AS line, e.user_id, e.company_pk, e.status, e.rank, e.at, e.valid_to
+                FROM status_events e
                 WHERE e.tenant_id = :tenant AND e.user_id IN (SELECT DISTINCT user_id FROM staging_new)
                 UNION ALL
-                SELECT NULL, user_id, company_pk, status, rank, at, NULL FROM staging_new
+                SELECT NULL, line, user_id, company_pk, status, rank, at, NULL FROM staging_new
             ) h JOIN companies c ON c.id = h.company_pk
+            WINDOW w AS (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
             """
         ),
         params,
     )
+    _refuse_two_companies_at_once(session, source=source)
     differs = "IS DISTINCT FROM" if pg else "IS NOT"
     session.execute(
         text(
@@ -469,25 +690,58 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult) -> N
     _drop_staging(session, "staging_merged")
 
 
+def _refuse_two_companies_at_once(session: Session, *, source: str) -> None:
+    """A user is in one company at a time: two ``active`` events of one user at one instant in two companies (in
+    the file, or one in the file and one stored) would bill the user twice. Events at one instant sit side by side
+    in the merged order (active first, then by company), so each such pair is a row and the next."""
+    clashes = session.execute(
+        text(
+            """
+            SELECT COALESCE(m.next_line, m.line) AS line, m.user_id, a.company_id, b.company_id,
+                   CASE WHEN m.next_line IS NULL OR m.line IS NULL THEN 1 ELSE 0 END AS stored
+            FROM staging_merged m
+            JOIN companies a ON a.id = m.company_pk JOIN companies b ON b.id = m.next_company_pk
+            WHERE m.status = 'active' AND m.next_status = 'active' AND m.next_at = m.at
+              AND m.next_company_pk <> m.company_pk AND (m.line IS NOT NULL OR m.next_line IS NOT NULL)
+            ORDER BY 1
+            LIMIT 1000
+            """
+        )
+    ).all()
+    if not clashes:
+        return
+    errors = _Errors()
+    for line, user_id, first, second, stored in clashes:
+        where = "an event already stored" if stored else "another row of this file"
+        errors.add(
+            line,
+            "company_id",
+            f"user {user_id!r} would be active in {first!r} and {second!r} at the same instant ({where}): "
+            "a user is in one company at a time",
+        )
+    errors.raise_if_any(source)
+
+
 _ACTIVITY_STAGING = "line INTEGER, user_id VARCHAR(200), kind VARCHAR(16), at TIMESTAMP"
 _ACTIVITY_COLUMNS = ("line", "user_id", "kind", "at")
 
 
 def _import_activity(
-    session: Session, *, tenant: Tenant, records: Iterable[tuple[int, Mapping[str, Any]]], source: str
+    session: Session, *, tenant: Tenant, rows: Iterable[Row], errors: _Errors, source: str
 ) -> ImportResult:
-    errors = _Errors()
     result = ImportResult(ImportKind.ACTIVITY)
     kinds = {k.value for k in ActivityKind}
     stage_at = _stage_instant(session)
+    checker = _Checker(ImportKind.ACTIVITY, errors)
     _create_staging(session, "staging_activity", _ACTIVITY_STAGING)
     batch: list[tuple[Any, ...]] = []
-    for line, record in records:
+    for line, raw in rows:
         result.rows += 1
-        if "__error__" in record:
-            errors.add(line, None, str(record["__error__"]))
+        values = checker.text(line, raw)
+        if values is None:
             continue
-        user_id, kind = _text(record, "user_id"), _text(record, "kind").lower()
+        user_id, kind, at_text = values
+        kind = kind.lower()
         bad = False
         if not user_id:
             errors.add(line, "user_id", "is empty")
@@ -496,7 +750,7 @@ def _import_activity(
             errors.add(line, "kind", f"unknown kind {kind!r}: use training or phishing")
             bad = True
         try:
-            at = parse_instant(_text(record, "at"))
+            at = parse_instant(at_text)
         except ValueError as exc:
             errors.add(line, "at", str(exc))
             continue
@@ -538,10 +792,11 @@ def _import_activity(
     return result
 
 
-def import_file(session: Session, *, tenant: Tenant, kind: ImportKind, stream: IO[bytes], source: str) -> ImportResult:
-    """A CSV file (``.csv``) or JSON lines (``.jsonl``/``.ndjson``), by the source's name."""
-    if source.endswith((".jsonl", ".ndjson")):
-        records: Iterable[tuple[int, Mapping[str, Any]]] = read_json_lines(stream)
-    else:
-        records = read_csv(stream, kind, source=source)
-    return import_records(session, tenant=tenant, kind=kind, records=records, source=source)
+def after_import(engine: Engine, *, tenant_id: int, result: ImportResult) -> str | None:
+    """What every import surface (CLI, web page, API) calls once its transaction committed: new companies become
+    Gradient accounts. Never fails the import; returns a line for the person who imported (None: nothing to say)."""
+    if not result.new_company_ids:
+        return None
+    from seatsync.services.gradient import after_company_import
+
+    return after_company_import(engine, tenant_id=tenant_id, company_ids=result.new_company_ids)

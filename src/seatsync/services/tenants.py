@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zoneinfo
+from functools import cache
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from seatsync.db.models import ApiToken, Operator, Tenant, WebSession
 from seatsync.domain.periods import time_zone
 from seatsync.domain.rules import Rule
-from seatsync.errors import Conflict, NotFound, UserInputError
+from seatsync.errors import Conflict, InvalidTimeZone, NotFound, UserInputError
 from seatsync.security.passwords import hash_password
 
 ROLES = ("admin", "viewer")
@@ -22,6 +24,24 @@ def slugify(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
     return slug[:60] or "tenant"
+
+
+#: names the zone database holds that are not a place: the machine's own zone, or a file of rules
+_NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - _NOT_PLACES
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` when it is an IANA zone such as ``America/Chicago`` (``localtime`` is not: it is whatever the
+    server's zone is today), else a clear error."""
+    if name not in _known_zones():
+        raise InvalidTimeZone(f"unknown time zone {name!r}: use an IANA name such as 'America/Chicago'")
+    time_zone(name)
+    return name
 
 
 def parse_rule(value: str) -> Rule:
@@ -36,7 +56,7 @@ def create_tenant(session: Session, *, name: str, time_zone_name: str = "UTC", r
     name = name.strip()
     if not name:
         raise UserInputError("a tenant needs a name")
-    time_zone(time_zone_name)
+    check_time_zone(time_zone_name)
     base = slugify(name)
     slug, n = base, 1
     while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -57,6 +57,7 @@ from seatsync.web.deps import (
 from seatsync.web.dispatch import dispatch_push, dispatched
 from seatsync.web.errors import status_for
 from seatsync.web.flash import flash_redirect, forget_flash, read_flash
+from seatsync.web.ingest import after_commit
 from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
 from seatsync.web.mappers import MapperLayout, RowCells, fmt_qty, mapper_sources
 from seatsync.web.mappers import connectwise as cw_mapper
@@ -252,6 +253,8 @@ def upload_page(
     principal: AdminOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
+    tasks: BackgroundTasks,
     kind: Annotated[ImportKind, Form()],
     file: Annotated[UploadFile, File()],
 ) -> Response:
@@ -266,6 +269,7 @@ def upload_page(
             {"nav": "companies", "tenant": tenant, "rejected": exc, "source": source},
             status_code=422,
         )
+    after_commit(tasks, state.engine, tenant, result)
     return flash_redirect("/companies", f"{source}: {result.summary()}")
 
 

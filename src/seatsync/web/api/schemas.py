@@ -98,6 +98,7 @@ class ImportOut(BaseModel):
     updated: int
     unchanged: int
     new_company_ids: list[str]
+    nothing_new: bool = Field(False, description="the same content as the last import of this kind: nothing read")
     summary: str
 
 

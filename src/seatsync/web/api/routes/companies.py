@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
@@ -25,7 +25,7 @@ from seatsync.web.api.schemas import (
     Problem,
 )
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, local_read
-from seatsync.web.ingest import import_out, numbered
+from seatsync.web.ingest import after_commit, import_out, numbered
 
 router = APIRouter(prefix="/companies", tags=["companies"])
 
@@ -68,24 +68,34 @@ def get_company(company_id: CompanyIdPath, principal: CurrentOperator, tenant: T
 
 @router.put("/{company_id}", responses={422: {"model": ImportProblem}})
 def put_company(
-    company_id: CompanyIdPath, body: CompanyIn, principal: AdminOperator, tenant: Tenant, db: DbSession
+    company_id: CompanyIdPath,
+    body: CompanyIn,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    tasks: BackgroundTasks,
 ) -> CompanyOut:
     """Create the company or update its name and products."""
     record = {"company_id": company_id, "name": body.name}
     if body.products is not None:
         record["products"] = body.products if isinstance(body.products, str) else ";".join(body.products)
-    import_records(db, tenant=tenant, kind=ImportKind.COMPANIES, records=[(1, record)], source="company")
+    result = import_records(db, tenant=tenant, kind=ImportKind.COMPANIES, records=[(1, record)], source="company")
+    after_commit(tasks, state.engine, tenant, result)
     company = db.scalar(select(Company).where(Company.tenant_id == tenant.id, Company.company_id == company_id))
     assert company is not None
     return company_out(company)
 
 
 @router.post("/batch", responses={422: {"model": ImportProblem, "description": "every bad record; nothing stored"}})
-def post_companies(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
+def post_companies(
+    body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State, tasks: BackgroundTasks
+) -> ImportOut:
     """Create or update many companies at once (all or nothing)."""
     result = import_records(
-        db, tenant=tenant, kind=ImportKind.COMPANIES, records=numbered(body.records), source="companies batch"
+        db, tenant=tenant, kind=ImportKind.COMPANIES, records=list(numbered(body.records)), source="companies batch"
     )
+    after_commit(tasks, state.engine, tenant, result)
     return import_out(result)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Path, UploadFile
 
 from seatsync.services.imports import ImportKind, import_file, import_records
 from seatsync.web.api.schemas import Batch, ImportOut, ImportProblem
-from seatsync.web.deps import AdminOperator, DbSession, Tenant
-from seatsync.web.ingest import import_out, numbered
+from seatsync.web.deps import AdminOperator, DbSession, State, Tenant
+from seatsync.web.ingest import after_commit, import_out, numbered
 
 router = APIRouter(tags=["ingest"])
 REJECTED: dict[int | str, dict[str, Any]] = {
@@ -21,7 +21,7 @@ REJECTED: dict[int | str, dict[str, Any]] = {
 def post_user_events(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
     """User status changes (``user_id, company_id, email, name, status, at``); a change already stored is a no-op."""
     result = import_records(
-        db, tenant=tenant, kind=ImportKind.USERS, records=numbered(body.records), source="users batch"
+        db, tenant=tenant, kind=ImportKind.USERS, records=list(numbered(body.records)), source="users batch"
     )
     return import_out(result)
 
@@ -30,7 +30,7 @@ def post_user_events(body: Batch, principal: AdminOperator, tenant: Tenant, db: 
 def post_activity(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
     """Training assignments and phishing emails (``user_id, kind, at``) for the ``engaged`` rule."""
     result = import_records(
-        db, tenant=tenant, kind=ImportKind.ACTIVITY, records=numbered(body.records), source="activity batch"
+        db, tenant=tenant, kind=ImportKind.ACTIVITY, records=list(numbered(body.records)), source="activity batch"
     )
     return import_out(result)
 
@@ -42,8 +42,11 @@ def upload(
     principal: AdminOperator,
     tenant: Tenant,
     db: DbSession,
+    state: State,
+    tasks: BackgroundTasks,
 ) -> ImportOut:
     """Upload a ``companies``, ``users`` or ``activity`` file (PRODUCT.md › Import formats)."""
     source = file.filename or f"{kind.value}.csv"
     result = import_file(db, tenant=tenant, kind=kind, stream=file.file, source=source)
+    after_commit(tasks, state.engine, tenant, result)
     return import_out(result)
