@@ -2,12 +2,14 @@
 
 Generates (deterministic seed) a tenant with 10,000 companies, 1,000,000 users and about 3,000,000 status
 events over 24 months, imports it through the real importer, times `billable` for one month on each
-database, computes the same counts with DuckDB straight from the CSV, and checks they agree.
+database under each rule (`active`, `active-at-end`, `peak`), computes the `active` counts with DuckDB straight
+from the CSV, and runs every rule in DuckDB over the same stored intervals (exported from the database): each
+rule's counts must agree with DuckDB's, and its time is shown as a ratio to DuckDB's.
 
     python bench/billable.py                 # full size (a few minutes)
     python bench/billable.py --users 100000  # smaller
 
-Prints: database, rows, import rows/s, count seconds, ratio to DuckDB, peak RSS.
+Prints: database, rule, rows, import rows/s, count seconds, ratio to DuckDB, peak RSS, agreement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
+import os
 import random
 import resource
 import sys
@@ -23,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -33,6 +37,7 @@ import psycopg  # noqa: E402
 from seatsync.db.engine import make_engine, transaction  # noqa: E402
 from seatsync.db.migrate import upgrade  # noqa: E402
 from seatsync.domain.periods import BillingPeriod  # noqa: E402
+from seatsync.domain.rules import Rule  # noqa: E402
 from seatsync.services import tenants  # noqa: E402
 from seatsync.services.billing import count_billable  # noqa: E402
 from seatsync.services.imports import ImportKind, import_file  # noqa: E402
@@ -40,6 +45,27 @@ from seatsync.services.imports import ImportKind, import_file  # noqa: E402
 EPOCH = datetime(2024, 11, 1, tzinfo=UTC)
 MONTHS = 24
 PERIOD = BillingPeriod(2026, 6)
+RULES = (Rule.ACTIVE, Rule.ACTIVE_AT_END, Rule.PEAK)
+#: each rule over the stored intervals (company_id, user_id, status, at, valid_to), in DuckDB; $start, $stop: the period
+DUCK_RULES = {
+    Rule.ACTIVE: """
+        SELECT company_id, COUNT(DISTINCT user_id) FROM iv
+        WHERE status = 'active' AND "at" < $stop AND (valid_to IS NULL OR valid_to > $start OR "at" >= $start)
+        GROUP BY company_id""",
+    Rule.ACTIVE_AT_END: """
+        SELECT company_id, COUNT(DISTINCT user_id) FROM iv
+        WHERE status = 'active' AND "at" < $stop AND (valid_to IS NULL OR valid_to >= $stop)
+        GROUP BY company_id""",
+    Rule.PEAK: """
+        WITH a AS (SELECT * FROM iv
+                   WHERE status = 'active' AND "at" < $stop AND (valid_to IS NULL OR valid_to > $start OR "at" >= $start)),
+        marks AS (
+            SELECT company_id, GREATEST("at", $start) AS x, 1 AS kind, 1 AS delta FROM a
+            UNION ALL
+            SELECT company_id, valid_to, CASE WHEN valid_to = "at" THEN 2 ELSE 0 END, -1 FROM a WHERE valid_to < $stop),
+        levels AS (SELECT company_id, kind, SUM(delta) OVER (PARTITION BY company_id ORDER BY x, kind) AS n FROM marks)
+        SELECT company_id, MAX(n) FROM levels WHERE kind = 1 GROUP BY company_id""",
+}
 
 
 def generate(folder: Path, companies: int, users: int, seed: int) -> tuple[Path, Path, int]:
@@ -99,7 +125,46 @@ def duckdb_counts(companies_csv: Path, users_csv: Path) -> tuple[dict[str, int],
     return dict(rows), seconds
 
 
-def run(url: str, companies_csv: Path, users_csv: Path, rows: int) -> tuple[float, float, dict[str, int]]:
+def export_intervals(engine: object, tenant_id: int, folder: Path) -> Path:
+    """The stored intervals as CSV, for DuckDB to count over the very rows seatsync counts."""
+    path = folder / "intervals.csv"
+    with engine.connect() as conn, path.open("w", newline="") as handle:  # type: ignore[attr-defined]
+        writer = csv.writer(handle)
+        writer.writerow(["company_id", "user_id", "status", "at", "valid_to"])
+        result = conn.exec_driver_sql(
+            "SELECT c.company_id, e.user_id, e.status, e.at, e.valid_to FROM status_events e "
+            f"JOIN companies c ON c.id = e.company_pk WHERE e.tenant_id = {int(tenant_id)}"
+        )
+        for row in result:
+            writer.writerow(row)
+    return path
+
+
+def duckdb_rules(intervals_csv: Path) -> dict[Rule, tuple[dict[str, int], float]]:
+    """Each rule's counts and best-of-three seconds in DuckDB over the stored intervals (loaded first)."""
+    start, end = PERIOD.bounds(UTC)
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE TABLE iv AS SELECT * FROM read_csv('{intervals_csv}', header = true, "
+        "types = {'at': 'TIMESTAMP', 'valid_to': 'TIMESTAMP', 'company_id': 'VARCHAR', 'user_id': 'VARCHAR'})"
+    )
+    out = {}
+    naive = {"start": start.replace(tzinfo=None), "stop": end.replace(tzinfo=None)}
+    for rule, sql in DUCK_RULES.items():
+        timings, rows = [], []
+        for _ in range(3):
+            began = time.perf_counter()
+            used = {name: value for name, value in naive.items() if f"${name}" in sql}
+            rows = con.execute(sql, used).fetchall()
+            timings.append(time.perf_counter() - began)
+        out[rule] = ({c: int(n) for c, n in rows if n}, min(timings))
+    con.close()
+    return out
+
+
+def run(
+    url: str, companies_csv: Path, users_csv: Path, rows: int
+) -> tuple[float, dict[Rule, float], dict[Rule, dict[str, int]], dict[Rule, tuple[dict[str, int], float]]]:
     engine = make_engine(url)
     upgrade(engine)
     with transaction(engine) as session:
@@ -113,14 +178,20 @@ def run(url: str, companies_csv: Path, users_csv: Path, rows: int) -> tuple[floa
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-    timings = []
-    for _ in range(3):
-        began = time.perf_counter()
-        with transaction(engine) as session:
-            counted = count_billable(session, tenant=tenant, period=PERIOD)
-        timings.append(time.perf_counter() - began)
+    seconds: dict[Rule, float] = {}
+    counts: dict[Rule, dict[str, int]] = {}
+    for rule in RULES:
+        timings = []
+        for _ in range(3):
+            began = time.perf_counter()
+            with transaction(engine) as session:
+                counted = count_billable(session, tenant=tenant, period=PERIOD, rule=rule)
+            timings.append(time.perf_counter() - began)
+        seconds[rule] = min(timings)
+        counts[rule] = {c.company_id: c.billable_users for c in counted}
+    oracle = duckdb_rules(export_intervals(engine, tenant.id, users_csv.parent))
     engine.dispose()
-    return import_rate, min(timings), {c.company_id: c.billable_users for c in counted}
+    return import_rate, seconds, counts, oracle
 
 
 def peak_rss_mb() -> float:
@@ -132,13 +203,11 @@ def peak_rss_mb() -> float:
 
 
 def _child(url: str, companies_csv: Path, users_csv: Path, rows: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    rate, seconds, counts = run(url, companies_csv, users_csv, rows)
-    queue.put((rate, seconds, counts, peak_rss_mb()))
+    rate, seconds, counts, oracle = run(url, companies_csv, users_csv, rows)
+    queue.put((rate, seconds, counts, oracle, peak_rss_mb()))
 
 
-def run_isolated(
-    url: str, companies_csv: Path, users_csv: Path, rows: int
-) -> tuple[float, float, dict[str, int], float]:
+def run_isolated(url: str, companies_csv: Path, users_csv: Path, rows: int) -> tuple[Any, ...]:
     """Each database in its own process, so peak RSS is seatsync's alone."""
     queue = multiprocessing.get_context("spawn").Queue()
     child = multiprocessing.get_context("spawn").Process(
@@ -147,7 +216,7 @@ def run_isolated(
     child.start()
     while True:
         try:
-            result: tuple[float, float, dict[str, int], float] = queue.get(timeout=1)
+            result: tuple[Any, ...] = queue.get(timeout=1)
         except Exception:  # queue.Empty: still working, unless the child died
             if not child.is_alive():
                 raise SystemExit(
@@ -188,25 +257,30 @@ def main() -> None:
             )
         try:
             for name, url in databases:
-                rate, seconds, counts, rss = run_isolated(url, companies_csv, users_csv, rows)
-                agree = counts == reference
-                results.append((name, rows, rate, seconds, seconds / duck_seconds, rss, agree))
-                print(
-                    f"{name}: import {rate:,.0f} rows/s, count {seconds:.3f} s, peak RSS {rss:.0f} MB, agrees: {agree}",
-                    flush=True,
-                )
+                rate, seconds, counts, oracle, rss = run_isolated(url, companies_csv, users_csv, rows)
+                for rule in RULES:
+                    duck_counts, duck_rule_seconds = oracle[rule]
+                    mine = {c: n for c, n in counts[rule].items() if n}
+                    agree = mine == duck_counts and (rule is not Rule.ACTIVE or counts[rule] == reference)
+                    results.append((name, rule.value, rows, rate, seconds[rule], duck_rule_seconds, rss, agree))
+                print(f"{name}: import {rate:,.0f} rows/s, peak RSS {rss:.0f} MB", flush=True)
         finally:
             if not args.skip_pg:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
     print()
-    print(f"month {PERIOD}, rule active; DuckDB count {duck_seconds:.3f} s; billable total {sum(reference.values()):,}")
     print(
-        f"{'database':<11} {'rows':>10} {'import rows/s':>14} {'count s':>8} {'x DuckDB':>9} {'peak RSS MB':>12} {'agrees':>7}"
+        f"month {PERIOD}; DuckDB from the raw CSV (active, recomputing the intervals) {duck_seconds:.3f} s; "
+        f"billable total (active) {sum(reference.values()):,}; load average {os.getloadavg()[0]:.1f}"
     )
-    for name, n, rate, seconds, ratio, rss, agree in results:
+    print(
+        f"{'database':<11} {'rule':<14} {'rows':>10} {'import rows/s':>14} {'count s':>8} {'DuckDB s':>9} "
+        f"{'x DuckDB':>9} {'peak RSS MB':>12} {'agrees':>7}"
+    )
+    for name, rule, n, rate, seconds, duck_rule, rss, agree in results:
         print(
-            f"{name:<11} {n:>10,} {rate:>14,.0f} {seconds:>8.3f} {ratio:>9.1f} {rss:>12.0f} {'yes' if agree else 'NO':>7}"
+            f"{name:<11} {rule:<14} {n:>10,} {rate:>14,.0f} {seconds:>8.3f} {duck_rule:>9.3f} "
+            f"{seconds / duck_rule:>9.1f} {rss:>12.0f} {'yes' if agree else 'NO':>7}"
         )
     if not all(r[-1] for r in results):
         sys.exit("counts disagree with DuckDB")

@@ -12,6 +12,7 @@
     │       └── MissingRights       an action needs rights the remote API member lacks (each named)
     ├── ConfigurationError         the installation is not set up (missing key, integration not connected)
     │   └── UnsupportedOption      a billing target cannot honour a push option (never silently dropped)
+    ├── DatabaseBusy               the embedded database is busy with another write: try again (HTTP 503)
     └── ConnectorError             a remote API (ConnectWise, Gradient, ...) did not do what was asked
         ├── RetriableError          worth trying again: the engine backs off and retries
         │   ├── RateLimited          429; carries retry_after seconds
@@ -109,6 +110,16 @@ class MissingRights(Conflict):
     def __init__(self, message: str, *, rights: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.rights = rights
+
+
+class DatabaseBusy(SeatsyncError):
+    """SQLite's one writer is busy (a long import's merge, say) for longer than a request waits."""
+
+    def __init__(self, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"the database is busy with another change (such as a large import): try again in {retry_after} seconds"
+        )
 
 
 class ConfigurationError(SeatsyncError):

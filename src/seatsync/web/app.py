@@ -17,7 +17,7 @@ from seatsync import __version__
 from seatsync.config import Settings, get_settings
 from seatsync.db.engine import make_engine, session_factory
 from seatsync.db.types import utcnow
-from seatsync.errors import SeatsyncError
+from seatsync.errors import DatabaseBusy, SeatsyncError
 from seatsync.web.auth import Clock, NotAuthenticated, TooManyAttempts
 from seatsync.web.errors import error_body, status_for
 from seatsync.web.state import AppState
@@ -39,7 +39,7 @@ async def _seatsync_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SeatsyncError)
     code = status_for(exc)
     if is_api(request):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts | DatabaseBusy) else None
         if isinstance(exc, NotAuthenticated):
             headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(error_body(exc), status_code=code, headers=headers)
@@ -47,7 +47,10 @@ async def _seatsync_error(request: Request, exc: Exception) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     from seatsync.web.pages import render_error
 
-    return render_error(request, code, str(exc))
+    answer = render_error(request, code, str(exc))
+    if isinstance(exc, DatabaseBusy):
+        answer.headers["Retry-After"] = str(exc.retry_after)
+    return answer
 
 
 class SecurityHeaders:

@@ -12,10 +12,11 @@ import anyio
 from fastapi import BackgroundTasks, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Tenant as TenantRow
-from seatsync.errors import ConnectorError, NotFound
+from seatsync.errors import ConnectorError, DatabaseBusy, NotFound
 from seatsync.web.auth import (
     Forbidden,
     NotAuthenticated,
@@ -82,18 +83,51 @@ def reads_only(endpoint: F) -> F:
     return endpoint
 
 
+def defers_write_lock(endpoint: F) -> F:
+    """Mark an endpoint that may run long before it writes (an import: parsing and staging a file): on SQLite it
+    does not take the write lock up front, so others' short writes (logins) go on meanwhile. It must not read in a
+    transaction and write later (the importer reads first outside it, stages in temporary tables, then writes)."""
+    endpoint.defer_write_lock = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _defers_write_lock(request: Request) -> bool:
+    return getattr(request.scope.get("endpoint"), "defer_write_lock", False) is True
+
+
+#: how long a request waits for SQLite's write lock before answering 503 (the busy timeout, in milliseconds)
+SQLITE_WRITE_WAIT_MS = 10_000
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
 def _reads_only(request: Request) -> bool:
     """The request's endpoint only reads (``reads_only``, ``local_read``)."""
     return getattr(request.scope.get("endpoint"), "reads_only", False) is True
 
 
-def _sqlite_write_lock(session: Session) -> None:
-    session.execute(text("BEGIN IMMEDIATE"))
+def _sqlite_write_lock(session: Session, *, now: bool) -> None:
+    """How long this request's writes wait for the lock; with ``now``, take it before the handler runs."""
+    session.execute(text(f"PRAGMA busy_timeout = {int(SQLITE_WRITE_WAIT_MS)}"))
+    if not now:
+        return
+    try:
+        session.execute(text("BEGIN IMMEDIATE"))
+    except OperationalError as exc:
+        if _is_busy(exc):
+            raise DatabaseBusy() from exc
+        raise
 
 
 def _commit_and_close(session: Session) -> None:
     try:
         session.commit()
+    except OperationalError as exc:
+        if _is_busy(exc):
+            raise DatabaseBusy() from exc
+        raise
     finally:
         session.close()
 
@@ -119,11 +153,13 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     session = state.read_sessions() if _reads_only(request) else state.sessions()
     try:
         if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
-            await run_in_threadpool(_sqlite_write_lock, session)
+            await run_in_threadpool(functools.partial(_sqlite_write_lock, session, now=not _defers_write_lock(request)))
         yield session
-    except BaseException:
+    except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await run_db(request, _rollback_and_close, session)
+        if _is_busy(exc):  # the lock waited for in the handler (an import's merge) was not free in time
+            raise DatabaseBusy() from exc
         raise
     with anyio.CancelScope(shield=True):
         await run_db(request, _commit_and_close, session)

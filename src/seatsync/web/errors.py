@@ -8,6 +8,7 @@ from seatsync.errors import (
     ConfigurationError,
     Conflict,
     ConnectorError,
+    DatabaseBusy,
     ImportRejected,
     MissingRights,
     NotFound,
@@ -32,6 +33,8 @@ def status_for(exc: SeatsyncError) -> int:
         return 422
     if isinstance(exc, ConnectorError):
         return 502
+    if isinstance(exc, DatabaseBusy):
+        return 503
     return 500
 
 

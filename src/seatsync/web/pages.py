@@ -51,6 +51,7 @@ from seatsync.web.deps import (
     Now,
     State,
     Tenant,
+    defers_write_lock,
     local_read,
     optional_principal,
 )
@@ -248,6 +249,7 @@ def company_rule_submit(
 
 
 @router.post("/companies/upload")
+@defers_write_lock
 def upload_page(
     request: Request,
     principal: AdminOperator,

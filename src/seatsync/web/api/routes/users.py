@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Path, UploadFile
 
 from seatsync.services.imports import ImportKind, import_file, import_records
 from seatsync.web.api.schemas import Batch, ImportOut, ImportProblem
-from seatsync.web.deps import AdminOperator, DbSession, State, Tenant
+from seatsync.web.deps import AdminOperator, DbSession, State, Tenant, defers_write_lock
 from seatsync.web.ingest import after_commit, import_out, numbered
 
 router = APIRouter(tags=["ingest"])
@@ -18,6 +18,7 @@ REJECTED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/users/events", responses=REJECTED)
+@defers_write_lock
 def post_user_events(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
     """User status changes (``user_id, company_id, email, name, status, at``); a change already stored is a no-op."""
     result = import_records(
@@ -27,6 +28,7 @@ def post_user_events(body: Batch, principal: AdminOperator, tenant: Tenant, db: 
 
 
 @router.post("/activity", responses=REJECTED)
+@defers_write_lock
 def post_activity(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbSession) -> ImportOut:
     """Training assignments and phishing emails (``user_id, kind, at``) for the ``engaged`` rule."""
     result = import_records(
@@ -36,6 +38,7 @@ def post_activity(body: Batch, principal: AdminOperator, tenant: Tenant, db: DbS
 
 
 @router.post("/imports/{kind}", responses=REJECTED)
+@defers_write_lock
 def upload(
     kind: Annotated[ImportKind, Path()],
     file: Annotated[UploadFile, File(description="CSV with a header row (or .jsonl)")],
