@@ -155,7 +155,7 @@ map_group = cli.lazy_group("map", "Map companies to a PSA's company, contract an
 map_group.lazy(
     "connectwise",
     "seatsync.cli.push:map_connectwise",
-    "Set one company's mapping; the chain is checked against ConnectWise first.",
+    "Set one company's mapping (the chain is checked against ConnectWise first), or clear it with --clear.",
 )
 map_group.lazy(
     "autotask",
