@@ -6,16 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import SeatsyncError
+from seatsync.push import runs
 from seatsync.services import halopsa_connection as halo
-from seatsync.web.deps import AdminOperator, DbSession, Now, State, Tenant
+from seatsync.services import psa_mappings
+from seatsync.services.billing import count_billable
+from seatsync.web.api.routes import halopsa as halo_routes
+from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
-from seatsync.web.pages import integrations_page
+from seatsync.web.mapper import PAGE_SIZE, Filter
+from seatsync.web.mappers import halopsa as halo_mapper
+from seatsync.web.pages import integrations_page, mapper_page_response, tenant_zone
+from seatsync.web.periods import current_period
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,4 +93,103 @@ def halopsa_disconnect_submit(
     halo.disconnect(db, tenant=tenant)
     return integrations_page(
         request, db, tenant, halo_now, flash="HaloPSA disconnected: the client secret is forgotten (mappings are kept)."
+    )
+
+
+# --- HaloPSA › Billing (the mapper) -------------------------------------------------------------------------------
+
+
+def _matches(chosen: Filter, mapped: bool, outcome: str | None, reason: str | None) -> bool:
+    if chosen is Filter.UNMAPPED:
+        return not mapped
+    if chosen is Filter.FAILED:
+        return outcome == runs.Outcome.FAILED
+    if chosen is Filter.BLOCKED:
+        return outcome == runs.Outcome.BLOCKED
+    if chosen is Filter.DRIFT:
+        return outcome == runs.Outcome.BLOCKED and "changed in HaloPSA" in (reason or "")
+    return True
+
+
+@router.get("/halopsa/billing")
+def halopsa_mapper_view(
+    request: Request,
+    principal: CurrentOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Filter = Filter.ALL,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """HaloPSA › Billing: one row per company (client, subscription), saved at once; Preview and Push Billing."""
+    chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
+    zone = tenant_zone(tenant)
+    counts = {c.company_pk: c.billable_users for c in count_billable(db, tenant=tenant, period=chosen)}
+    mapped = psa_mappings.tenant_mappings(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target)
+    results = runs.latest_results(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen))
+    companies = db.execute(
+        select(Company.id, Company.company_id, Company.name)
+        .where(Company.tenant_id == tenant.id, Company.archived.is_(False))
+        .order_by(Company.name, Company.company_id)
+    ).all()
+    needle = q.strip().casefold()
+    shown = [c for c in companies if not needle or needle in c.name.casefold() or needle in c.company_id.casefold()]
+    filter_counts = {
+        f: sum(
+            1
+            for c in shown
+            if _matches(
+                f,
+                bool(mapped.get(c.id)),
+                getattr(results.get(c.id), "outcome", None),
+                getattr(results.get(c.id), "reason", None),
+            )
+        )
+        for f in Filter
+    }
+    shown = [
+        c
+        for c in shown
+        if _matches(
+            filter,
+            bool(mapped.get(c.id)),
+            getattr(results.get(c.id), "outcome", None),
+            getattr(results.get(c.id), "reason", None),
+        )
+    ]
+    page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+    rows = [
+        halo_mapper.row_cells(
+            pk=c.id,
+            company_id=c.company_id,
+            name=c.name,
+            billable=counts.get(c.id, 0),
+            mapping=next(iter(sorted(mapped.get(c.id, {}).items())), (None, None))[1],
+            result=results.get(c.id),
+            admin=principal.is_admin,
+            zone=zone,
+        )
+        for c in page_rows
+    ]
+    connection = halo_routes.connection_out(db, tenant)
+    return mapper_page_response(
+        request,
+        layout=halo_mapper.LAYOUT,
+        tenant=tenant,
+        rows=rows,
+        period=chosen,
+        q=q,
+        chosen=filter,
+        page_no=page_no,
+        total=len(shown),
+        filter_counts=filter_counts,
+        connection=connection,
+        can_preview=connection.status == halo.IntegrationStatus.CONNECTED,
+        last_push=runs.last_push(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen)),
+        running=runs.running_run(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen)),
+        automap=False,
+        now=state.clock(),
+        admin=principal.is_admin,
     )

@@ -36,10 +36,11 @@ __all__ = [
 
 
 def _register_builtin() -> None:
-    from seatsync.web.mappers import autotask, connectwise
+    from seatsync.web.mappers import autotask, connectwise, halopsa
 
     register(connectwise.SOURCE)
     register(autotask.SOURCE)
+    register(halopsa.SOURCE)
 
 
 _register_builtin()

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from seatsync.db.models import PSAMapping
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.services import companies, halopsa_mappings, psa_mappings
 from seatsync.services import halopsa_connection as halo
-from seatsync.services import halopsa_mappings, psa_mappings
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
 
 router = APIRouter(prefix="/halopsa", tags=["halopsa"])
@@ -82,7 +82,9 @@ class MappingIn(BaseModel):
 class SubscriptionIn(BaseModel):
     company_id: str = Field(min_length=1, max_length=200)
     client_id: int = Field(ge=1, le=2_147_483_647)
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(
+        None, min_length=1, max_length=200, description='default: the company\'s name and "Security Awareness"'
+    )
     item_id: int | None = Field(None, ge=1, le=2_147_483_647)
     start_date: date | None = None
     product: Product = ""
@@ -267,25 +269,32 @@ def delete_mapping(
     return {"removed": removed}
 
 
+class CreatedOut(MappingOut):
+    #: the mapper page reads the mapping it saved here
+    mapping: MappingOut
+
+
 @router.post("/subscriptions", status_code=201)
 def create_subscription(
     body: SubscriptionIn, principal: AdminOperator, tenant: Tenant, db: DbSession, state: State
-) -> MappingOut:
+) -> CreatedOut:
     """Create a subscription under the client (count 0 until the first push) and map the company to it."""
+    company = companies.get_company(db, tenant=tenant, company_id=body.company_id)
     with commit_on_connector_error(db), halo.client_for(db, tenant=tenant, settings=state.settings) as client:
         saved = halopsa_mappings.create_subscription(
             db,
             tenant=tenant,
             company_id=body.company_id,
             client_id=body.client_id,
-            name=body.name,
+            name=body.name or f"{company.name} - Security Awareness",
             item_id=body.item_id,
             start_date=body.start_date,
             product=body.product,
             by=principal.email,
             client=client,
         )
-    return _mapping_out(body.company_id, saved)
+    out = _mapping_out(body.company_id, saved)
+    return CreatedOut(**out.model_dump(), mapping=out)
 
 
 @router.get("/suggestions")

@@ -1,0 +1,97 @@
+"""The HaloPSA mapper: client → subscription (HaloPSA has no contract level), from ``psa_mappings``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from seatsync.config import Settings
+from seatsync.db.models import PSAMapping, PushResult, Tenant
+from seatsync.domain.periods import local_date, shown_instant
+from seatsync.errors import NotFound
+from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
+from seatsync.web.mappers.cells import fmt_qty, result_status
+
+LAYOUT = MapperLayout(
+    target="halopsa",
+    name="HaloPSA",
+    path="/halopsa/billing",
+    levels=(
+        Level("client", "HaloPSA Client", "client_id", "client", "Search HaloPSA…"),
+        Level("subscription", "HaloPSA Subscription", "licence_id", "subscription", "Choose subscription…"),
+    ),
+    save_url="/api/v1/halopsa/mappings/{company}",
+    create_item_url="/api/v1/halopsa/subscriptions",
+    create_item_label="Create subscription",
+)
+
+
+def row_cells(
+    *,
+    pk: int,
+    company_id: str,
+    name: str,
+    billable: int,
+    mapping: PSAMapping | None,
+    result: PushResult | None,
+    admin: bool,
+    zone: ZoneInfo,
+) -> RowCells:
+    """One mapper row, every value ready to print (one item for all the company's products)."""
+    m, r = mapping, result
+    client = (m.psa_company_id or "", m.psa_company_name or "") if m else ("", "")
+    licence = (m.item_id or "", m.item_name or "") if m else ("", "")
+    cells = (
+        (ChoiceCell(client[0], client[1], not admin),),
+        (ChoiceCell(licence[0], licence[1], not admin or not client[0]),),
+    )
+    chosen = (1 if client[0] else 0) + (1 if client[0] and licence[0] else 0)
+    status = result_status(
+        LAYOUT,
+        chosen=chosen,
+        outcome=r.outcome if r else None,
+        reason=r.reason if r else None,
+        before=r.quantity_before if r else None,
+        after=r.quantity_after if r else None,
+        intended=r.billable if r else None,
+        run_id=r.run_id if r else None,
+    )
+    return RowCells(
+        pk=pk,
+        company_id=company_id,
+        name=name,
+        billable=billable,
+        choices=cells,
+        status=status,
+        saved_date=local_date(m.saved_at, zone) if m else "—",
+        saved_title=f"by {m.saved_by} at {shown_instant(m.saved_at, zone)}" if m else "",
+    )
+
+
+class HaloPSAMapper:
+    layout = LAYOUT
+
+    def choices(
+        self, session: Session, *, tenant: Tenant, settings: Settings, level: str, parent: str | None, q: str
+    ) -> Sequence[Choice]:
+        from seatsync.services import halopsa_connection as halo
+        from seatsync.services import halopsa_mappings
+
+        if level == "client":
+            if not halopsa_mappings.has_cached_clients(session, tenant):
+                with halo.client_for(session, tenant=tenant, settings=settings) as client:
+                    halopsa_mappings.refresh_clients(session, tenant=tenant, client=client)
+            found = halopsa_mappings.search_clients(session, tenant=tenant, query=q, limit=20)
+            return [Choice(c.remote_id, c.name, f"{c.identifier} · #{c.remote_id}") for c in found]
+        if level == "subscription":
+            if parent is None or not parent.isdigit() or not 0 < int(parent) < 2**31:
+                raise NotFound("choose the HaloPSA client first (parent must be its id)")
+            with halo.client_for(session, tenant=tenant, settings=settings) as client:
+                licences = halopsa_mappings.subscriptions(client, client_id=int(parent))
+            return [Choice(str(s.id), f"{s.name} · count {fmt_qty(s.count)}") for s in licences]
+        raise NotFound(f"the HaloPSA mapper has no level {level!r} (client, subscription)")
+
+
+SOURCE = HaloPSAMapper()
