@@ -281,12 +281,12 @@ def push_connectwise(
             header = ["company_id", "company", "before", "after", "action", "reason"]
             rows = [
                 [
-                    r.company.company_id,
+                    r.company.company_id + (f" ({r.product})" if r.product else ""),
                     r.company.name,
                     number(r.current_quantity),
                     number(r.proposed_quantity),
                     r.action.value,
-                    r.reason or "",
+                    "; ".join(x for x in (r.reason, r.note, r.invoice.describe() if r.invoice else None) if x),
                 ]
                 for r in plan.rows
             ]

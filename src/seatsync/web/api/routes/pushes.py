@@ -70,6 +70,9 @@ class PlanRowOut(BaseModel):
 
 class PreviewOut(BaseModel):
     period: str
+    period_status: str = Field(
+        "closed", description='"closed", or "in progress" (the current month: counts may still rise)'
+    )
     counts: dict[str, int]
     rows: list[PlanRowOut]
 
@@ -204,7 +207,8 @@ def _target_preview(key: str, db: Session, tenant: Tenant, state: Any, period: B
         )
         for r in planned
     ]  # fmt: skip
-    return PreviewOut(period=str(period), counts=counts, rows=rows)
+    status = push_engine.period_status(period, zone=tenant.time_zone, now=state.clock())
+    return PreviewOut(period=str(period), period_status=status, counts=counts, rows=rows)
 
 
 def default_period(target: str, tenant: Tenant, now: datetime) -> BillingPeriod:
@@ -215,12 +219,14 @@ def default_period(target: str, tenant: Tenant, now: datetime) -> BillingPeriod:
 def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State) -> PreviewOut:
     """What a push would do for each company (before → after, action, reason). Changes nothing."""
     period = BillingPeriod.parse(body.period) if body.period else current_period(tenant, state.clock())
+    status = push_engine.period_status(period, zone=tenant.time_zone, now=state.clock())  # 422 before it starts
     if body.target != "connectwise":
         return _target_preview(body.target, db, tenant, state, period)
     with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
         plan = cw_push.preview(db, tenant=tenant, period=period, client=client)
     return PreviewOut(
         period=plan.period,
+        period_status=status,
         counts={action.value: n for action, n in plan.counts().items()},
         rows=[
             PlanRowOut(
