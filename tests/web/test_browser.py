@@ -271,3 +271,46 @@ def test_clearing_a_mapping_moves_its_status(browser: Browser, site: tuple[str, 
     expect(row.locator(".status-none")).to_have_text("Not mapped")
     expect(row.locator(".status-bad")).to_have_count(0)
     context.close()
+
+
+def test_products_billed_apart_show_a_chain_each(
+    browser: Browser, site: tuple[str, Engine, ConnectWiseSandbox]
+) -> None:
+    """A company whose training and phishing go to separate additions shows one labelled chain per product, and
+    clearing one of them leaves the other."""
+    base, engine, _sandbox = site
+    with transaction(engine) as session:
+        tenant = get_tenant(session, slug="alpha-msp")
+        with cw.client_for(session, tenant=tenant) as client:
+            by_name = {c.name: c for c in client.list_companies()}
+            for product, name in (("sat", "Initech"), ("phishing", "Umbrella Health Partners")):
+                company = by_name[name]
+                agreement = next(a for a in mappings.cw_agreements(client, cw_company=company.id) if a.active)
+                addition = next(a for a in mappings.cw_additions(client, agreement=agreement.id) if not a.cancelled)
+                mappings.set_mapping(
+                    session,
+                    tenant=tenant,
+                    company_id="a-003",
+                    cw_company=company.id,
+                    agreement=agreement.id,
+                    addition=addition.id,
+                    by="test",
+                    client=client,
+                    product=product,
+                )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    login(page, base, "admin@a.test")
+    row = page.locator("tr[data-company='a-003']")
+
+    expect(row.locator(".pp")).to_have_count(6)  # Training / Phishing over each of the three choices
+    expect(row.get_by_role("combobox", name="ConnectWise Addition Contoso Limited a-003 Training")).to_be_visible()
+    expect(row.locator(".status-none")).to_have_text("Not pushed yet")
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    row.get_by_role("button", name="Clear the mapping of Contoso Limited (Phishing)").click()
+    expect(page.locator("#toast")).to_contain_text("Mapping cleared: Contoso Limited")
+    expect(row.locator(".status-none")).to_have_text("Not mapped")
+    page.reload()
+    row = page.locator("tr[data-company='a-003']")
+    expect(row.locator("input.pick")).to_have_count(1)  # only the training chain is left
+    context.close()

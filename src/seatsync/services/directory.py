@@ -16,7 +16,7 @@ import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from sqlalchemy import select
@@ -141,8 +141,17 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
         .outerjoin(CWMapping, CWMapping.company_pk == Company.id)
         .where(Company.tenant_id == tenant_id)
     )
-    entries = tuple(
-        Entry(
+    # a company whose products are billed apart has a mapping per product: one entry, complete when each is,
+    # found by any of its PSA companies' names
+    merged: dict[int, Entry] = {}
+    for pk, company_id, name, products, archived, own_rule, cw_name, cw_company, agreement, addition in rows:
+        complete = cw_company is not None and agreement is not None and addition is not None
+        found = merged.get(pk)
+        if found is not None:
+            cw_key = "\n".join(t for t in (found.cw_key, (cw_name or "").casefold()) if t)
+            merged[pk] = replace(found, cw_key=cw_key, complete=found.complete and complete)
+            continue
+        merged[pk] = Entry(
             pk,
             company_id,
             name,
@@ -150,11 +159,10 @@ def load_directory(session: Session, *, tenant_id: int, revision: int) -> Direct
             bool(archived),
             f"{name.casefold()}\n{company_id.casefold()}",
             (cw_name or "").casefold(),
-            cw_company is not None and agreement is not None and addition is not None,
+            complete,
             own_rule,
         )
-        for pk, company_id, name, products, archived, own_rule, cw_name, cw_company, agreement, addition in rows
-    )
+    entries = tuple(merged.values())
     return Directory(tenant_id, revision, entries)
 
 

@@ -60,6 +60,8 @@ class MappingView:
     addition_name: str | None
     saved_at: datetime
     saved_by: str
+    #: "" = one item for all the company's products, else the product this mapping's item bills
+    product: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,11 @@ class MapperRow:
     company_id: str
     name: str
     billable: int
+    #: the mapping for all the company's products (or, when its products are billed apart, the first of them)
     mapping: MappingView | None
     result: ResultView | None
+    #: every mapping of the company: one (product "") or one per product
+    mappings: tuple[MappingView, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -175,6 +180,7 @@ _PAGE_MAPPINGS = select(
     CWMapping.addition_name,
     CWMapping.saved_at,
     CWMapping.saved_by,
+    CWMapping.product,
 ).where(
     # "+ 0": SQLite would otherwise walk all the tenant's mappings instead of 50 look-ups by company
     CWMapping.tenant_id + 0 == bindparam("tenant_id"),
@@ -345,7 +351,11 @@ def read_rows(
     params = {"tenant_id": tenant.id, "period": str(period), "ids": [e.pk for e in entries]}
     # plain rows, no ORM objects: on the session's connection, past the ORM's loading machinery
     connection = session.connection()
-    mappings = {row[0]: MappingView(*row[1:]) for row in connection.execute(_PAGE_MAPPINGS, params)}
+    mappings: dict[int, list[MappingView]] = {}
+    for pk, *fields in connection.execute(_PAGE_MAPPINGS, params):
+        mappings.setdefault(pk, []).append(MappingView(*fields))
+    for found in mappings.values():
+        found.sort(key=lambda m: (m.product != "", m.product))  # "" first, then "phishing", "sat"
     results: dict[int, tuple[int, int, ResultView]] = {}
     for pk, result_id, run_id, outcome, reason, before, after, billable in connection.execute(_PAGE_RESULTS, params):
         if pk not in results or (run_id, result_id) > results[pk][:2]:
@@ -356,8 +366,9 @@ def read_rows(
             e.company_id,
             e.name,
             counts.get(e.pk, 0),
-            mappings.get(e.pk),
+            mappings[e.pk][0] if e.pk in mappings else None,
             results[e.pk][2] if e.pk in results else None,
+            tuple(mappings.get(e.pk, ())),
         )
         for e in entries
     ]

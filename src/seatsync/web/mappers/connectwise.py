@@ -11,7 +11,7 @@ from seatsync.config import Settings
 from seatsync.db.models import Tenant
 from seatsync.domain.periods import local_date, shown_instant
 from seatsync.errors import NotFound
-from seatsync.web.mapper import MapperRow
+from seatsync.web.mapper import MapperRow, MappingView
 from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
 from seatsync.web.mappers.cells import fmt_qty, result_status
 
@@ -31,23 +31,32 @@ LAYOUT = MapperLayout(
 )
 
 
+def _chain(m: MappingView | None) -> tuple[tuple[int | None, str | None], ...]:
+    if m is None:
+        return ((None, None),) * 3
+    return ((m.cw_company_id, m.cw_company_name), (m.agreement_id, m.agreement_name), (m.addition_id, m.addition_name))
+
+
 def row_cells(row: MapperRow, *, admin: bool, zone: ZoneInfo) -> RowCells:
-    """One mapper row, every value ready to print."""
-    m, r = row.mapping, row.result
-    values = (
-        (m.cw_company_id, m.cw_company_name, m.agreement_id, m.agreement_name, m.addition_id, m.addition_name)
-        if m is not None
-        else (None,) * 6
+    """One mapper row, every value ready to print. A company whose products are billed apart shows one chain
+    (company, agreement, addition) per product, each labelled; the row is complete when every chain is."""
+    apart = [m for m in row.mappings if m.product]
+    chains: list[tuple[str, MappingView | None]] = (
+        [(m.product, m) for m in apart] if apart and len(apart) == len(row.mappings) else [("", row.mapping)]
     )
-    cells: list[tuple[ChoiceCell, ...]] = []
-    chosen = 0
-    above = True  # the level above is chosen (the first level has none)
-    for index in range(0, 6, 2):
-        value, label = values[index], values[index + 1]
-        cells.append((ChoiceCell(str(value) if value else "", str(label or ""), not admin or not above),))
-        if value and above:
-            chosen += 1
-        above = above and bool(value)
+    columns: list[list[ChoiceCell]] = [[], [], []]
+    chosen = len(LAYOUT.levels)
+    for product, mapping in chains:
+        above, depth = True, 0  # the level above is chosen (the first level has none)
+        for level, (value, label) in enumerate(_chain(mapping)):
+            columns[level].append(
+                ChoiceCell(str(value) if value else "", str(label or ""), not admin or not above, product)
+            )
+            if value and above:
+                depth += 1
+            above = above and bool(value)
+        chosen = min(chosen, depth)
+    r, m = row.result, row.mapping
     status = result_status(
         LAYOUT,
         chosen=chosen,
@@ -58,15 +67,16 @@ def row_cells(row: MapperRow, *, admin: bool, zone: ZoneInfo) -> RowCells:
         intended=r.billable if r else None,
         run_id=r.run_id if r else None,
     )
+    saved = max(row.mappings, key=lambda v: v.saved_at) if row.mappings else m
     return RowCells(
         pk=row.company_pk,
         company_id=row.company_id,
         name=row.name,
         billable=row.billable,
-        choices=tuple(cells),
+        choices=tuple(tuple(c) for c in columns),
         status=status,
-        saved_date=local_date(m.saved_at, zone) if m else "—",
-        saved_title=f"by {m.saved_by} at {shown_instant(m.saved_at, zone)}" if m else "",
+        saved_date=local_date(saved.saved_at, zone) if saved else "—",
+        saved_title=f"by {saved.saved_by} at {shown_instant(saved.saved_at, zone)}" if saved else "",
     )
 
 

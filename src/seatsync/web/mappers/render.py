@@ -17,19 +17,23 @@ def _attr(name: str, value: str) -> str:
 
 
 def _choice(layout: MapperLayout, level: int, pk: int, cell: ChoiceCell, readonly: str) -> str:
-    product = f'<span class="pp">{escape(cell.product_label)}</span>' if cell.product else ""
-    labelled = f'aria-labelledby="h{level} n{pk}"'
+    product = (
+        f'<span class="pp" id="p{level}{cell.product}{pk}">{escape(cell.product_label)}</span>' if cell.product else ""
+    )
+    labelled = f'aria-labelledby="h{level} n{pk}{f" p{level}{cell.product}{pk}" if cell.product else ""}"'
+    data_p = _attr("data-p", cell.product)
     if level == 0:
-        return (
-            f'{product}<input class="pick" role="combobox" {labelled} value="{escape(cell.label)}" '
-            f'data-id="{escape(cell.value)}"{readonly}>'
+        box = (
+            f'<input class="pick" role="combobox" {labelled} value="{escape(cell.label)}" '
+            f'data-id="{escape(cell.value)}"{data_p}{readonly}>'
         )
+        # one box per product: each in its own wrapper, which places its clear button
+        return f'{product}<span class="pw">{box}</span>' if cell.product else box
     disabled = " disabled" if cell.disabled else ""
     if cell.value:
         option = f'<option value="{escape(cell.value)}">{escape(cell.label)}'
     else:
         option = f'<option value="">{"—" if cell.disabled else escape(layout.levels[level].placeholder)}'
-    data_p = _attr("data-p", cell.product)
     return f'{product}<select data-l="{level}"{data_p} {labelled}{disabled}>{option}</select>'
 
 

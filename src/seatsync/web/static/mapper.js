@@ -30,15 +30,18 @@
     return `Not pushed: choose ${said}`;
   }
 
-  // --- the row's state -----------------------------------------------------------------------------------------
-  const input = (row) => row.querySelector("input.pick");
-  const selects = (row, level) => [...row.querySelectorAll(`select[data-l="${level}"]`)];
-  const valueOf = (row, level) => (level === 0 ? input(row).dataset.id : selects(row, level)[0]?.value) || "";
-  function chosenLevels(row) {
+  // --- the row's state: one chain of choices, or one per product (data-p) when its products are billed apart ------
+  const ofProduct = (p) => (p ? `[data-p="${p}"]` : ":not([data-p])");
+  const input = (row, p = "") => row.querySelector(`input.pick${ofProduct(p)}`);
+  const selects = (row, level, p = "") => [...row.querySelectorAll(`select[data-l="${level}"]${ofProduct(p)}`)];
+  const valueOf = (row, level, p = "") => (level === 0 ? input(row, p)?.dataset.id : selects(row, level, p)[0]?.value) || "";
+  const products = (row) => [...row.querySelectorAll("input.pick")].map((box) => box.dataset.p || "");
+  function chosenLevels(row, p = "") {
     let n = 0;
-    while (n < levels.length && valueOf(row, n)) n += 1;
+    while (n < levels.length && valueOf(row, n, p)) n += 1;
     return n;
   }
+  const rowChosen = (row) => Math.min(...products(row).map((p) => chosenLevels(row, p)));
 
   function setStatus(row, kind, label, title, extra = {}) {
     const cell = row.querySelector(".status").parentElement;
@@ -50,7 +53,7 @@
   }
 
   function statusFollowsMapping(row) {
-    const chosen = chosenLevels(row);
+    const chosen = rowChosen(row);
     if (chosen < levels.length) setStatus(row, "none", missing(chosen), "Rows without every choice are not pushed");
     else setStatus(row, "none", "Not pushed yet", "");
   }
@@ -62,19 +65,16 @@
     row.classList.add("just-saved");
   }
 
-  async function save(row, level, product) {
+  async function save(row, level, p = "") {
     const body = {};
-    for (let l = 0; l <= level; l += 1) body[levels[l].field] = valueOf(row, l) || null;
-    if (product) {
-      body[levels[level].field] = row.querySelector(`select[data-l="${level}"][data-p="${product}"]`).value || null;
-      body[layout.product] = product;
-    }
+    for (let l = 0; l <= level; l += 1) body[levels[l].field] = valueOf(row, l, p) || null;
+    if (p) body[layout.product] = p;
     row.classList.add("saving");
     try {
       const saved = await api("PUT", saveUrl(row), body);
       markSaved(row, saved);
       statusFollowsMapping(row);
-      toast(`Mapping Saved: ${rowName(row)}${chosenLevels(row) === levels.length ? " (ready to push)" : ""}`);
+      toast(`Mapping Saved: ${rowName(row)}${rowChosen(row) === levels.length ? " (ready to push)" : ""}`);
       return saved;
     } catch (error) {
       toast(`Not saved: ${error.message}`, true);
@@ -84,17 +84,17 @@
     }
   }
 
-  async function clearMapping(row) {
+  async function clearMapping(row, p = "") {
     row.classList.add("saving");
     try {
-      await api("DELETE", saveUrl(row));
-      input(row).value = "";
-      input(row).dataset.id = "";
-      for (let l = 1; l < levels.length; l += 1) selects(row, l).forEach((s) => resetSelect(s, "—", true));
+      await api("DELETE", saveUrl(row) + (p ? `?${layout.product}=${encodeURIComponent(p)}` : ""));
+      input(row, p).value = "";
+      input(row, p).dataset.id = "";
+      for (let l = 1; l < levels.length; l += 1) selects(row, l, p).forEach((s) => resetSelect(s, "—", true));
       markSaved(row, null);
       row.querySelector(".saved").title = "Mapping cleared";
       statusFollowsMapping(row);
-      addClearButton(row);
+      addClearButton(row, p);
       toast(`Mapping cleared: ${rowName(row)} is no longer pushed`);
     } catch (error) {
       toast(`Not cleared: ${error.message}`, true);
@@ -130,23 +130,22 @@
     delete select.dataset.loaded;
   }
 
-  async function loadLevel(row, level) {
-    const parent = valueOf(row, level - 1);
+  async function loadLevel(row, level, p = "") {
+    const parent = valueOf(row, level - 1, p);
     if (!parent) return;
     const items = await choices(level, parent);
-    for (const select of selects(row, level)) fillSelect(select, items, select.value, levels[level].placeholder);
+    for (const select of selects(row, level, p)) fillSelect(select, items, select.value, levels[level].placeholder);
   }
 
-  // after a choice at `level`: the levels below start over, the next one is read
-  async function chose(row, level, product) {
-    await save(row, level, product);
-    if (product) return;
+  // after a choice at `level` of product p's chain: the levels below start over, the next one is read
+  async function chose(row, level, p = "") {
+    await save(row, level, p);
     for (let l = level + 1; l < levels.length; l += 1) {
-      selects(row, l).forEach((s) => resetSelect(s, l === level + 1 && valueOf(row, level) ? levels[l].placeholder : "—", true));
+      selects(row, l, p).forEach((s) => resetSelect(s, l === level + 1 && valueOf(row, level, p) ? levels[l].placeholder : "—", true));
     }
-    if (level + 1 < levels.length && valueOf(row, level)) {
-      await loadLevel(row, level + 1);
-      selects(row, level + 1)[0]?.focus();
+    if (level + 1 < levels.length && valueOf(row, level, p)) {
+      await loadLevel(row, level + 1, p);
+      selects(row, level + 1, p)[0]?.focus();
     }
   }
 
@@ -157,8 +156,8 @@
   list.id = "mapper-options";
   list.hidden = true;
 
-  function setupPick(row) {
-    const box = input(row);
+  function setupPick(row, p = "") {
+    const box = input(row, p);
     box.setAttribute("aria-autocomplete", "list");
     box.setAttribute("aria-expanded", "false");
     box.setAttribute("autocomplete", "off");
@@ -194,18 +193,18 @@
       box.value = company.label;
       box.dataset.id = company.id;
       box.dataset.label = company.label;
-      try { await chose(row, 0); addClearButton(row); } catch (error) { /* shown by save */ }
+      try { await chose(row, 0, p); addClearButton(row, p); } catch (error) { /* shown by save */ }
     }
     box.addEventListener("input", search);
     box.addEventListener("focus", () => { box.dataset.label = box.value; box.select(); search(); });
     box.addEventListener("blur", () => setTimeout(() => {
       close();
       // an emptied box clears the mapping; anything else typed but not chosen goes back to the saved name
-      if (!box.value.trim() && box.dataset.id) clearMapping(row);
+      if (!box.value.trim() && box.dataset.id) clearMapping(row, p);
       else if (box.dataset.id) box.value = box.dataset.label ?? box.value;
     }, 150));
     box.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !box.value.trim() && box.dataset.id) { event.preventDefault(); clearMapping(row); return; }
+      if (event.key === "Enter" && !box.value.trim() && box.dataset.id) { event.preventDefault(); clearMapping(row, p); return; }
       if (list.hidden) return;
       if (event.key === "ArrowDown" || event.key === "ArrowUp") {
         event.preventDefault();
@@ -218,19 +217,22 @@
     });
   }
 
-  function addClearButton(row) {
-    const existing = row.querySelector("button.clear");
+  function addClearButton(row, p = "") {
+    const box = input(row, p);
+    const existing = box.parentElement.querySelector(`button.clear${ofProduct(p)}`);
     if (!isAdmin) return;
-    if (!input(row).dataset.id) { existing?.remove(); return; }
+    if (!box.dataset.id) { existing?.remove(); return; }
     if (existing) return;
     const button = document.createElement("button");
     button.type = "button";
     button.className = "clear";
     button.textContent = "×";
     button.title = "Clear this mapping (the company is no longer pushed)";
-    button.setAttribute("aria-label", `Clear the mapping of ${rowName(row)}`);
-    button.addEventListener("click", () => clearMapping(row));
-    input(row).after(button);
+    if (p) button.dataset.p = p;
+    const which = p ? ` (${box.previousElementSibling?.textContent || p})` : "";
+    button.setAttribute("aria-label", `Clear the mapping of ${rowName(row)}${which}`);
+    button.addEventListener("click", () => clearMapping(row, p));
+    box.after(button);
   }
 
   // --- "Create addition" (the PSA's item): made in the PSA on the chosen chain, then mapped -------------------------
@@ -249,7 +251,7 @@
   }
 
   async function createItem(row, button) {
-    if (chosenLevels(row) < itemLevel) {
+    if (chosenLevels(row, "") < itemLevel) {
       toast(`Choose the ${levels.slice(0, itemLevel).map((l) => l.noun).join(" and ")} of ${rowName(row)} first`, true);
       return;
     }
@@ -278,16 +280,18 @@
 
   for (const row of table.querySelectorAll("tbody tr[data-company]")) {
     rowsByCompany.set(row.dataset.company, row);
-    setupPick(row);
-    addClearButton(row);
     addCreateButton(row);
-    for (let l = 1; l < levels.length; l += 1) {
-      for (const select of selects(row, l)) {
-        // the saved choice is shown at once; the full list is read from the PSA when the operator opens it
-        select.addEventListener("focus", () => {
-          if (!select.dataset.loaded) loadLevel(row, l).catch((error) => toast(error.message, true));
-        });
-        select.addEventListener("change", () => chose(row, l, select.dataset.p).catch(() => {}));
+    for (const p of products(row)) {
+      setupPick(row, p);
+      addClearButton(row, p);
+      for (let l = 1; l < levels.length; l += 1) {
+        for (const select of selects(row, l, p)) {
+          // the saved choice is shown at once; the full list is read from the PSA when the operator opens it
+          select.addEventListener("focus", () => {
+            if (!select.dataset.loaded) loadLevel(row, l, p).catch((error) => toast(error.message, true));
+          });
+          select.addEventListener("change", () => chose(row, l, p).catch(() => {}));
+        }
       }
     }
   }
