@@ -6,12 +6,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_FILE = "seatsync.db"
 #: the database ``seatsync demo`` keeps in its folder
 DEMO_DATABASE_FILE = "seatsync-demo.db"
+#: where the demo's sandboxes listen: a command working on the demo's database may call them
+DEMO_SANDBOX_HOSTS = ("127.0.0.0/8", "localhost")
 
 
 def default_database_url() -> str:
@@ -73,6 +75,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part for part in value.replace(" ", ",").split(",") if part]
         return value
+
+    @model_validator(mode="after")
+    def _demo_reaches_its_sandboxes(self) -> Settings:
+        """The demo's database (``seatsync-demo.db``) is connected to the demo's loopback sandboxes: any command
+        working on it may call them, with no setting (``seatsync push connectwise --tenant demo`` in its folder)."""
+        database = self.database_url.rsplit("/", 1)[-1]
+        if self.database_url.startswith("sqlite") and database == DEMO_DATABASE_FILE:
+            self.allowed_hosts = [*self.allowed_hosts, *(h for h in DEMO_SANDBOX_HOSTS if h not in self.allowed_hosts)]
+        return self
 
 
 @lru_cache(maxsize=1)

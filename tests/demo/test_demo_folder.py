@@ -120,3 +120,18 @@ def test_tenant_list_without_a_database_creates_none(tmp_path: Path, monkeypatch
     assert result.exit_code == 1
     assert f"there is no database at {tmp_path / 'seatsync.db'}" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_database_may_call_its_loopback_sandboxes_with_no_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A command in the demo's folder has none of the demo process's environment: the demo's database alone
+    lets it reach the sandboxes on loopback; any other database does not."""
+    from seatsync.config import Settings
+
+    monkeypatch.delenv("SEATSYNC_ALLOWED_HOSTS", raising=False)
+    demo = Settings(database_url=f"sqlite:///{tmp_path / 'seatsync-demo.db'}")
+    assert "127.0.0.0/8" in demo.allowed_hosts
+    assert Settings(database_url=f"sqlite:///{tmp_path / 'seatsync.db'}").allowed_hosts == []
+    monkeypatch.setenv("SEATSYNC_ALLOWED_HOSTS", "cw.example.net")
+    assert Settings(database_url=f"sqlite:///{tmp_path / 'seatsync-demo.db'}").allowed_hosts[0] == "cw.example.net"

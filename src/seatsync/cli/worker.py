@@ -43,7 +43,8 @@ def worker(concurrency: int, queues: str, heartbeat: float, stalled_after: float
     from seatsync.jobs.procrastinate_app import run_worker
 
     context = app_context()
-    if not is_postgres(context.engine):  # also brings the schema (and the queue's tables) up to date
+    # judged by the URL first: a SQLite file need not exist to be refused for what it is
+    if context.database_url.startswith("sqlite") or not is_postgres(context.engine):  # (brings the schema up to date)
         raise ConfigurationError(
             "seatsync worker needs PostgreSQL (SEATSYNC_DATABASE_URL=postgresql://...); with SQLite, "
             "`seatsync serve` runs pushes itself"

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from seatsync.config import DEMO_DATABASE_FILE, Settings, get_settings
+from seatsync.config import DEMO_DATABASE_FILE, DEMO_SANDBOX_HOSTS, Settings, get_settings
 from seatsync.db.engine import make_engine
 from seatsync.db.migrate import upgrade
 from seatsync.demo import halopsa as demo_halopsa
@@ -42,7 +42,7 @@ SANDBOX_RATE_LIMIT = 60_000
 
 
 #: where the demo's sandboxes listen (loopback)
-SANDBOX_HOSTS = ("127.0.0.0/8", "localhost")
+SANDBOX_HOSTS = DEMO_SANDBOX_HOSTS
 
 
 def default_database_url() -> str:
