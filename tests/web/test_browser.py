@@ -1,14 +1,17 @@
 """The mapper in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; never downloaded).
 
 Log in; map a company by choosing company, agreement and addition and see "Mapping Saved"; accept an auto-map
-suggestion; preview; push and see ✓; a failing row shows ✗ with its reason; a viewer cannot push.
+suggestion; preview; push and see ✓; a failing row shows ✗ with its reason; a viewer cannot push. On the Autotask
+mapper, map one company (company, contract, contract service), push, and read the units back from its sandbox.
 Screenshots of the key pages go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -18,14 +21,20 @@ from sqlalchemy import Engine
 from seatsync.config import get_settings
 from seatsync.db.engine import make_engine, transaction
 from seatsync.db.migrate import upgrade
+from seatsync.domain.periods import BillingPeriod
+from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox
+from seatsync.sandboxes.autotask import create_app as create_at_app
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.connectwise import create_app as create_cw_app
 from seatsync.sandboxes.server import BackgroundServer
+from seatsync.services import autotask_connection as at
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import mappings
 from seatsync.services.tenants import get_tenant
 from seatsync.web.app import create_app
+from tests.autotask.conftest import FakeClock as AutotaskClock
 from tests.web.conftest import PASSWORD, connect_cw, seed_tenant
+from tests.web.conftest import FakeClock as WebClock
 
 pytestmark = pytest.mark.browser
 
@@ -313,4 +322,74 @@ def test_products_billed_apart_show_a_chain_each(
     page.reload()
     row = page.locator("tr[data-company='a-003']")
     expect(row.locator("input.pick")).to_have_count(1)  # only the training chain is left
+    context.close()
+
+
+@pytest.fixture
+def autotask_site(sqlite_url: str) -> Iterator[tuple[str, Engine, AutotaskSandbox, WebClock]]:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    seed_tenant(engine, "Alpha MSP", "a")
+    sandbox = AutotaskSandbox(seed="demo", clock=AutotaskClock(), slowdown_ms=0)
+    web_clock = WebClock()
+    with BackgroundServer(create_at_app(sandbox)) as at_server:
+        with transaction(engine) as session:
+            tenant = get_tenant(session, slug="alpha-msp")
+            result = at.connect(
+                session,
+                tenant=tenant,
+                username="demo-api@example.com",
+                secret="demo-secret",
+                integration_code=DEMO_INTEGRATION_CODE,
+                zone_url=at_server.url,
+            )
+            assert result.status is at.IntegrationStatus.CONNECTED, result.reason
+        app = create_app(settings=get_settings(), engine=engine, clock=web_clock)
+        with BackgroundServer(app) as web:
+            yield web.url, engine, sandbox, web_clock
+            app.state.seatsync.dispatcher.wait(30)
+    engine.dispose()
+
+
+def test_autotask_mapper_maps_one_company_and_pushes(
+    browser: Browser, autotask_site: tuple[str, Engine, AutotaskSandbox, WebClock]
+) -> None:
+    base, _engine, sandbox, web_clock = autotask_site
+    period = BillingPeriod.containing(web_clock(), UTC)  # the page's period: the injected clock's month
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    login(page, base, "admin@a.test")
+    page.goto(f"{base}/autotask/billing")
+    expect(page.get_by_role("heading", name="Autotask › Billing")).to_be_visible()
+
+    # Northwind Traders (a-002): Autotask company, then its recurring-service contract, then its contract service
+    row = page.locator("tr[data-company='a-002']")
+    combo = row.get_by_role("combobox", name="Autotask Company Northwind Traders")
+    combo.fill("Northwind")
+    # "Northwind Traders Inc." is offered too; the option's name is the company's then its "#id"
+    page.get_by_role("option", name=re.compile(r"^Northwind Traders\s*#")).click()
+    expect(page.locator("#toast")).to_contain_text("Mapping Saved: Northwind Traders")
+    contract = row.get_by_role("combobox", name="Recurring-Service Contract Northwind Traders")
+    expect(contract).to_be_enabled()
+    expect(contract.locator("option")).to_have_count(2)
+    contract.select_option(index=1)
+    service = row.get_by_role("combobox", name="Contract Service Northwind Traders")
+    expect(service).to_be_enabled()
+    expect(service.locator("option")).to_have_count(2)
+    service.select_option(index=1)
+    expect(page.locator("#toast")).to_contain_text("Mapping Saved: Northwind Traders (ready to push)")
+    service_id = int(service.input_value())
+    first_day = date(period.year, period.month, 1)
+    before = sandbox.units_on(service_id, first_day)
+    shot(page, "autotask-01-mapped")
+
+    page.get_by_role("button", name="Push Billing").click()
+    page.locator("#push-confirm").get_by_role("button", name="Push Billing").click()
+    expect(row.locator(".status-ok")).to_be_visible(timeout=30_000)
+    expect(row.locator(".status-ok")).to_contain_text("✓")
+    shot(page, "autotask-02-pushed")
+
+    billable = int(row.locator("td.num").first.inner_text().strip())
+    assert billable > 0 and before != billable  # the push had something to change
+    assert sandbox.units_on(service_id, first_day) == billable
     context.close()
