@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Activity, ActivityKind, Rule, Status, StatusEvent, reference_count
+from seatsync.errors import ImportRejected
 from seatsync.services.billing import billable_users, count_billable
 from seatsync.services.companies import set_company_rule
 from tests.foundation.util import USERS_HEADER, csv_bytes, load, make_tenant
@@ -62,7 +63,13 @@ def test_sql_count_matches_reference(
     # two imports, the second half first: order of arrival must not matter
     for part in (rows[split:], rows[:split]):
         if part:
-            load(engine, tenant, "users", csv_bytes(USERS_HEADER, part))
+            try:
+                load(engine, tenant, "users", csv_bytes(USERS_HEADER, part))
+            except ImportRejected as exc:
+                # a user active in two companies at one instant is refused by contract: not a history to count
+                if not any("at the same instant" in repr(error) for error in exc.errors):
+                    raise
+                reject()
     known = {e.user_id for e in events}
     acts = [a for a in activities if a.user_id in known]
     if acts:
