@@ -4,6 +4,7 @@
     ├── UserInputError            bad input from a person or a script: show the message, exit 1 / HTTP 4xx
     │   ├── InvalidPeriod          "2026-13" is not a month
     │   ├── InvalidTimeZone
+    │   ├── InvalidField           one field of a form, command or request; each surface names it in its own words
     │   ├── ImportRejected         a file with bad rows; carries every RowError
     │   ├── PeriodNotStarted       a push of a month that has not begun (CLI exit 2, HTTP 422; nothing sent)
     │   ├── NotFound               a tenant, company, run ... that does not exist (for this tenant)
@@ -62,6 +63,19 @@ class RowError:
     def __str__(self) -> str:
         where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
         return f"{where}: {self.reason}"
+
+
+class InvalidField(UserInputError):
+    """One field is wrong. ``str(err)`` names it by its key (the API's field name: ``day must be ...``); a
+    surface with other words for it says ``err.named(label)``: the web page its field label, the CLI its flag."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field} {problem}")
+
+    def named(self, label: str) -> str:
+        return f"{label} {self.problem}"
 
 
 class ImportRejected(UserInputError):

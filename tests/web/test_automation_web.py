@@ -3,6 +3,9 @@ them, all or per row."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -62,7 +65,7 @@ def test_schedule_form_and_next_push_in_local_time(app_client: TestClient, world
         "/integrations/schedule",
         data={"csrf_token": csrf, "target": "connectwise", "day": "30", "at": "18:30", "period": "current"},
     )
-    assert bad.status_code == 422 and "--day must be 1 to 28" in bad.text
+    assert bad.status_code == 422 and "“Day” must be 1 to 28" in bad.text
     off = app_client.post("/integrations/schedule/gradient/off", data={"csrf_token": csrf})
     assert "gradient: no scheduled push." in off.text
     api = app_client.get("/api/v1/schedules").json()
@@ -124,3 +127,58 @@ def test_viewers_see_but_cannot_decide(app_client: TestClient, world: World) -> 
     page = app_client.get("/approvals").text
     assert page.count('class="waiting-row"') == 2 and "Reject all" not in page
     assert app_client.post(f"/api/v1/approvals/{run_id}/reject", json={}).status_code == 403
+
+
+def flash_of(html: str) -> str:
+    found = re.search(r'<div class="notice notice-error" role="status">(.*?)</div>', html, re.S)
+    assert found, html[:500]
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "label"),
+    [
+        ("/integrations/schedule", {"target": "autotask", "day": "0", "at": "00:00", "period": "previous"}, "“Day”"),
+        ("/integrations/schedule", {"target": "autotask", "day": "1", "at": "25:00", "period": "previous"}, "“At”"),
+        ("/integrations/schedule", {"target": "autotask", "day": "1", "at": "00:00", "period": "next"}, "“Period”"),
+        (
+            "/integrations/schedule",
+            {"target": "halopsa", "day": "1", "at": "00:00", "period": "current", "approve_above": "lots"},
+            "“Approve above %”",
+        ),
+        (
+            "/integrations/schedule",
+            {"target": "halopsa", "day": "1", "at": "00:00", "period": "current", "approve_above": "-5"},
+            "“Approve above %”",
+        ),
+        (
+            "/integrations/schedule",
+            {"target": "gradient", "day": "1", "at": "00:00", "period": "current", "approve_above_seats": "2.5"},
+            "“or seats”",
+        ),
+        ("/integrations/notifications/add", {"kind": "email", "address": "not an address"}, "e-mail address"),
+        ("/integrations/notifications/add", {"kind": "webhook", "address": "ftp://x.example/h"}, "webhook URL"),
+        (
+            "/integrations/notifications/add",
+            {"kind": "webhook", "address": "https://hooks.example/h", "format": "xml"},
+            "webhook format",
+        ),
+        ("/integrations/notifications/999/remove", {}, "notification channel 999"),
+    ],
+)
+def test_form_errors_speak_the_pages_words_not_the_cli(
+    app_client: TestClient, world: World, path: str, form: dict[str, str], label: str
+) -> None:
+    csrf = form_login(app_client, "admin@a.test")
+    r = app_client.post(path, data={"csrf_token": csrf, **form})
+    assert r.status_code in (404, 422), r.text[:300]
+    said = flash_of(r.text)
+    assert label in said
+    assert "--" not in said and "seatsync " not in said and "`" not in said, said
+
+
+def test_api_schedule_errors_name_the_request_field(app_client: TestClient, world: World) -> None:
+    login(app_client, "admin@a.test")
+    r = app_client.put("/api/v1/schedules/autotask", json={"day": "29", "at": "00:00", "period": "previous"})
+    assert r.status_code == 422
+    assert r.json() == {"detail": "day must be 1 to 28 or 'last' (every month has it), not '29'", "field": "day"}

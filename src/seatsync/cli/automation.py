@@ -11,11 +11,20 @@ from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.monthly import MonthlySchedule
+from seatsync.errors import InvalidField, UserInputError
 from seatsync.services import approvals, automation
 from seatsync.services import tenants as tenant_service
 
 TENANT = click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 TARGET = click.argument("target", type=click.Choice(list(automation.TARGETS)))
+#: ``schedule set``'s flags, by the field an error names
+FLAGS = {
+    "day": "--day",
+    "at": "--at",
+    "period": "--period",
+    "approve_above_percent": "--approve-above",
+    "approve_above_seats": "--approve-above-seats",
+}
 
 
 @click.group()
@@ -36,13 +45,19 @@ def schedule_set(
     target: str, tenant_slug: str, day: str, at: str, period: str, percent: float | None, seats: int | None
 ) -> None:
     """Push TARGET on day D of each month at HH:MM (tenant's zone); optionally hold unusual changes for approval."""
-    chosen = MonthlySchedule.parse(day=day, at=at, period=period)
-    with transaction(app_context().engine) as session:
-        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
-        automation.set_schedule(session, tenant=tenant, target=target, schedule=chosen, by="cli")
-        row = automation.set_threshold(session, tenant=tenant, target=target, percent=percent, seats=seats, by="cli")
-        click.echo(f"{target}: {chosen.describe()} ({tenant.time_zone})")
-        click.echo(f"approval: {automation.threshold_of(row).describe()}")
+    try:
+        chosen = MonthlySchedule.parse(day=day, at=at, period=period)
+        with transaction(app_context().engine) as session:
+            tenant = tenant_service.get_tenant(session, slug=tenant_slug)
+            automation.set_schedule(session, tenant=tenant, target=target, schedule=chosen, by="cli")
+            row = automation.set_threshold(
+                session, tenant=tenant, target=target, percent=percent, seats=seats, by="cli"
+            )
+            said = [f"{target}: {chosen.describe()} ({tenant.time_zone})"]
+            said.append(f"approval: {automation.threshold_of(row).describe()}")
+    except InvalidField as exc:  # named by this command's flags
+        raise UserInputError(exc.named(FLAGS[exc.field])) from exc
+    click.echo("\n".join(said))
 
 
 @schedule.command("show")

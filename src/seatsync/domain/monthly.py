@@ -23,7 +23,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from seatsync.domain.periods import BillingPeriod
-from seatsync.errors import UserInputError
+from seatsync.errors import InvalidField
 
 PeriodChoice = Literal["previous", "current"]
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -44,11 +44,11 @@ class MonthlySchedule:
         elif text.isdigit() and 1 <= int(text) <= 28:
             number = int(text)
         else:
-            raise UserInputError(f"--day must be 1 to 28 or 'last' (every month has it), not {day!r}")
+            raise InvalidField("day", f"must be 1 to 28 or 'last' (every month has it), not {day!r}")
         if not _AT.match(at.strip()):
-            raise UserInputError(f"--at must be a 24-hour time HH:MM (for example 00:00 or 18:30), not {at!r}")
+            raise InvalidField("at", f"must be a 24-hour time HH:MM (for example 00:00 or 18:30), not {at!r}")
         if period not in ("previous", "current"):
-            raise UserInputError(f"--period must be 'previous' or 'current', not {period!r}")
+            raise InvalidField("period", f"must be 'previous' or 'current', not {period!r}")
         return cls(number, at.strip(), period)  # type: ignore[arg-type]
 
     @property

@@ -14,7 +14,7 @@ from seatsync.db.models import TargetAutomation, Tenant
 from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import GRADIENT_DEFAULT, MonthlySchedule
 from seatsync.domain.periods import time_zone
-from seatsync.errors import UserInputError
+from seatsync.errors import InvalidField, UserInputError
 
 __all__ = [
     "PSAS",
@@ -85,9 +85,9 @@ def set_threshold(
     """Rows whose quantity would change by more than ``percent`` % or ``seats`` seats wait for approval
     (None for both: no threshold)."""
     if percent is not None and not 0 <= percent <= 10_000:
-        raise UserInputError(f"--approve-above must be a percentage between 0 and 10000, not {percent:g}")
+        raise InvalidField("approve_above_percent", f"must be a percentage between 0 and 10000, not {percent:g}")
     if seats is not None and not 0 <= seats <= 10_000_000:
-        raise UserInputError(f"--approve-above-seats must be a number of seats, 0 or more, not {seats}")
+        raise InvalidField("approve_above_seats", f"must be a number of seats, 0 or more, not {seats}")
     row = _row(session, tenant=tenant, target=target, by=by)
     row.approve_above_percent = percent
     row.approve_above_seats = seats

@@ -128,7 +128,7 @@ def remove_channel(session: Session, *, tenant: Tenant, channel_id: int) -> Noti
         )
     )
     if channel is None:
-        raise NotFound(f"no notification channel {channel_id} for this tenant (list them with `seatsync notify list`)")
+        raise NotFound(f"no notification channel {channel_id} for this tenant (removed already?)")
     session.delete(channel)
     session.flush()
     return channel

@@ -60,8 +60,8 @@ def _advice(problem: Problem) -> str:
     if problem.blocked_only:
         return (
             "What to do: the push was held back on purpose (the reason above says why). Check the record in "
-            f"{problem.target_name}; when the new quantity is right, push again with --force (or Push Billing "
-            "with the override) from seatsync."
+            f"{problem.target_name}; when the new quantity is right, push again from seatsync with Push Billing "
+            "and “Also push the blocked rows” ticked (on the command line: push with --force)."
         )
     return (
         f"What to do: fix what {problem.target_name} refused (the reason above), or correct the company's mapping "

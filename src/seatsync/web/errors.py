@@ -10,6 +10,7 @@ from seatsync.errors import (
     ConnectorError,
     DatabaseBusy,
     ImportRejected,
+    InvalidField,
     MissingRights,
     NotFound,
     SeatsyncError,
@@ -47,6 +48,8 @@ def error_body(exc: SeatsyncError) -> dict[str, Any]:
             "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in exc.errors],
         }
     body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(exc, InvalidField):
+        body["field"] = exc.field  # the request's own field name (the message names it so too)
     if isinstance(exc, MissingRights):
         body["missing_rights"] = list(exc.rights)
     if isinstance(exc, ConnectorError) and exc.system:

@@ -25,7 +25,7 @@ from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.monthly import MonthlySchedule
 from seatsync.domain.periods import BillingPeriod, local_date, shown_instant, time_zone
 from seatsync.domain.rules import Rule
-from seatsync.errors import ImportRejected, SeatsyncError, UserInputError
+from seatsync.errors import ImportRejected, InvalidField, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
 from seatsync.push.runs import Target, last_push, running_run
@@ -673,10 +673,12 @@ def schedule_submit(
 ) -> Response:
     try:
         chosen = MonthlySchedule.parse(day=day, at=time_of_day, period=period)
-        percent = _optional_number(approve_above, "the approval percentage", float)
-        seats = _optional_number(approve_above_seats, "the approval seats", int)
+        percent = _optional_number(approve_above, "approve_above_percent", float)
+        seats = _optional_number(approve_above_seats, "approve_above_seats", int)
         automation.set_schedule(db, tenant=tenant, target=target, schedule=chosen, by=principal.email)
         automation.set_threshold(db, tenant=tenant, target=target, percent=percent, seats=seats, by=principal.email)
+    except InvalidField as exc:  # said with the form's labels, not the CLI's flags or the API's names
+        return _failed(request, db, tenant, at, UserInputError(exc.named(SCHEDULE_LABELS[exc.field])))
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     threshold = automation.Threshold(percent=percent, seats=seats)
@@ -684,13 +686,24 @@ def schedule_submit(
     return integrations_page(request, db, tenant, at, flash=flash)
 
 
-def _optional_number(text: str, what: str, kind: type[float] | type[int]) -> Any:
+#: the schedule form's fields, as its labels say them
+SCHEDULE_LABELS = {
+    "day": "“Day”",
+    "at": "“At”",
+    "period": "“Period”",
+    "approve_above_percent": "“Approve above %”",
+    "approve_above_seats": "“or seats”",
+}
+
+
+def _optional_number(text: str, field: str, kind: type[float] | type[int]) -> Any:
     if not text.strip():
         return None
     try:
         return kind(text.strip())
     except ValueError:
-        raise UserInputError(f"{what} must be a number, not {text!r}") from None
+        whole = " whole" if kind is int else ""
+        raise InvalidField(field, f"must be a{whole} number, not {text!r}") from None
 
 
 @router.post("/integrations/schedule/{target}/off")
