@@ -146,7 +146,7 @@ def test_workers_share_the_connections_and_stop_on_sigterm(
     process = _serve(env, sqlite_url, port, 2)
     clients: list[httpx.Client] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # an upper bound: ends as soon as it answers (loaded machines start slowly)
         while True:
             assert process.poll() is None, _stop(process)
             try:
