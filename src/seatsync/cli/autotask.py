@@ -6,7 +6,7 @@ import re
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.db.engine import transaction
 
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
@@ -222,10 +222,17 @@ def suggestions(
 @click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
 @click.option("--retry-failed", is_flag=True, help="Re-run only the items that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push rows blocked as drift (a posted period is never changed).")
+@skip_invoiced_option
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_autotask(
-    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+    tenant_slug: str,
+    period: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    force: bool,
+    skip_invoiced: bool,
+    started_by: str,
 ) -> None:
     """Adjust each mapped contract service's units on the period's first day to the billable users and attach
     the report to a contract note.
@@ -254,6 +261,10 @@ def push_autotask(
             if period
             else TARGET.default_period(BillingPeriod.containing(datetime.now(UTC), time_zone(tenant.time_zone)))
         )
+        options = PushOptions(
+            period=chosen, force=force, retry_failed=retry_failed, started_by=started_by, skip_invoiced=skip_invoiced
+        )
+        TARGET.check_options(options)  # an option Autotask cannot honour is refused, in a dry run too
         if dry_run:
             with autotask_connection.client_for(session, tenant=tenant, settings=context.settings) as client:
                 plan = TARGET.plan(session, tenant=tenant, period=chosen, client=client)
@@ -266,7 +277,6 @@ def push_autotask(
             click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
             click.echo(render(header, rows, "table"), nl=False)
             return
-    options = PushOptions(period=chosen, force=force, retry_failed=retry_failed, started_by=started_by)
     run_id = push_engine.push(
         engine, tenant_id=tenant_id, target=TARGET.key, options=options, settings=context.settings
     )

@@ -64,6 +64,17 @@ def database_option(func: F) -> F:
     )(func)
 
 
+def skip_invoiced_option(func: F) -> F:
+    """``--skip-invoiced`` on every push command: ConnectWise honours it, the other targets refuse it (never
+    ignored; ``PushOptions.skip_invoiced``)."""
+    return click.option(
+        "--skip-invoiced",
+        is_flag=True,
+        help="Leave out the rows whose period is already invoiced, recorded as skipped with why (ConnectWise; "
+        "the other targets refuse it).",
+    )(func)
+
+
 def app_context(*, create: bool = False) -> AppContext:
     """The command's context; ``create=True`` for a command that may make a new SQLite database."""
     ctx = click.get_current_context()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.cli.output import render
 from seatsync.connectors.gradient import DEFAULT_URL
 from seatsync.db.engine import transaction
@@ -101,9 +101,20 @@ def _previous_month(zone_name: str) -> BillingPeriod:
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--period", default=None, help="YYYY-MM (default: the previous month in the tenant's time zone).")
 @click.option("--dry-run", is_flag=True, help="Print the counts that would be sent; send and write nothing.")
+@click.option("--retry-failed", is_flag=True, help="Re-send only the counts that failed in the latest push.")
+@click.option("--force", is_flag=True, help="Accepted for every target; nothing is ever blocked in Gradient.")
+@skip_invoiced_option
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
-def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_by: str) -> None:
+def push_gradient(
+    tenant_slug: str,
+    period: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    force: bool,
+    skip_invoiced: bool,
+    started_by: str,
+) -> None:
     """Set each account's unit count of each subscribed service in Gradient to its billable users.
 
     Exits 0 only when every mapped account and service succeeded ("not mapped in Gradient" is not a failure).
@@ -111,6 +122,8 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
     from seatsync.cli.push import _Bar, number, period_note
     from seatsync.push import gradient as gradient_push
     from seatsync.push import runs
+    from seatsync.targets.base import PushOptions
+    from seatsync.targets.registry import get_target
 
     engine = app_context().engine
     with transaction(engine) as session:
@@ -118,6 +131,10 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
         tenant_id = tenant.id
         chosen = BillingPeriod.parse(period) if period else _previous_month(tenant.time_zone)
         state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
+        options = PushOptions(
+            chosen, retry_failed=retry_failed, force=force, started_by=started_by, skip_invoiced=skip_invoiced
+        )
+        get_target("gradient").check_options(options)  # an option Gradient cannot honour: refused, in a dry run too
         if dry_run:
             items = gradient_push.plan(session, tenant=tenant, period=chosen)
             click.echo(f"counts for {tenant_slug}, {chosen}{state} (dry run: nothing is sent or written)")
@@ -139,7 +156,13 @@ def push_gradient(tenant_slug: str, period: str | None, dry_run: bool, started_b
     bar = _Bar()
     try:
         run_id = gradient_push.run_gradient_push(
-            engine, tenant_id=tenant_id, period=chosen, started_by=started_by, progress=bar
+            engine,
+            tenant_id=tenant_id,
+            period=chosen,
+            started_by=started_by,
+            progress=bar,
+            retry_failed=retry_failed,
+            force=force,
         )
     finally:
         bar.close()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.db.engine import transaction
 
 
@@ -190,10 +190,17 @@ def map_halopsa(
 @click.option("--dry-run", is_flag=True, help="Record what would be set (before -> after, reason); send nothing.")
 @click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push blocked rows (a count changed in HaloPSA, an inactive one).")
+@skip_invoiced_option
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_halopsa(
-    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+    tenant_slug: str,
+    period: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    force: bool,
+    skip_invoiced: bool,
+    started_by: str,
 ) -> None:
     """Set each mapped company's HaloPSA subscription count to its billable users (evidence in its notes).
 
@@ -210,7 +217,14 @@ def push_halopsa(
     with transaction(engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
-    options = PushOptions(chosen, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+    options = PushOptions(
+        chosen,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        force=force,
+        started_by=started_by,
+        skip_invoiced=skip_invoiced,
+    )
     bar = _Bar()
     try:
         run_id = push_engine.push(

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
@@ -255,10 +255,17 @@ class _Bar:
 @click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
 @click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push blocked companies (drift, cancelled or expired agreement ...).")
+@skip_invoiced_option
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_connectwise(
-    tenant_slug: str, period: str | None, dry_run: bool, retry_failed: bool, force: bool, started_by: str
+    tenant_slug: str,
+    period: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    force: bool,
+    skip_invoiced: bool,
+    started_by: str,
 ) -> None:
     """Set each mapped company's ConnectWise addition to its billable users and attach the report.
 
@@ -285,7 +292,7 @@ def push_connectwise(
                     r.company.name,
                     number(r.current_quantity),
                     number(r.proposed_quantity),
-                    r.action.value,
+                    "skip (invoiced)" if skip_invoiced and r.already_invoiced else r.action.value,
                     "; ".join(x for x in (r.reason, r.note, r.invoice.describe() if r.invoice else None) if x),
                 ]
                 for r in plan.rows
@@ -304,6 +311,7 @@ def push_connectwise(
             started_by=started_by,
             force=force,
             retry_failed=retry_failed,
+            skip_invoiced=skip_invoiced,
             progress=bar,
         )
     finally:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.config import Settings
 from seatsync.db.engine import is_postgres
 from seatsync.errors import ConfigurationError
@@ -95,6 +95,7 @@ def _enqueued(handle: JobHandle, wait: bool) -> None:
 @click.option("--retry-failed", is_flag=True, help="Only the companies that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push blocked companies.")
 @click.option("--dry-run", is_flag=True, help="Record what would be done; send nothing.")
+@skip_invoiced_option
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @click.option("--wait", is_flag=True, help="Wait until a worker has run it.")
 @database_option
@@ -105,6 +106,7 @@ def jobs_push(
     retry_failed: bool,
     force: bool,
     dry_run: bool,
+    skip_invoiced: bool,
     started_by: str,
     wait: bool,
 ) -> None:
@@ -119,7 +121,14 @@ def jobs_push(
         tenant_id = get_tenant(session, slug=tenant_slug).id
     dispatcher = get_dispatcher(_settings(), context.engine)
     handle = dispatcher.enqueue_push(
-        tenant_id, target, period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run
+        tenant_id,
+        target,
+        period,
+        started_by,
+        force=force,
+        retry_failed=retry_failed,
+        dry_run=dry_run,
+        skip_invoiced=skip_invoiced,
     )
     _enqueued(handle, wait)
 

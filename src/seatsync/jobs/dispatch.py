@@ -104,6 +104,7 @@ class Dispatcher(Protocol):
         force: bool = False,
         retry_failed: bool = False,
         dry_run: bool = False,
+        skip_invoiced: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
@@ -119,10 +120,23 @@ def sync_lock(tenant_id: int) -> str:
 
 
 def push_options(
-    period: BillingPeriod | str, started_by: str, *, force: bool, retry_failed: bool, dry_run: bool
+    period: BillingPeriod | str,
+    started_by: str,
+    *,
+    force: bool,
+    retry_failed: bool,
+    dry_run: bool,
+    skip_invoiced: bool = False,
 ) -> PushOptions:
     period = period if isinstance(period, BillingPeriod) else BillingPeriod.parse(period)  # refuse a bad one now
-    return PushOptions(period, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+    return PushOptions(
+        period,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        force=force,
+        started_by=started_by,
+        skip_invoiced=skip_invoiced,
+    )
 
 
 def start_push(
@@ -227,11 +241,14 @@ class InProcessDispatcher:
         force: bool = False,
         retry_failed: bool = False,
         dry_run: bool = False,
+        skip_invoiced: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
     ) -> JobHandle:
-        options = push_options(period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run)
+        options = push_options(
+            period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run, skip_invoiced=skip_invoiced
+        )
         key = push_lock(tenant_id, get_target(target).key)
         try:
             with transaction(self.engine) as session:
@@ -308,12 +325,15 @@ class ProcrastinateDispatcher:
         force: bool = False,
         retry_failed: bool = False,
         dry_run: bool = False,
+        skip_invoiced: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
     ) -> JobHandle:
         """``progress`` and ``on_finish`` cannot cross processes: follow the run (``JobHandle.run_id``) instead."""
-        options = push_options(period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run)
+        options = push_options(
+            period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run, skip_invoiced=skip_invoiced
+        )
         key = push_lock(tenant_id, get_target(target).key)
         task = work.Task.EXECUTE_PUSH.value
         try:

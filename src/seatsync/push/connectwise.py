@@ -38,6 +38,7 @@ def run_push(
     force: bool = False,
     retry_failed: bool = False,
     dry_run: bool = False,
+    skip_invoiced: bool = False,
     progress: Progress | None = None,
     concurrency: int | None = None,
     clock: Clock | None = None,
@@ -46,9 +47,17 @@ def run_push(
 
     ``force`` pushes blocked rows too; ``retry_failed`` re-runs only the companies that failed in the
     period's latest run; ``dry_run`` records a run whose rows say what would be done (outcome ``planned``)
-    and sends nothing but reads.
+    and sends nothing but reads; ``skip_invoiced`` leaves out (``skipped``, with the reason) the rows whose
+    period the agreement has already invoiced.
     """
-    options = PushOptions(period, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+    options = PushOptions(
+        period,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        force=force,
+        started_by=started_by,
+        skip_invoiced=skip_invoiced,
+    )
     return push_engine.push(
         engine,
         tenant_id=tenant_id,

@@ -161,6 +161,7 @@ def options_of(run: PushRun) -> PushOptions:
         retry_failed=run.retry_failed,
         force=run.forced,
         started_by=run.started_by,
+        skip_invoiced=run.skip_invoiced,
     )
 
 
@@ -206,6 +207,7 @@ def start(
         forced=options.force,
         retry_failed=options.retry_failed,
         queued=queued,
+        skip_invoiced=options.skip_invoiced,
     )
 
 
@@ -262,6 +264,7 @@ def _continue(session: Session, run: PushRun) -> PushRun:
         dry_run=run.dry_run,
         forced=run.forced,
         retry_failed=run.retry_failed,
+        skip_invoiced=run.skip_invoiced,
     )
     claim = session.scalar(select(ScheduledPush).where(ScheduledPush.run_id == run.id))
     if claim is not None:

@@ -127,6 +127,7 @@ def start_run(
     forced: bool = False,
     retry_failed: bool = False,
     queued: bool = False,
+    skip_invoiced: bool = False,
 ) -> PushRun:
     """A new ``running`` run; refuses while another live run of the same tenant and target is going.
 
@@ -153,6 +154,7 @@ def start_run(
         dry_run=dry_run,
         forced=forced,
         retry_failed=retry_failed,
+        skip_invoiced=skip_invoiced,
         host=None if queued else socket.gethostname(),
         pid=None if queued else os.getpid(),
         heartbeat_at=now,

@@ -34,7 +34,7 @@ from seatsync.config import Settings
 from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action, CompanyRef
-from seatsync.errors import ConnectorError
+from seatsync.errors import ConnectorError, UnsupportedOption
 from seatsync.push.runs import Outcome
 
 #: one item a push sets: (company pk, product); product ``""`` when one item bills all the company's products
@@ -58,6 +58,16 @@ class PushOptions:
     force: bool = False
     #: an operator's email, "schedule" or "cli"
     started_by: str = "cli"
+    #: leave out (outcome ``skipped``, with the reason) the items whose period the remote side has already
+    #: invoiced (ConnectWise: the agreement's next invoice is after the period's first day); nothing is sent for them
+    skip_invoiced: bool = False
+
+
+def refuse_skip_invoiced(target: str, options: PushOptions, why: str) -> None:
+    """``check_options`` of a target that cannot tell which periods its PSA has invoiced: ``skip_invoiced`` is
+    refused (``UnsupportedOption``, saying ``why``), never dropped."""
+    if options.skip_invoiced:
+        raise UnsupportedOption(target, 'skip invoiced (--skip-invoiced, "skip_invoiced")', why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,4 +318,5 @@ __all__ = [
     "RightCheck",
     "RowResult",
     "Scope",
+    "refuse_skip_invoiced",
 ]

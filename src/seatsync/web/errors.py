@@ -14,6 +14,7 @@ from seatsync.errors import (
     MissingRights,
     NotFound,
     SeatsyncError,
+    UnsupportedOption,
     UserInputError,
 )
 from seatsync.web.auth import Forbidden, NotAuthenticated, TooManyAttempts
@@ -28,6 +29,8 @@ def status_for(exc: SeatsyncError) -> int:
         return 429
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, UnsupportedOption):
+        return 422  # what was asked cannot be done by that target (as the push endpoint documents)
     if isinstance(exc, Conflict | ConfigurationError):
         return 409
     if isinstance(exc, UserInputError):

@@ -34,6 +34,7 @@ from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
 from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
+from seatsync.targets.registry import get_target, target_keys
 from seatsync.tickets import BoardChoice
 from seatsync.web import auth
 from seatsync.web.api.routes import autotask as at_routes
@@ -90,6 +91,7 @@ def _fmt_date(context: Context, value: datetime | None) -> str:
 templates.env.filters["instant"] = _fmt_instant
 templates.env.filters["date"] = _fmt_date
 templates.env.filters["qty"] = fmt_qty
+templates.env.filters["target_label"] = lambda key: get_target(key).label if key in target_keys() else key
 templates.env.globals["mapper_layouts"] = lambda: [source.layout for source in mapper_sources()]
 
 

@@ -31,6 +31,7 @@ from seatsync.targets.base import (
     RightCheck,
     RowResult,
     Scope,
+    refuse_skip_invoiced,
 )
 
 
@@ -57,7 +58,12 @@ class AutotaskTarget:
         return ENDPOINT_CONCURRENCY  # Autotask's thread limit per endpoint
 
     def check_options(self, options: PushOptions) -> None:
-        return None  # every option: dry run, retry failed, force
+        # every option: dry run, retry failed, force; not skip invoiced:
+        refuse_skip_invoiced(
+            self.key,
+            options,
+            "Autotask says which periods it approved and posted (those rows are never changed), not which are invoiced",
+        )
 
     # -- connection
 

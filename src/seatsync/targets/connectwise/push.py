@@ -523,6 +523,11 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
         return _result(t, row, Outcome.FAILED, reason=row.reason)
     if row.action is Action.SKIP:
         return local_result(t, unit.now)
+    if options.skip_invoiced and row.already_invoiced and row.invoice is not None:
+        # nothing is sent for it (no quantity, no report): the operator chose to leave invoiced periods alone
+        skipped = _result(t, row, Outcome.SKIPPED, reason=f"skipped (skip invoiced): {row.invoice.describe()}")
+        skipped.columns["report_sha256"] = None  # no report was attached
+        return skipped
     if not row.pushes(force=options.force):
         return _result(t, row, Outcome.BLOCKED, reason=row.reason)
     if options.dry_run:

@@ -57,7 +57,7 @@ class ConnectWiseTarget:
         return max(1, settings.connectwise_concurrency)
 
     def check_options(self, options: PushOptions) -> None:
-        return None  # every option: dry run, retry failed, force
+        return None  # every option: dry run, retry failed, force, skip invoiced (the agreement's next invoice)
 
     # -- connection
 

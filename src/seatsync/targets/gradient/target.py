@@ -29,6 +29,7 @@ from seatsync.targets.base import (
     PushOptions,
     RowResult,
     Scope,
+    refuse_skip_invoiced,
 )
 from seatsync.targets.gradient import push
 
@@ -55,7 +56,7 @@ class GradientTarget:
     def check_options(self, options: PushOptions) -> None:
         # dry run: nothing sent; retry failed: only failed (account, service) pairs; force: nothing is ever
         # blocked in Gradient (counts are set, there is no drift to guard), so it changes nothing and is honoured
-        return None
+        refuse_skip_invoiced(self.key, options, "Gradient takes unit counts per month and invoices nothing itself")
 
     # -- connection
 

@@ -29,6 +29,7 @@ from seatsync.targets.base import (
     RightCheck,
     RowResult,
     Scope,
+    refuse_skip_invoiced,
 )
 from seatsync.targets.halopsa import push
 
@@ -55,7 +56,10 @@ class HaloPSATarget:
         return 4  # the rolling limit, not threads, bounds a push; a few hide the round trips
 
     def check_options(self, options: PushOptions) -> None:
-        return None  # dry run, retry failed and force all apply
+        # dry run, retry failed and force all apply; not skip invoiced:
+        refuse_skip_invoiced(
+            self.key, options, "HaloPSA's subscriptions carry no invoice dates seatsync could compare with the period"
+        )
 
     # -- connection
 

@@ -76,6 +76,9 @@ class MapperLayout:
     create_item_label: str = ""
     #: links in the page's head, e.g. ``(("Catalog settings", "/connectwise/catalog"),)``
     links: tuple[tuple[str, str], ...] = ()
+    #: the target can leave out rows whose period is already invoiced (``PushOptions.skip_invoiced``): the push
+    #: dialogs offer it
+    skips_invoiced: bool = False
 
     @property
     def title(self) -> str:

@@ -335,8 +335,9 @@
   });
   document.getElementById("preview-push")?.addEventListener("click", () => {
     const force = document.getElementById("preview-force")?.checked || false;
+    const skipInvoiced = document.getElementById("preview-skip-invoiced")?.checked || false;
     document.getElementById("preview").close();
-    startPush(force);
+    startPush(force, skipInvoiced);
   });
 
   // --- Push Billing, with the rows updated as the run records them ------------------------------------------------
@@ -346,8 +347,9 @@
   pushOpen?.addEventListener("click", () => confirm.showModal());
   document.getElementById("push-go")?.addEventListener("click", () => {
     const force = document.getElementById("push-force")?.checked || false;
+    const skipInvoiced = document.getElementById("push-skip-invoiced")?.checked || false;
     confirm.close();
-    startPush(force);
+    startPush(force, skipInvoiced);
   });
 
   function showResult(result) {
@@ -403,14 +405,14 @@
     }
   }
 
-  async function startPush(force) {
+  async function startPush(force, skipInvoiced = false) {
     if (pushOpen) pushOpen.disabled = true;
     const text = progress.querySelector(".progress-text");
     progress.hidden = false;
     progress.classList.remove("done");
     text.textContent = "Starting…";
     try {
-      const started = await api("POST", "/api/v1/pushes", { target: layout.target, period, force });
+      const started = await api("POST", "/api/v1/pushes", { target: layout.target, period, force, skip_invoiced: skipInvoiced });
       if (!started.run_id) { text.textContent = "Queued: this page follows it once it starts"; return; }
       await follow(started.run_id);
     } catch (error) {

@@ -88,6 +88,11 @@ class PushIn(BaseModel):
     force: bool = Field(False, description="also push rows that are blocked (confirm with the operator first)")
     retry_failed: bool = Field(False, description="only the companies that failed in the period's latest run")
     dry_run: bool = Field(False, description="record what would be done (outcome planned); send nothing")
+    skip_invoiced: bool = Field(
+        False,
+        description="leave out (outcome skipped, with the reason) the rows whose period is already invoiced "
+        "(ConnectWise; a target that cannot honour it answers 422)",
+    )
 
     @field_validator("target")
     @classmethod
@@ -109,6 +114,7 @@ class RunOut(BaseModel):
     dry_run: bool
     forced: bool
     retry_failed: bool
+    skip_invoiced: bool = Field(False, description="rows whose period was already invoiced were left out")
     total: int
     succeeded: int
     failed: int
@@ -275,6 +281,7 @@ def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSes
         force=body.force,
         retry_failed=body.retry_failed,
         dry_run=body.dry_run,
+        skip_invoiced=body.skip_invoiced,
     )
     started = StartedOut(run_id=run_id, status_url=f"/api/v1/pushes/{run_id}", period=str(period), period_status=status)
     return JSONResponse(started.model_dump(), status_code=202)
