@@ -54,6 +54,9 @@ def test_connect_with_every_permission_changes_nothing(
         "zone_url": server.url,
         "username": "demo-api@example.com",
         "api_base": f"{server.url}/ATServicesRest/V1.0",
+        # the check's permissions, shown on the Integrations page after the form's redirect
+        "permissions": [{"permission": c.setting, "status": "present", "detail": c.detail} for c in result.checks],
+        "missing_permissions": [],
     }
     assert (
         row.secret is not None and b"demo-secret" not in row.secret and DEMO_INTEGRATION_CODE.encode() not in row.secret

@@ -78,7 +78,7 @@ def test_a_re_push_sets_the_same_values_and_creates_no_accounts(world: Connected
     assert len(gradient.sandbox.state()["counts"]) == 2 * len(EXPECTED)
     assert world.run(second).status == RunStatus.SUCCEEDED
     with transaction(world.engine) as session:
-        listed = runs.list_runs(session, tenant_id=world.tenant.id, target=runs.Target.GRADIENT)
+        listed = runs.list_runs(session, tenant_id=world.tenant.id, target="gradient")
     assert [r.id for r in listed] == [second, first]  # the same history as ConnectWise pushes
 
 
@@ -179,9 +179,7 @@ def test_429_backs_off_and_every_count_arrives(engine: Engine) -> None:
 
 def test_a_run_left_running_by_a_dead_process_is_interrupted_at_the_next_start(world: Connected) -> None:
     with transaction(world.engine) as session:
-        dead = runs.start_run(
-            session, tenant_id=world.tenant.id, target=runs.Target.GRADIENT, period="2026-10", started_by="x"
-        )
+        dead = runs.start_run(session, tenant_id=world.tenant.id, target="gradient", period="2026-10", started_by="x")
         dead.pid = 2**22 + 12345  # above pid_max: no such process
         dead_id = dead.id
     assert not _alive(2**22 + 12345)

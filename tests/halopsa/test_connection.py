@@ -49,6 +49,12 @@ def test_connect_with_every_permission_changes_nothing(
         "auth_url": server.url + "/auth",
         "halo_tenant": "demo",
         "client_id": "demo-client",
+        # the check's permissions, shown on the Integrations page after the form's redirect
+        "permissions": [
+            {"permission": c.setting, "scope": c.permission.value, "status": "present", "detail": c.detail}
+            for c in result.checks
+        ],
+        "missing_permissions": [],
     }
     assert row.secret is not None and b"demo-secret" not in row.secret
     with transaction(engine) as session:

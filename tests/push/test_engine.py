@@ -16,7 +16,7 @@ from seatsync.domain.planning import Action, BlockReason
 from seatsync.errors import ConfigurationError, Conflict
 from seatsync.push import runs
 from seatsync.push.connectwise import preview, run_push
-from seatsync.push.runs import RunStatus, Target
+from seatsync.push.runs import RunStatus
 from tests.push.conftest import PERIOD, World, make_client
 
 
@@ -67,7 +67,7 @@ def test_full_push_sets_every_addition_and_attaches_one_report(world: World) -> 
     with transaction(world.engine) as session:
         pushed = {m.company_pk: m.last_pushed_quantity for m in session.scalars(select(CWMapping))}
         assert sorted(pushed.values()) == [1.0, 2.0, 3.0]
-        assert runs.last_push(session, tenant_id=world.tenant.id, target=Target.CONNECTWISE) == run.finished_at
+        assert runs.last_push(session, tenant_id=world.tenant.id, target="connectwise") == run.finished_at
     # per changed company: read the addition, PATCH it, upload the report; plus one batched agreements read
     assert len(world.sandbox.requests) == 3 * 3 + 1
     assert world.requests("GET", "/system/documents") == 0
@@ -111,7 +111,7 @@ def test_dry_run_records_what_would_be_done_and_sends_no_change(world: World) ->
     assert world.requests("POST", "/") == 0
     assert world.sandbox.documents == {}
     with transaction(world.engine) as session:
-        assert runs.last_push(session, tenant_id=world.tenant.id, target=Target.CONNECTWISE) is None
+        assert runs.last_push(session, tenant_id=world.tenant.id, target="connectwise") is None
 
 
 def test_injected_faults_end_with_everything_applied_exactly_once(world: World) -> None:
@@ -170,7 +170,7 @@ def test_a_readonly_member_fails_with_the_missing_right(world: World) -> None:
     run = get_run(world, retried)
     assert (run.status, run.retry_failed) == (RunStatus.SUCCEEDED, True)
     with transaction(world.engine) as session:
-        latest = runs.latest_results(session, tenant_id=world.tenant.id, target=Target.CONNECTWISE, period="2026-10")
+        latest = runs.latest_results(session, tenant_id=world.tenant.id, target="connectwise", period="2026-10")
     assert sorted(r.outcome for r in latest.values()) == ["not_mapped", "succeeded", "succeeded", "succeeded"]
 
 
@@ -194,7 +194,7 @@ def test_a_dead_run_is_marked_interrupted_and_a_live_one_blocks_a_second(world: 
     dead_pid = int(finished.stdout)
     with transaction(world.engine) as session:
         dead = runs.start_run(
-            session, tenant_id=world.tenant.id, target=Target.CONNECTWISE, period="2026-10", started_by="cli"
+            session, tenant_id=world.tenant.id, target="connectwise", period="2026-10", started_by="cli"
         )
         dead.pid = dead_pid
         dead_id = dead.id
@@ -203,7 +203,7 @@ def test_a_dead_run_is_marked_interrupted_and_a_live_one_blocks_a_second(world: 
     assert get_run(world, run_id).status == RunStatus.SUCCEEDED
     with transaction(world.engine) as session:
         live = runs.start_run(
-            session, tenant_id=world.tenant.id, target=Target.CONNECTWISE, period="2026-10", started_by="web"
+            session, tenant_id=world.tenant.id, target="connectwise", period="2026-10", started_by="web"
         )
         live_id = live.id
     with pytest.raises(Conflict, match="already running"):
@@ -213,7 +213,7 @@ def test_a_dead_run_is_marked_interrupted_and_a_live_one_blocks_a_second(world: 
         reaped = runs.reap_stale_runs(
             session,
             tenant_id=world.tenant.id,
-            target=Target.CONNECTWISE,
+            target="connectwise",
             now=datetime.now(UTC) + runs.LEASE + timedelta(seconds=1),
         )
     assert reaped == [live_id]

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PushResult
 from seatsync.push import runs
-from seatsync.push.runs import Target
 from seatsync.sandboxes.connectwise import ConnectWiseSandbox
 from seatsync.sandboxes.server import BackgroundServer
 from seatsync.services.tenants import get_tenant
@@ -263,9 +262,7 @@ def test_a_running_push_shows_its_progress_from_any_worker(admin: TestClient, wo
     still answers "1 of 3" from the run's row."""
     with transaction(world.engine) as session:
         tenant = get_tenant(session, slug=world.tenants["a"])
-        run_id = runs.start_run(
-            session, tenant_id=tenant.id, target=Target.CONNECTWISE, period="2026-10", started_by="t"
-        ).id
+        run_id = runs.start_run(session, tenant_id=tenant.id, target="connectwise", period="2026-10", started_by="t").id
         company = session.scalars(select(Company).where(Company.tenant_id == tenant.id)).first()
         assert company is not None
         session.add(PushResult(run_id=run_id, tenant_id=tenant.id, company_pk=company.id, outcome="succeeded"))

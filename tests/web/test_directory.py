@@ -14,7 +14,7 @@ from seatsync.db.engine import transaction
 from seatsync.db.models import Company, CWMapping, PushResult, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.push import runs
-from seatsync.push.runs import Outcome, Target
+from seatsync.push.runs import Outcome
 from seatsync.services.directory import DirectoryCache
 from seatsync.services.imports import ImportKind, import_records
 from seatsync.services.tenants import create_tenant
@@ -160,9 +160,7 @@ def test_push_result_filters_are_read_afresh_while_a_run_of_the_period_runs(engi
     cache, directories = OutcomeCache(), DirectoryCache()
     with transaction(engine) as session:
         pks = dict(session.execute(select(Company.company_id, Company.id).where(Company.tenant_id == tenant_id)).all())
-        run = runs.start_run(
-            session, tenant_id=tenant_id, target=Target.CONNECTWISE, period=str(period), started_by="t"
-        )
+        run = runs.start_run(session, tenant_id=tenant_id, target="connectwise", period=str(period), started_by="t")
         run_id = run.id
 
     def fail(company_id: str) -> None:
@@ -197,7 +195,7 @@ def test_push_result_filters_are_read_afresh_while_a_run_of_the_period_runs(engi
     assert done == {pks["c1"], pks["c2"]} and failed()[1] is outcomes  # finished: kept
     with transaction(engine) as session:  # a new run of the period: read again
         run_id = runs.start_run(
-            session, tenant_id=tenant_id, target=Target.CONNECTWISE, period=str(period), started_by="t"
+            session, tenant_id=tenant_id, target="connectwise", period=str(period), started_by="t"
         ).id
     fail("c3")
     assert failed()[0] == {pks["c1"], pks["c2"], pks["c3"]}

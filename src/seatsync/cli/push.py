@@ -17,7 +17,7 @@ from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.push import runs
-from seatsync.push.runs import GOOD, Outcome, Target
+from seatsync.push.runs import GOOD, Outcome
 
 NOT_PUSHED = (Outcome.NOT_MAPPED.value, Outcome.SKIPPED.value)
 
@@ -331,7 +331,9 @@ def push_connectwise(
 
 @click.command("history")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--target", type=click.Choice([t.value for t in Target]), default=None, help="Only this target.")
+@click.option(
+    "--target", default=None, metavar="TARGET", help="Only this target (connectwise, autotask, halopsa or gradient)."
+)
 @click.option("--period", default=None, help="Only runs of this period (YYYY-MM).")
 @click.option("--run", "run_id", type=int, default=None, help="One run's per-company rows.")
 @click.option("--limit", type=int, default=20, show_default=True, help="How many runs (newest first).")
@@ -344,8 +346,9 @@ def history(tenant_slug: str, target: str | None, period: str | None, run_id: in
     """Push runs: who started them, when, and per company before -> after, outcome and reason."""
     from seatsync.domain.periods import shown_instant, time_zone
     from seatsync.services.tenants import get_tenant
+    from seatsync.targets.registry import get_target
 
-    chosen = Target(target) if target else None
+    chosen = get_target(target).key if target else None  # an unknown key names the known ones
     with transaction(app_context().engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         zone = time_zone(tenant.time_zone)

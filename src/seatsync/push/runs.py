@@ -34,13 +34,6 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 QUEUED_LEASE = timedelta(hours=1)
 
 
-class Target(enum.StrEnum):
-    """The built-in targets' keys (every registered target's key is accepted where a target is asked for)."""
-
-    CONNECTWISE = "connectwise"
-    GRADIENT = "gradient"
-
-
 class RunStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"

@@ -188,6 +188,12 @@ def _record(integration: Integration, result: ConnectionResult) -> None:
     integration.status = result.status.value
     integration.status_reason = result.reason
     integration.checked_at = now
+    # the last check's permissions, shown on the Integrations page after its redirect (as ConnectWise's rights)
+    integration.settings = {
+        **(integration.settings or {}),
+        "permissions": [{"permission": c.setting, "status": c.status.value, "detail": c.detail} for c in result.checks],
+        "missing_permissions": [str(p) for p in result.missing],
+    }
     if result.status is IntegrationStatus.CONNECTED and integration.connected_at is None:
         integration.connected_at = now
 

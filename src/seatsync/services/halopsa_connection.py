@@ -212,6 +212,15 @@ def _record(row: Integration, result: ConnectionResult) -> None:
     row.status = result.status.value
     row.status_reason = result.reason
     row.checked_at = now
+    # the last check's permissions, shown on the Integrations page after its redirect (as ConnectWise's rights)
+    row.settings = {
+        **(row.settings or {}),
+        "permissions": [
+            {"permission": c.setting, "scope": c.permission.value, "status": c.status.value, "detail": c.detail}
+            for c in result.checks
+        ],
+        "missing_permissions": [p.value for p in result.missing],
+    }
     if result.status is IntegrationStatus.CONNECTED and row.connected_at is None:
         row.connected_at = now
 

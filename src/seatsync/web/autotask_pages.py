@@ -22,9 +22,10 @@ from seatsync.services.billing import count_billable
 from seatsync.web.api.routes import autotask as at_routes
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
+from seatsync.web.flash import flash_redirect
 from seatsync.web.mapper import PAGE_SIZE, Filter
 from seatsync.web.mappers.autotask import LAYOUT, row_cells
-from seatsync.web.pages import integrations_page, mapper_page_response, tenant_zone
+from seatsync.web.pages import INTEGRATIONS, integrations_page, mapper_page_response, tenant_zone
 from seatsync.web.periods import current_period
 
 TARGET = "autotask"
@@ -70,8 +71,7 @@ def autotask_connect_submit(
         )
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at_now, exc)
-    flash, kind = _said(result)
-    return integrations_page(request, db, tenant, at_now, at_result=result, flash=flash, flash_kind=kind)
+    return flash_redirect(INTEGRATIONS, *_said(result))
 
 
 @router.post("/integrations/autotask/check")
@@ -82,8 +82,7 @@ def autotask_check_submit(
         result = at.check_connection(db, tenant=tenant, settings=state.settings)
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at_now, exc)
-    flash, kind = _said(result)
-    return integrations_page(request, db, tenant, at_now, at_result=result, flash=flash, flash_kind=kind)
+    return flash_redirect(INTEGRATIONS, *_said(result))
 
 
 @router.post("/integrations/autotask/disconnect")
@@ -91,9 +90,7 @@ def autotask_disconnect_submit(
     request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at_now: Now
 ) -> Response:
     at.disconnect(db, tenant=tenant)
-    return integrations_page(
-        request, db, tenant, at_now, flash="Autotask disconnected: the secret is forgotten (mappings are kept)."
-    )
+    return flash_redirect(INTEGRATIONS, "Autotask disconnected: the secret is forgotten (mappings are kept).")
 
 
 @router.get("/autotask/billing")

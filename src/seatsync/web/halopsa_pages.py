@@ -22,9 +22,10 @@ from seatsync.services.billing import count_billable
 from seatsync.web.api.routes import halopsa as halo_routes
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
+from seatsync.web.flash import flash_redirect
 from seatsync.web.mapper import PAGE_SIZE, Filter
 from seatsync.web.mappers import halopsa as halo_mapper
-from seatsync.web.pages import integrations_page, mapper_page_response, tenant_zone
+from seatsync.web.pages import INTEGRATIONS, integrations_page, mapper_page_response, tenant_zone
 from seatsync.web.periods import current_period
 
 router = APIRouter(include_in_schema=False)
@@ -70,8 +71,7 @@ def halopsa_connect_submit(
         )
     except SeatsyncError as exc:
         return _failed(request, db, tenant, halo_now, exc)
-    flash, kind = _said(result)
-    return integrations_page(request, db, tenant, halo_now, halo_result=result, flash=flash, flash_kind=kind)
+    return flash_redirect(INTEGRATIONS, *_said(result))
 
 
 @router.post("/integrations/halopsa/check")
@@ -82,8 +82,7 @@ def halopsa_check_submit(
         result = halo.check_connection(db, tenant=tenant, settings=state.settings)
     except SeatsyncError as exc:
         return _failed(request, db, tenant, halo_now, exc)
-    flash, kind = _said(result)
-    return integrations_page(request, db, tenant, halo_now, halo_result=result, flash=flash, flash_kind=kind)
+    return flash_redirect(INTEGRATIONS, *_said(result))
 
 
 @router.post("/integrations/halopsa/disconnect")
@@ -91,9 +90,7 @@ def halopsa_disconnect_submit(
     request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, halo_now: Now
 ) -> Response:
     halo.disconnect(db, tenant=tenant)
-    return integrations_page(
-        request, db, tenant, halo_now, flash="HaloPSA disconnected: the client secret is forgotten (mappings are kept)."
-    )
+    return flash_redirect(INTEGRATIONS, "HaloPSA disconnected: the client secret is forgotten (mappings are kept).")
 
 
 # --- HaloPSA › Billing (the mapper) -------------------------------------------------------------------------------

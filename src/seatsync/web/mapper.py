@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.push.runs import Outcome, RunStatus, Target
+from seatsync.push.runs import Outcome, RunStatus
 from seatsync.services.billing import count_billable, own_rules
 from seatsync.services.directory import Directory, DirectoryCache, Entry
 
@@ -116,7 +116,7 @@ class MapperRow:
 #: the real ConnectWise runs of the period (a handful a month)
 _PERIOD_RUNS = select(PushRun.id).where(
     PushRun.tenant_id == bindparam("tenant_id"),
-    PushRun.target == Target.CONNECTWISE.value,
+    PushRun.target == "connectwise",
     PushRun.period == bindparam("period"),
     PushRun.dry_run.is_(False),
 )

@@ -28,13 +28,13 @@ from seatsync.domain.rules import Rule
 from seatsync.errors import ImportRejected, InvalidField, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
-from seatsync.push.runs import Target, last_push, running_run
+from seatsync.push.runs import last_push, running_run
 from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
 from seatsync.services.companies import search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
-from seatsync.targets.registry import get_target, target_keys
+from seatsync.targets.registry import all_targets, get_target, target_keys
 from seatsync.tickets import BoardChoice
 from seatsync.web import auth
 from seatsync.web.api.routes import autotask as at_routes
@@ -375,8 +375,8 @@ def mapper_view(
         filter_counts=shown.filter_counts(),
         connection=connection,
         can_preview=cw.can_read(integration),
-        last_push=last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE, period=str(chosen)),
-        running=running_run(db, tenant_id=tenant.id, target=Target.CONNECTWISE, period=str(chosen)),
+        last_push=last_push(db, tenant_id=tenant.id, target="connectwise", period=str(chosen)),
+        running=running_run(db, tenant_id=tenant.id, target="connectwise", period=str(chosen)),
         automap=True,
         now=state.clock(),
         admin=admin,
@@ -466,8 +466,8 @@ def integrations_page(
             "gradient": gradient_routes.gradient_out(db, tenant, at),
             "periods": recent_periods(tenant, at),
             "default_gradient_period": current_period(tenant, at).previous(),
-            "last_cw_push": last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
-            "last_gradient_push": last_push(db, tenant_id=tenant.id, target=Target.GRADIENT),
+            "last_cw_push": last_push(db, tenant_id=tenant.id, target="connectwise"),
+            "last_gradient_push": last_push(db, tenant_id=tenant.id, target="gradient"),
             "channels": notifications.list_channels(db, tenant=tenant),
             "automation": automation.all_automation(db, tenant_id=tenant.id),
             "schedules": automation.overview(db, tenant=tenant, now=at),
@@ -604,11 +604,13 @@ def push_now_submit(
     db: DbSession,
     state: State,
     at: Now,
-    target: Annotated[Target, Form()],
+    target: Annotated[str, Form(min_length=1, max_length=40)],
     period: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
 ) -> Response:
+    """Push now, for any registered target (``seatsync.targets.registry``): to the run's page, which follows it."""
     db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     try:
+        get_target(target)  # an unknown key is refused with the known ones named
         run_id = dispatch_push(
             state, tenant_id=tenant.id, target=target, period=BillingPeriod.parse(period), started_by=principal.email
         )
@@ -684,8 +686,7 @@ def schedule_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     threshold = automation.Threshold(percent=percent, seats=seats)
-    flash = f"{target}: {chosen.describe()}; approval: {threshold.describe()}."
-    return integrations_page(request, db, tenant, at, flash=flash)
+    return _done(f"{target}: {chosen.describe()}; approval: {threshold.describe()}.")
 
 
 #: the schedule form's fields, as its labels say them
@@ -718,11 +719,19 @@ def schedule_off_submit(
     at: Now,
 ) -> Response:
     automation.schedule_off(db, tenant=tenant, target=target, by=principal.email)
-    return integrations_page(request, db, tenant, at, flash=f"{target}: no scheduled push.")
+    return _done(f"{target}: no scheduled push.")
 
 
 @router.post("/integrations/tickets/{target}/boards")
 def ticket_boards_submit(
+    target: Annotated[str, PathParam(pattern="^(connectwise|autotask|halopsa)$")], principal: AdminOperator
+) -> Response:
+    """ "Choose a board": to the page that lists the PSA's boards (a reload lists them again, nothing is sent)."""
+    return redirect(f"/integrations/tickets/{target}/boards#tickets")
+
+
+@router.get("/integrations/tickets/{target}/boards")
+def ticket_boards_view(
     request: Request,
     target: Annotated[str, PathParam(pattern="^(connectwise|autotask|halopsa)$")],
     principal: AdminOperator,
@@ -731,6 +740,7 @@ def ticket_boards_submit(
     state: State,
     at: Now,
 ) -> Response:
+    """The Integrations page with the PSA's active service boards to choose from (asked of the PSA now)."""
     try:
         boards = tickets.list_boards(db, tenant=tenant, target=target, settings=state.settings)
     except SeatsyncError as exc:
@@ -824,7 +834,7 @@ def approvals_submit(
             return redirect(f"/history/{done.run_id}" if done.run_id else "/approvals")
     except SeatsyncError as exc:
         return approvals_page(request, db, tenant, flash=str(exc), flash_kind="error", status_code=status_for(exc))
-    return approvals_page(request, db, tenant, flash=flash)
+    return flash_redirect("/approvals", flash)
 
 
 # --- History --------------------------------------------------------------------------------------------------------
@@ -837,9 +847,11 @@ def history_view(
     principal: CurrentOperator,
     tenant: Tenant,
     db: DbSession,
-    target: Target | None = None,
+    target: Annotated[str | None, Query(max_length=40)] = None,
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
+    if target:
+        get_target(target)  # an unknown key: 404 naming the known ones
     found = runs.list_runs(
         db, tenant_id=tenant.id, target=target, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE
     )
@@ -852,7 +864,8 @@ def history_view(
             "runs": found[:PAGE_SIZE],
             "more": len(found) > PAGE_SIZE,
             "page_no": page_no,
-            "target": target.value if target else "",
+            "target": target or "",
+            "targets": [(t.key, t.label) for t in all_targets()],
         },
     )
 

@@ -59,7 +59,7 @@ from seatsync.errors import (
 )
 from seatsync.push import runs
 from seatsync.push.reports import Report, build_report, previous_pushed, tag_in
-from seatsync.push.runs import Outcome, Target
+from seatsync.push.runs import Outcome
 from seatsync.services.billing import BillableUser, billable_users, count_billable
 from seatsync.targets.base import ItemKey, PushOptions, RowResult, Scope
 
@@ -74,6 +74,9 @@ AGREEMENT_FIELDS = (
     "nextInvoiceDate,billingCycle/name,prorateFlag"
 )
 RECORD_TYPE = "Agreement"
+
+#: this target's key in runs and results
+KEY = "connectwise"
 
 
 def default_client_factory(session: Session, tenant: Tenant) -> ConnectWiseApi:
@@ -189,7 +192,7 @@ def load(
         .join(PushRun, PushRun.id == PushResult.run_id)
         .where(
             PushRun.tenant_id == tenant.id,
-            PushRun.target == Target.CONNECTWISE.value,
+            PushRun.target == KEY,
             PushRun.period == str(period),
             PushRun.dry_run.is_(False),
             PushResult.document_id.is_not(None),
@@ -203,7 +206,7 @@ def load(
     baselines = previous_pushed(
         session,
         tenant=tenant,
-        target=Target.CONNECTWISE.value,
+        target=KEY,
         period=period,
         company_pks=[t.company.pk for t in complete],
     )
@@ -278,7 +281,7 @@ def _maybe_attached_unrecorded(session: Session, *, tenant: Tenant, period: Bill
         session.scalars(
             select(PushRun.id).where(
                 PushRun.tenant_id == tenant.id,
-                PushRun.target == Target.CONNECTWISE.value,
+                PushRun.target == KEY,
                 PushRun.period == str(period),
                 PushRun.dry_run.is_(False),
                 PushRun.status == runs.RunStatus.INTERRUPTED,

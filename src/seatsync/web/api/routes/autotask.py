@@ -74,6 +74,12 @@ def connection_out(db: Session, tenant: TenantRow, result: at.ConnectionResult |
         out.kept_previous = result.kept_previous
         if result.kept_previous:
             out.reason = result.reason
+    elif row is not None and row.status != at.IntegrationStatus.DISCONNECTED:
+        stored = row.settings or {}
+        out.permissions = [
+            PermissionOut.model_validate(p) for p in stored.get("permissions", []) if isinstance(p, dict)
+        ]
+        out.missing_permissions = [str(p) for p in stored.get("missing_permissions", [])]
     return out
 
 

@@ -138,6 +138,12 @@ def connection_out(db: Session, tenant: TenantRow, result: halo.ConnectionResult
             for c in result.checks
         ]
         out.missing_permissions = [p.value for p in result.missing]
+    elif row is not None and row.status != halo.IntegrationStatus.DISCONNECTED:
+        stored = row.settings or {}
+        out.permissions = [
+            PermissionOut.model_validate(p) for p in stored.get("permissions", []) if isinstance(p, dict)
+        ]
+        out.missing_permissions = [str(p) for p in stored.get("missing_permissions", [])]
     return out
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from seatsync.db.models import Company, CWMapping
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
-from seatsync.push.runs import Target, last_push
+from seatsync.push.runs import last_push
 from seatsync.services import automap, mappings
 from seatsync.services import connectwise_connection as cw
 from seatsync.web.deps import (
@@ -169,7 +169,7 @@ def list_mappings(
         total=shown.total,
         page=page,
         per_page=PAGE_SIZE,
-        last_push=last_push(db, tenant_id=tenant.id, target=Target.CONNECTWISE),
+        last_push=last_push(db, tenant_id=tenant.id, target="connectwise"),
         rows=[row_out(r) for r in shown.rows],
     )
 
