@@ -76,3 +76,37 @@ def test_disconnect(world: Connected, gradient: Any, database_url: str) -> None:
     pushed = invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10")
     assert pushed.exit_code == 1
     assert "seatsync connect gradient" in pushed.output
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_history_names_each_service_not_its_id(world: Connected, gradient: Any, database_url: str) -> None:
+    """Issue 17.5: a Gradient run's rows in History (CLI, CSV, API and the run's page) name the service."""
+    from fastapi.testclient import TestClient
+
+    from seatsync.db.engine import transaction
+    from seatsync.services.tenants import create_operator
+    from seatsync.web.app import create_app
+
+    assert invoke(database_url, "push", "gradient", "--tenant", world.tenant.slug, "--period", "2026-10").exit_code == 0
+    [run] = world.runs()
+    ids = {s.id for v in gradient.sandbox.vendors.values() for s in v.services.values()}
+    assert ids
+    shown = invoke(database_url, "history", "--tenant", world.tenant.slug, "--run", str(run.id))
+    assert shown.exit_code == 0, shown.output
+    header = next(line for line in shown.output.splitlines() if line.startswith("company_id"))
+    assert header.split()[:3] == ["company_id", "company", "service"]
+    assert "Security Awareness Training" in shown.output and "Phishing Simulation" in shown.output
+    assert not any(i in shown.output for i in ids), "no raw service id"
+    exported = invoke(database_url, "history", "--tenant", world.tenant.slug, "--run", str(run.id), "--format", "csv")
+    assert ",Security Awareness Training," in exported.output and "service_name" in exported.output.splitlines()[0]
+
+    with transaction(world.engine) as session:
+        create_operator(session, tenant=world.tenant, email="admin@g.test", password="long enough pw", role="admin")
+    with TestClient(create_app(engine=world.engine)) as client:
+        client.post("/api/v1/auth/login", json={"email": "admin@g.test", "password": "long enough pw"})
+        page = client.get(f"/history/{run.id}").text
+        assert "Run #" in page and "Gradient for 2026-10" in page
+        assert ">Security Awareness Training</td>" in page and ">Phishing Simulation</td>" in page
+        rows = client.get(f"/api/v1/pushes/{run.id}", params={"results": "true"}).json()["results"]
+        assert {r["service_name"] for r in rows} == {"Security Awareness Training", "Phishing Simulation"}
+        assert "service_name" in client.get(f"/api/v1/pushes/{run.id}/results.csv").text.splitlines()[0]

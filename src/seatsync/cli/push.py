@@ -16,6 +16,7 @@ from seatsync.cli.context import app_context, database_option, skip_invoiced_opt
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
+from seatsync.domain.rules import product_name
 from seatsync.push import runs
 from seatsync.push.runs import GOOD, Outcome
 
@@ -394,4 +395,11 @@ def history(tenant_slug: str, target: str | None, period: str | None, run_id: in
         if run_id is not None:
             results = runs.run_results(session, tenant_id=tenant.id, run_id=run_id)
             click.echo()
-            click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
+            if listed[0].target == "gradient":  # one row per account and service: the service named
+                named = [
+                    [*row[:2], product_name(x.result.product), *row[2:]]
+                    for row, x in zip(result_rows(results), results, strict=True)
+                ]
+                click.echo(render([*RESULT_HEADER[:2], "service", *RESULT_HEADER[2:]], named, "table"), nl=False)
+            else:
+                click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)

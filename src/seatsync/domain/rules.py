@@ -42,6 +42,14 @@ class Product(enum.StrEnum):
 
 ALL_PRODUCTS: tuple[Product, ...] = (Product.SAT, Product.PHISHING)
 
+#: each product's name, as people (and Gradient's services) call it
+PRODUCT_NAMES: dict[str, str] = {Product.SAT: "Security Awareness Training", Product.PHISHING: "Phishing Simulation"}
+
+
+def product_name(product: str | None) -> str:
+    """``sat`` -> ``Security Awareness Training``; an unknown code is shown as it is, none as ""."""
+    return PRODUCT_NAMES.get(product or "", product or "")
+
 
 class ActivityKind(enum.StrEnum):
     TRAINING = "training"

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PushResult, PushRun
+from seatsync.domain.rules import product_name
 from seatsync.errors import Conflict, NotFound, SeatsyncError
 
 #: a running run whose heartbeat is older than this is taken as dead, whatever host it runs on
@@ -422,6 +423,7 @@ HISTORY_COLUMNS = (
     "company_name",
     "product",
     "service",
+    "service_name",
     "outcome",
     "quantity_before",
     "quantity_after",
@@ -471,6 +473,7 @@ def history_rows(
                     row.company_name,
                     r.product,
                     r.service,
+                    product_name(r.product) if r.service else None,
                     r.outcome,
                     r.quantity_before,
                     r.quantity_after,

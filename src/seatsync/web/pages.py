@@ -24,7 +24,7 @@ from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.monthly import MonthlySchedule
 from seatsync.domain.periods import BillingPeriod, local_date, shown_instant, time_zone
-from seatsync.domain.rules import Rule
+from seatsync.domain.rules import Rule, product_name
 from seatsync.errors import ImportRejected, InvalidField, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
 from seatsync.push import runs
@@ -92,6 +92,7 @@ templates.env.filters["instant"] = _fmt_instant
 templates.env.filters["date"] = _fmt_date
 templates.env.filters["qty"] = fmt_qty
 templates.env.filters["target_label"] = lambda key: get_target(key).label if key in target_keys() else key
+templates.env.filters["product_name"] = product_name
 templates.env.globals["mapper_layouts"] = lambda: [source.layout for source in mapper_sources()]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from seatsync.csv_safe import SafeWriter
 from seatsync.db.models import Company, PushResult, PushRun
 from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.rules import product_name
 from seatsync.errors import Conflict, NotFound
 from seatsync.push import connectwise as cw_push
 from seatsync.push import engine as push_engine
@@ -139,7 +140,9 @@ class ResultOut(BaseModel):
     addition_id: int | None
     document_id: int | None
     product: str | None
+    #: Gradient's service id, and its name (``Security Awareness Training``)
     service: str | None
+    service_name: str | None = None
     attempts: int
     has_report: bool
 
@@ -186,6 +189,7 @@ def result_out(row: runs.ResultRow) -> ResultOut:
         document_id=r.document_id,
         product=r.product,
         service=r.service,
+        service_name=product_name(r.product) if r.service else None,
         attempts=r.attempts,
         has_report=r.report_sha256 is not None,
     )
@@ -390,6 +394,7 @@ def export_results(run_id: IdPath, principal: CurrentOperator, tenant: Tenant, d
             "company_name",
             "product",
             "service",
+            "service_name",
             "billable",
             "before",
             "after",
@@ -412,6 +417,7 @@ def export_results(run_id: IdPath, principal: CurrentOperator, tenant: Tenant, d
                 row.company_name,
                 r.product or "",
                 r.service or "",
+                product_name(r.product) if r.service else "",
                 r.billable if r.billable is not None else "",
                 _num(r.quantity_before),
                 _num(r.quantity_after),
