@@ -12,7 +12,7 @@ from seatsync.cli.main import cli
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, StatusEvent, User
 from seatsync.errors import ImportRejected
-from seatsync.services.imports import ImportKind, import_file
+from seatsync.services.imports import ImportKind, import_file, parse_instant, staged_instant
 from tests.foundation.util import USERS_HEADER, companies, csv_bytes, load, make_tenant, status
 
 
@@ -256,3 +256,70 @@ def test_two_imports_of_users_in_one_transaction(engine: Engine) -> None:
                 source="u.csv",
             )
     assert stored(engine) == (1, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-10-01T00:00:00Z",
+        "2026-10-01T23:59:59+00:00",
+        "2026-10-01T12:30:05.123456Z",
+        "2026-10-01T12:30:05.123Z",
+        "2026-10-01T09:00:00-05:00",
+        "2026-10-01T09:00:00+14:00",
+        "1970-01-01T00:00:00Z",
+        "2199-12-31T23:59:59.999999Z",
+        "2024-02-29T10:00:00Z",
+    ],
+)
+def test_staged_instant_is_the_parsed_instant(value: str) -> None:
+    """The usual shape is staged from its text: the same value as parsing it would give."""
+    assert staged_instant(value) == parse_instant(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-30T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-10-01T24:00:00Z",
+        "2026-10-01T23:60:00Z",
+        "2026-10-01T23:59:60Z",
+        "1969-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+        "1970-01-01T00:00:00+01:00",
+        "2026-10-01T10:00:00",
+        "٢٠٢٦-10-01T00:00:00Z",
+        "",
+    ],
+)
+def test_staged_instant_refuses_what_parsing_refuses(value: str) -> None:
+    reasons = r"is empty|is not an ISO-8601 instant|has no UTC offset|is outside the instants"
+    with pytest.raises(ValueError, match=reasons) as parsed:
+        parse_instant(value)
+    with pytest.raises(ValueError, match=reasons) as staged:
+        staged_instant(value)
+    assert str(staged.value) == str(parsed.value)
+
+
+def test_a_bad_line_far_into_a_large_file_is_named(engine: Engine) -> None:
+    """Files are decoded a block of lines at a time: a line that is not UTF-8 in a later block keeps its number."""
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    good = [status(f"u{i}", "a", "active", "2026-10-01T00:00:00Z") for i in range(30_000)]  # over 1 MiB
+    data = csv_bytes(USERS_HEADER, good).replace(b"u25000@example.com", b"u25000@exampl\xe9.com")
+    assert len(data) > 1 << 20 and data.find(b"\xe9") > 1 << 20
+    with pytest.raises(ImportRejected) as caught:
+        load(engine, t, "users", data)
+    assert [(e.line, e.column) for e in caught.value.errors] == [(25_002, None)]
+    assert "not UTF-8 text (byte 0xe9 at position 23)" in str(caught.value)
+    assert stored(engine) == (1, 0, 0)
+
+
+def test_crlf_and_a_last_line_without_newline(engine: Engine) -> None:
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    data = b"\xef\xbb\xbf" + csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "active", "2026-10-02T00:00:00Z")])
+    result = load(engine, t, "users", data.replace(b"\n", b"\r\n").rstrip(b"\r\n"))
+    assert (result.rows, result.created) == (2, 2)

@@ -20,12 +20,16 @@ from __future__ import annotations
 import codecs
 import csv
 import enum
+import functools
 import hashlib
+import io
 import json
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import IO, Any, cast
 
 from sqlalchemy import CursorResult, Engine, select, text
@@ -125,9 +129,31 @@ Row = tuple[int, Sequence[str]]
 
 
 def _decoded_lines(stream: IO[bytes], errors: _Errors) -> Iterator[str]:
-    """UTF-8 lines (a BOM is allowed); a line that is not UTF-8 is reported and read with replacements."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    for number, raw in enumerate(stream, start=1):
+    """UTF-8 lines (a BOM is allowed); a line that is not UTF-8 is reported and read with replacements.
+
+    Lines are read and decoded about a MiB at a time (a character never spans a newline); only a block that is not
+    UTF-8 is decoded line by line, to find and report its bad lines."""
+    number = 0  # lines before the block
+    first = True
+    while lines := stream.readlines(1 << 20):
+        data = b"".join(lines)
+        if first and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+            lines[0] = lines[0][len(codecs.BOM_UTF8) :]
+        first = False
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            yield from _decoded_one_by_one(lines, errors, number)
+        else:
+            # split at "\n" only, as the binary stream's lines are (not at the other breaks str.splitlines knows)
+            yield from io.StringIO(decoded, newline="\n")
+        number += len(lines)
+
+
+def _decoded_one_by_one(lines: list[bytes], errors: _Errors, before: int) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for number, raw in enumerate(lines, start=before + 1):
         try:
             yield decoder.decode(raw)
         except UnicodeDecodeError as exc:
@@ -168,6 +194,8 @@ def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: st
     width = len(header)
     # each field's position in a row (absent optional ones read as "")
     positions = [header.index(name) if name in header else -1 for name in FIELDS[kind]]
+    # each row's fields in FIELDS order, at C speed when every field has a column
+    reorder = operator.itemgetter(*positions) if -1 not in positions else None
     rows = 0
     while True:
         try:
@@ -185,7 +213,7 @@ def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: st
         if len(values) != width:
             errors.add(line, None, f"expected {width} fields, found {len(values)}")
             continue
-        yield line, [values[i] if i >= 0 else "" for i in positions]
+        yield line, reorder(values) if reorder else [values[i] if i >= 0 else "" for i in positions]
     if rows == 0 and not errors.total:
         raise ImportRejected(source, [RowError(1, None, "the file has a header but no rows")])
 
@@ -285,6 +313,31 @@ def parse_instant(value: str) -> datetime:
     return utc
 
 
+#: the usual shape of an instant: UTC (``Z`` or ``+00:00``), whole seconds or microseconds; staged from its text
+_UTC_INSTANT = re.compile(r"(\d{4}-\d\d-\d\d)T((?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)(\.\d{6})?(?:Z|\+00:00)", re.ASCII)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_accepted(day: str) -> bool:
+    """A calendar day (``YYYY-MM-DD``) within the years seatsync accepts."""
+    try:
+        return EARLIEST.year <= date.fromisoformat(day).year <= LATEST.year
+    except ValueError:
+        return False
+
+
+def staged_instant(value: str) -> str:
+    """``parse_instant``'s UTC instant as staging holds it: naive text in SQLAlchemy's format (a four-digit year, so
+    text order is time order; PostgreSQL reads it as a timestamp). The usual shape is rewritten without building a
+    datetime; any other goes through ``parse_instant`` (which raises ``ValueError`` with the reason)."""
+    match = _UTC_INSTANT.fullmatch(value)
+    if match is not None:
+        day, clock, fraction = match.groups()
+        if _day_accepted(day):
+            return f"{day} {clock}{fraction or '.000000'}"
+    return parse_instant(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def parse_products(value: Any) -> str:
     """``sat;phishing`` (any order, any case) → canonical ``sat;phishing``; empty → both."""
     parts = value if isinstance(value, list) else str(value or "").split(";")
@@ -306,7 +359,7 @@ class _Checker:
         self.errors = errors
 
     def text(self, line: int, values: Sequence[str]) -> list[str] | None:
-        out = [value.strip() for value in values]
+        out = list(map(str.strip, values))
         # the common case in two C-speed passes; a row that fails them is looked at field by field
         if not any(map(operator.gt, map(len, out), self.limits)) and "\0" not in "".join(out):
             return out
@@ -408,6 +461,33 @@ def _remember(session: Session, *, tenant: Tenant, kind: ImportKind, digest: str
         last.sha256, last.rows, last.imported_at = digest, rows, utcnow()
 
 
+#: memory (KiB) an import's sorts and page cache may use on each database, whatever the file's size
+IMPORT_MEMORY_KIB = 16 * 1024
+
+
+@contextmanager
+def _more_memory(session: Session) -> Iterator[None]:
+    """A large import's sorts and index writes in memory rather than in temporary files: SQLite's page cache (the
+    database's and the temporary tables', which also sizes its sorter) and PostgreSQL's ``work_mem`` are raised for
+    the import and put back after it (a pooled connection keeps its settings)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # a transaction-local setting: it ends with the transaction in any case; put back here after success so
+        # that the caller's later statements run as before (after a failure the caller rolls back)
+        before = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
+        session.execute(text("SELECT set_config('work_mem', :kib, true)"), {"kib": f"{IMPORT_MEMORY_KIB}kB"})
+        yield
+        session.execute(text("SELECT set_config('work_mem', :before, true)"), {"before": before})
+        return
+    main, temp = (session.execute(text(f"PRAGMA {schema}.cache_size")).scalar_one() for schema in ("main", "temp"))
+    for schema in ("main", "temp"):
+        session.execute(text(f"PRAGMA {schema}.cache_size = -{IMPORT_MEMORY_KIB}"))
+    try:
+        yield
+    finally:
+        session.execute(text(f"PRAGMA main.cache_size = {int(main)}"))
+        session.execute(text(f"PRAGMA temp.cache_size = {int(temp)}"))
+
+
 def _run(
     session: Session, *, tenant: Tenant, kind: ImportKind, rows: Iterable[Row], errors: _Errors, source: str
 ) -> ImportResult:
@@ -425,13 +505,14 @@ def _run(
         # timeout) by the merge's first statement
         query = select(Company.company_id, Company.id).where(Company.tenant_id == tenant.id)
         context["companies"] = {company_id: pk for company_id, pk in session.execute(query)}  # noqa: C416
-    savepoint = session.begin_nested()
-    try:
-        result = handler(session, tenant=tenant, rows=rows, errors=errors, source=source, **context)
-    except BaseException:
-        savepoint.rollback()
-        raise
-    savepoint.commit()
+    with _more_memory(session):
+        savepoint = session.begin_nested()
+        try:
+            result = handler(session, tenant=tenant, rows=rows, errors=errors, source=source, **context)
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
     return result
 
 
@@ -553,7 +634,6 @@ def _import_users(
     _create_staging(session, "staging_users", _USER_STAGING)
     batch: list[tuple[Any, ...]] = []
     checker = _Checker(ImportKind.USERS, errors)
-    stage_at = _stage_instant(session)
     ranks = _RANKS
     for line, raw in rows:
         result.rows += 1
@@ -579,13 +659,13 @@ def _import_users(
             errors.add(line, "status", f"unknown status {status!r}: use active, sleeping or deleted")
             bad = True
         try:
-            at = parse_instant(at_text)
+            at = staged_instant(at_text)
         except ValueError as exc:
             errors.add(line, "at", str(exc))
             continue
         if bad or errors.total:
             continue  # once the file is known bad, keep validating but stop staging
-        batch.append((line, user_id, company_pk, email, name, status, rank, stage_at(at)))
+        batch.append((line, user_id, company_pk, email, name, status, rank, at))
         if len(batch) >= BATCH:
             _copy_or_insert(session, "staging_users", _USER_COLUMNS, batch)
     errors.raise_if_any(source)
@@ -621,7 +701,88 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
         ),
         params,
     )
-    # the events not stored yet (the natural key is the unique constraint)
+    stored = session.execute(
+        text(
+            """
+            SELECT 1 FROM staging_users s
+            WHERE EXISTS (SELECT 1 FROM status_events e WHERE e.tenant_id = :tenant AND e.user_id = s.user_id)
+            LIMIT 1
+            """
+        ),
+        params,
+    ).first()
+    _create_staging(session, "staging_merged", _MERGED_STAGING)
+    if stored is None:
+        # a first import of these users (none has a stored event): their histories are the file's events alone,
+        # each once (a row repeating another of the file changes nothing)
+        history = """
+            SELECT CAST(NULL AS BIGINT) AS id, MIN(line) AS line, user_id, company_pk, status, rank, at,
+                   CAST(NULL AS TIMESTAMP) AS valid_to
+            FROM staging_users GROUP BY user_id, company_pk, status, rank, at
+        """
+        merged = session.execute(text(_MERGE.format(history=history)), params)
+        result.created = cast(CursorResult[Any], merged).rowcount
+    else:
+        result.created = _stage_new_events(session, params)
+        if result.created:
+            # every event of the touched users: the stored ones and the new ones
+            history = """
+                SELECT e.id, NULL AS line, e.user_id, e.company_pk, e.status, e.rank, e.at, e.valid_to
+                FROM status_events e
+                WHERE e.tenant_id = :tenant AND e.user_id IN (SELECT DISTINCT user_id FROM staging_new)
+                UNION ALL
+                SELECT NULL, line, user_id, company_pk, status, rank, at, NULL FROM staging_new
+            """
+            session.execute(text(_MERGE.format(history=history)), params)
+        _drop_staging(session, "staging_new")
+    # rows repeating an event (stored before, or earlier in the same file) change nothing
+    result.unchanged = result.rows - result.created
+    if result.created:
+        _refuse_two_companies_at_once(session, source=source)
+        if stored is not None:
+            differs = "IS DISTINCT FROM" if pg else "IS NOT"
+            session.execute(
+                text(
+                    f"""
+                    UPDATE status_events SET valid_to = m.next_at
+                    FROM staging_merged m
+                    WHERE m.id IS NOT NULL AND status_events.id = m.id AND m.old_valid_to {differs} m.next_at
+                    """
+                )
+            )
+        # staging_merged was written in the window's order (by user, then time): read back in that order, the
+        # rows reach the unique index in its order (no ORDER BY: it would sort again what is sorted)
+        session.execute(
+            text(
+                """
+                INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, imported_at)
+                SELECT :tenant, user_id, company_pk, status, rank, at, next_at, :now
+                FROM staging_merged WHERE id IS NULL
+                """
+            ),
+            params,
+        )
+    _drop_staging(session, "staging_merged")
+
+
+_MERGED_STAGING = (
+    "id BIGINT, line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
+    "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP, next_line INTEGER, next_status VARCHAR(16), "
+    "next_company_pk INTEGER"
+)
+#: the touched users' histories in order (ties at one instant by rank, then company id), each event with the next
+_MERGE = """
+    INSERT INTO staging_merged (id, line, user_id, company_pk, status, rank, at, old_valid_to, next_at,
+                                next_line, next_status, next_company_pk)
+    SELECT h.id, h.line, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
+           LEAD(h.at) OVER w, LEAD(h.line) OVER w, LEAD(h.status) OVER w, LEAD(h.company_pk) OVER w
+    FROM ({history}) h JOIN companies c ON c.id = h.company_pk
+    WINDOW w AS (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
+"""
+
+
+def _stage_new_events(session: Session, params: Mapping[str, Any]) -> int:
+    """The file's events not stored yet (the natural key is the unique constraint) into ``staging_new``; how many."""
     _create_staging(
         session,
         "staging_new",
@@ -641,65 +802,10 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
         ),
         params,
     )
-    new = session.execute(text("SELECT COUNT(*) FROM staging_new")).scalar_one()
-    result.created = new
-    # rows repeating an event (stored before, or earlier in the same file) change nothing
-    result.unchanged = result.rows - new
-    if new == 0:
-        _drop_staging(session, "staging_new")
-        return
-    session.execute(text("CREATE INDEX IF NOT EXISTS ix_staging_new_user ON staging_new (user_id)"))
-    # every event of the touched users in order (ties at one instant by rank, then company id)
-    _create_staging(
-        session,
-        "staging_merged",
-        "id BIGINT, line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
-        "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP, next_line INTEGER, next_status VARCHAR(16), "
-        "next_company_pk INTEGER",
-    )
-    session.execute(
-        text(
-            """
-            INSERT INTO staging_merged (id, line, user_id, company_pk, status, rank, at, old_valid_to, next_at,
-                                        next_line, next_status, next_company_pk)
-            SELECT h.id, h.line, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
-                   LEAD(h.at) OVER w, LEAD(h.line) OVER w, LEAD(h.status) OVER w, LEAD(h.company_pk) OVER w
-            FROM (
-                SELECT e.id, NULL AS line, e.user_id, e.company_pk, e.status, e.rank, e.at, e.valid_to
-                FROM status_events e
-                WHERE e.tenant_id = :tenant AND e.user_id IN (SELECT DISTINCT user_id FROM staging_new)
-                UNION ALL
-                SELECT NULL, line, user_id, company_pk, status, rank, at, NULL FROM staging_new
-            ) h JOIN companies c ON c.id = h.company_pk
-            WINDOW w AS (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
-            """
-        ),
-        params,
-    )
-    _refuse_two_companies_at_once(session, source=source)
-    differs = "IS DISTINCT FROM" if pg else "IS NOT"
-    session.execute(
-        text(
-            f"""
-            UPDATE status_events SET valid_to = m.next_at
-            FROM staging_merged m
-            WHERE m.id IS NOT NULL AND status_events.id = m.id AND m.old_valid_to {differs} m.next_at
-            """
-        )
-    )
-    session.execute(
-        text(
-            """
-            INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, imported_at)
-            SELECT :tenant, user_id, company_pk, status, rank, at, next_at, :now
-            FROM staging_merged WHERE id IS NULL
-            ORDER BY user_id, at
-            """
-        ),
-        params,
-    )
-    _drop_staging(session, "staging_new")
-    _drop_staging(session, "staging_merged")
+    new = int(session.execute(text("SELECT COUNT(*) FROM staging_new")).scalar_one())
+    if new:
+        session.execute(text("CREATE INDEX IF NOT EXISTS ix_staging_new_user ON staging_new (user_id)"))
+    return new
 
 
 def _refuse_two_companies_at_once(session: Session, *, source: str) -> None:
@@ -743,7 +849,6 @@ def _import_activity(
 ) -> ImportResult:
     result = ImportResult(ImportKind.ACTIVITY)
     kinds = {k.value for k in ActivityKind}
-    stage_at = _stage_instant(session)
     checker = _Checker(ImportKind.ACTIVITY, errors)
     _create_staging(session, "staging_activity", _ACTIVITY_STAGING)
     batch: list[tuple[Any, ...]] = []
@@ -762,13 +867,13 @@ def _import_activity(
             errors.add(line, "kind", f"unknown kind {kind!r}: use training or phishing")
             bad = True
         try:
-            at = parse_instant(at_text)
+            at = staged_instant(at_text)
         except ValueError as exc:
             errors.add(line, "at", str(exc))
             continue
         if bad or errors.total:
             continue
-        batch.append((line, user_id, kind, stage_at(at)))
+        batch.append((line, user_id, kind, at))
         if len(batch) >= BATCH:
             _copy_or_insert(session, "staging_activity", _ACTIVITY_COLUMNS, batch)
     if not errors.total:
