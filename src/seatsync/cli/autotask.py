@@ -6,7 +6,7 @@ import re
 
 import click
 
-from seatsync.cli.context import app_context, database_option, skip_invoiced_option
+from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
 from seatsync.db.engine import transaction
 
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
@@ -145,6 +145,7 @@ def disconnect_autotask(tenant_slug: str) -> None:
 @click.option(
     "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
 )
+@billed_together_option("contract service")
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_autotask(
@@ -154,6 +155,7 @@ def map_autotask(
     contract: int | None,
     service: int | None,
     product: str | None,
+    billed_together: bool,
     by: str,
 ) -> None:
     """Map one company to an Autotask company, contract and contract service (checked against Autotask first)."""
@@ -173,6 +175,7 @@ def map_autotask(
                 product=product or "",
                 by=by,
                 client=client,
+                billed_together=billed_together,
             )
         what = f" ({product})" if product else ""
         click.echo(

@@ -64,6 +64,16 @@ def database_option(func: F) -> F:
     )(func)
 
 
+def billed_together_option(item: str) -> Callable[[F], F]:
+    """``--billed-together`` on every ``map`` command: ``item`` ("addition", "contract service" ...) also bills
+    other companies and gets their sum; without it a second company's mapping to one item is refused."""
+    return click.option(
+        "--billed-together",
+        is_flag=True,
+        help=f"The {item} also bills other companies: it gets their sum (otherwise a second mapping is refused).",
+    )
+
+
 def skip_invoiced_option(func: F) -> F:
     """``--skip-invoiced`` on every push command: ConnectWise honours it, the other targets refuse it (never
     ignored; ``PushOptions.skip_invoiced``)."""

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from seatsync.cli.context import app_context, database_option, skip_invoiced_option
+from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
 from seatsync.db.engine import transaction
 
 
@@ -131,6 +131,7 @@ def disconnect_halopsa(tenant_slug: str) -> None:
 @click.option(
     "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
 )
+@billed_together_option("subscription")
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_halopsa(
@@ -142,6 +143,7 @@ def map_halopsa(
     item_id: int | None,
     start_date: datetime | None,
     product: str | None,
+    billed_together: bool,
     by: str,
 ) -> None:
     """Map one company to a HaloPSA client and subscription (checked against HaloPSA first)."""
@@ -176,6 +178,7 @@ def map_halopsa(
                     product=product or "",
                     by=by,
                     client=client,
+                    billed_together=billed_together,
                 )
         what = f" ({product})" if product else ""
         click.echo(

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from seatsync.cli.context import app_context, database_option, skip_invoiced_option
+from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
@@ -70,11 +70,7 @@ def map_group() -> None:
     default=None,
     help="Map that product's addition (default: one addition for all the company's products).",
 )
-@click.option(
-    "--billed-together",
-    is_flag=True,
-    help="The addition also bills other companies: it gets their sum (otherwise a second mapping is refused).",
-)
+@billed_together_option("addition")
 @click.option(
     "--create-addition",
     is_flag=True,

@@ -82,4 +82,31 @@ def quantities(shares: Iterable[ItemShare]) -> dict[Key, ItemQuantity]:
     return out
 
 
-__all__ = ["ItemQuantity", "ItemShare", "Key", "quantities"]
+@dataclass(frozen=True, slots=True)
+class ItemSum:
+    """What one row's item gets, ready for a target's plan: ``total`` None when the item is the row's alone (its
+    own count); otherwise the sum and the words for it (``note``), or why the row must not be pushed (``error``)."""
+
+    total: int | None = None
+    note: str | None = None
+    error: str | None = None
+
+    def quantity(self, own: int) -> int:
+        return own if self.total is None else self.total
+
+
+def item_sums(shares: Iterable[ItemShare]) -> dict[Key, ItemSum]:
+    """``quantities`` as each target's plan uses it: per row, its item's quantity, note and refusal."""
+    rows = {share.key: share for share in shares}
+    out: dict[Key, ItemSum] = {}
+    for key, found in quantities(rows.values()).items():
+        if not found.shared:
+            out[key] = ItemSum()
+        elif found.error is not None:
+            out[key] = ItemSum(found.total, None, found.error)
+        else:
+            out[key] = ItemSum(found.total, found.describe(rows[key]))
+    return out
+
+
+__all__ = ["ItemQuantity", "ItemShare", "ItemSum", "Key", "item_sums", "quantities"]

@@ -130,11 +130,20 @@ def set_mapping(
     by: str,
     client: HaloPSAClient,
     product: str = ALL_PRODUCTS,
+    billed_together: bool = False,
 ) -> PSAMapping:
-    """Check the chain against HaloPSA and save it (a change record when anything changed)."""
+    """Check the chain against HaloPSA and save it (a change record when anything changed). An item another
+    company's mapping bills is refused unless ``billed_together`` (then it gets their sum)."""
     values = validate_chain(client, client_id=client_id, licence_id=licence_id)
     return psa_mappings.save_mapping(
-        session, tenant=tenant, target=TARGET, company_id=company_id, product=product, values=values, by=by
+        session,
+        tenant=tenant,
+        target=TARGET,
+        company_id=company_id,
+        product=product,
+        values=values,
+        by=by,
+        billed_together=billed_together,
     )
 
 

@@ -21,6 +21,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from seatsync.db.models import Company, PSACompany, PSAMapping, PSAMappingChange, Tenant
+from seatsync.domain.items import ItemShare, ItemSum
+from seatsync.domain.items import item_sums as _item_sums
 from seatsync.errors import Conflict, NotFound, UserInputError
 
 #: ``""``: one item for every product of the company
@@ -230,6 +232,20 @@ def tenant_mappings(session: Session, *, tenant_id: int, target: str) -> dict[in
     return out
 
 
+def item_sums(
+    mapped: dict[int, dict[str, PSAMapping]], rows: Iterable[tuple[int, str, int, str]]
+) -> dict[tuple[int, str], ItemSum]:
+    """What each row's item gets (``seatsync.domain.items``): its own count, or the sum of the companies billed
+    together on it, or a refusal when it is shared without that. ``rows``: (company pk, product, count, label) of
+    every row of the period (not only those a retry pushes: a sum needs every company on the item)."""
+    shares = []
+    for pk, product, count, label in rows:
+        m = mapped.get(pk, {}).get(product)
+        item = m.item_id if m is not None and m.item_id else None
+        shares.append(ItemShare((pk, product), item, count, bool(m is not None and m.billed_together), label))
+    return _item_sums(shares)
+
+
 def mapping_history(
     session: Session, *, tenant: Tenant, target: str, company_id: str | None = None
 ) -> list[PSAMappingChange]:
@@ -302,6 +318,7 @@ __all__ = [
     "RemoteCompany",
     "clear_mapping",
     "get_mappings",
+    "item_sums",
     "mapping_history",
     "refresh_companies",
     "save_mapping",

@@ -77,6 +77,9 @@ def decide(*, billable: int, day: date, row: UnitsView | None, last_pushed: floa
             Block.POSTED,
             service,
         )
+    if change == 0:
+        # right already (set by hand, or by the push of a company billed together on it): nothing to replace
+        return Decision(Action.UNCHANGED, row.units, row.units, 0, service_id=service)
     if last_pushed is not None and row.units != int(last_pushed):
         return Decision(
             Action.BLOCKED,
@@ -88,8 +91,6 @@ def decide(*, billable: int, day: date, row: UnitsView | None, last_pushed: floa
             Block.DRIFT,
             service,
         )
-    if change == 0:
-        return Decision(Action.UNCHANGED, row.units, row.units, 0, service_id=service)
     return Decision(
         Action.UPDATE, row.units, billable, change, f"{change:+d} units from {day.isoformat()}", service_id=service
     )

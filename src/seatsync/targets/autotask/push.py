@@ -16,6 +16,7 @@ A note is found by its title (period and report hash), an attachment by its titl
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from seatsync.connectors.autotask import AutotaskClient, ContractNote, ContractServiceUnit, where
 from seatsync.db.models import PSAMapping, PushRun, Tenant
 from seatsync.db.types import UTCDateTime
+from seatsync.domain.items import ItemSum
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action, CompanyRef, MappingState
 from seatsync.errors import (
@@ -75,6 +77,19 @@ class Task:
     mapped: bool = False
     report: Report | None = None
     prior_attempts: int = 0
+    #: the companies billed together on the contract service (``seatsync.domain.items``): its units are their sum
+    shared: ItemSum = field(default_factory=ItemSum)
+    #: held while a contract service billed together is read and adjusted: an adjustment is a difference, so
+    #: each of its rows reads the units live, after the one before, and finds the sum already there
+    lock: threading.Lock | None = None
+
+    @property
+    def count(self) -> int:
+        """The units the contract service gets: the company's count, or the sum billed together on it."""
+        return self.shared.quantity(self.billable)
+
+    def said(self, reason: str | None) -> str | None:
+        return "; ".join(x for x in (reason, self.shared.note) if x) or None
 
     @property
     def complete(self) -> bool:
@@ -165,9 +180,10 @@ def load(
                 # per-product items: a subscribed product without one is said, not silently dropped
                 found += [Task(company, p, c.billable_users, mapped=True) for p in products if p not in rows]
         for task in found:
-            if scope is None or scope(task.key):
-                task.prior_attempts = (attempts or {}).get(task.key, 0)
-                tasks.append(task)
+            task.prior_attempts = (attempts or {}).get(task.key, 0)
+            tasks.append(task)
+    _share(tasks, mapped)
+    tasks = [t for t in tasks if scope is None or scope(t.key)]
     if with_reports:
         complete = [t for t in tasks if t.complete]
         users: dict[str, list[BillableUser]] = defaultdict(list)
@@ -188,6 +204,17 @@ def load(
                 previous=baselines.get(t.company.pk),
             )
     return Work(period, date(period.year, period.month, 1), tasks)
+
+
+def _share(tasks: list[Task], mapped: dict[int, dict[str, PSAMapping]]) -> None:
+    """Each task's units: its own count, or the sum of the companies billed together on its contract service."""
+    label = {t.key: t.company.company_id + (f" ({t.product})" if t.product else "") for t in tasks}
+    sums = psa_mappings.item_sums(mapped, ((t.company.pk, t.product, t.billable, label[t.key]) for t in tasks))
+    locks: dict[str | None, threading.Lock] = {}
+    for t in tasks:
+        t.shared = sums[t.key]
+        if t.shared.total is not None and t.shared.error is None:
+            t.lock = locks.setdefault(t.item_id, threading.Lock())
 
 
 # -- reading Autotask ----------------------------------------------------------------------------------------
@@ -287,10 +314,12 @@ def read_ahead(client: AutotaskClient, work: Work, pool: Executor, *, notes: boo
 
 
 def _decision(work: Work, t: Task) -> Decision | str:
+    if t.shared.error is not None:
+        return t.shared.error  # shared without "billed together": neither count is pushed
     found = work.units.get(int(t.item_id or 0))
     if isinstance(found, str):
         return found
-    return decide(billable=t.billable, day=work.day, row=found, last_pushed=t.last_pushed, period=str(work.period))
+    return decide(billable=t.count, day=work.day, row=found, last_pushed=t.last_pushed, period=str(work.period))
 
 
 def preview_rows(client: AutotaskClient, work: Work) -> list[PlannedRow]:
@@ -317,7 +346,7 @@ def preview_rows(client: AutotaskClient, work: Work) -> list[PlannedRow]:
                 decision.before,
                 decision.after,
                 decision.action,
-                decision.reason,
+                t.said(decision.reason),
                 t.state.value,
                 t.item,
             )
@@ -419,19 +448,30 @@ def attach_report(client: AutotaskClient, unit: Unit) -> tuple[int, int]:
 
 
 def push_one(client: AutotaskClient, unit: Unit, options: PushOptions) -> RowResult:
-    """Read, compare and adjust one item's units, then attach its report (or, in a dry run, say what would be)."""
+    """Read, compare and adjust one item's units, then attach its report (or, in a dry run, say what would be).
+    A contract service billed together is read live and adjusted by one of its rows at a time."""
+    t = unit.task
+    if t.lock is None:
+        return _push_one(client, unit, options)
+    with t.lock:
+        return _push_one(client, unit, options, live=True)
+
+
+def _push_one(client: AutotaskClient, unit: Unit, options: PushOptions, *, live: bool = False) -> RowResult:
     t, work = unit.task, unit.work
     if not t.complete:
         return local_result(t)
     decision = _decision(work, t)
-    if isinstance(decision, str):
+    if t.shared.error is not None:
+        return _result(t, Outcome.FAILED, reason=t.shared.error, sent=False)
+    if live or isinstance(decision, str):
         try:  # the batch read failed: one more try for this item alone
             found = client.units_on(contract_service_id=int(t.item_id or 0), day=work.day)
         except ConnectorError as exc:
             fatal = exc if isinstance(exc, AuthenticationFailed) else None
             return _result(t, Outcome.FAILED, reason=describe(exc), fatal=fatal)
         decision = decide(
-            billable=t.billable, day=work.day, row=_view(found), last_pushed=t.last_pushed, period=str(work.period)
+            billable=t.count, day=work.day, row=_view(found), last_pushed=t.last_pushed, period=str(work.period)
         )
     if decision.action is Action.ERROR:
         return _result(t, Outcome.FAILED, reason=decision.reason)
@@ -440,7 +480,7 @@ def push_one(client: AutotaskClient, unit: Unit, options: PushOptions) -> RowRes
     if options.dry_run:
         if decision.change == 0:
             return _result(t, Outcome.UNCHANGED, before=decision.before, after=decision.before)
-        return _result(t, Outcome.PLANNED, before=decision.before, after=t.billable, reason=decision.reason)
+        return _result(t, Outcome.PLANNED, before=decision.before, after=t.count, reason=t.said(decision.reason))
     after = decision.before
     try:
         if decision.change != 0:
@@ -450,17 +490,17 @@ def push_one(client: AutotaskClient, unit: Unit, options: PushOptions) -> RowRes
                 service_id=decision.service_id,
                 effective_date=work.day,
                 unit_change=decision.change,
-                expect_units=t.billable,
+                expect_units=t.count,
             )
             confirmed = client.units_on(contract_service_id=int(t.item_id or 0), day=work.day)
             after = confirmed.units if confirmed is not None else None
-            if after != t.billable:
+            if after != t.count:
                 return _result(
                     t,
                     Outcome.FAILED,
                     before=decision.before,
                     after=after,
-                    reason=f"Autotask shows {after} units on {work.day.isoformat()} after the adjustment, not {t.billable}",
+                    reason=f"Autotask shows {after} units on {work.day.isoformat()} after the adjustment, not {t.count}",
                     confirmed=after,
                 )
     except PostedPeriod as exc:
@@ -473,7 +513,7 @@ def push_one(client: AutotaskClient, unit: Unit, options: PushOptions) -> RowRes
     try:
         note_id, attachment_id = attach_report(client, unit)
     except ConnectorError as exc:
-        done = f"the units were set to {t.billable}" if decision.change else "the units were already right"
+        done = f"the units were set to {t.count}" if decision.change else "the units were already right"
         return _result(
             t,
             Outcome.FAILED,
@@ -490,7 +530,7 @@ def push_one(client: AutotaskClient, unit: Unit, options: PushOptions) -> RowRes
         outcome,
         before=decision.before,
         after=after,
-        reason=forced,
+        reason=t.said(forced),
         attachment_id=attachment_id,
         note_id=note_id,
         confirmed=after,

@@ -104,6 +104,9 @@ def plan_licence(
         )
     if not licence.active:
         return row(Action.BLOCKED, f"subscription {licence.name or licence.id} is inactive in HaloPSA", current)
+    if current == billable:
+        # right already (set by hand, or by the push of a company billed together on it): nothing to replace
+        return row(Action.UNCHANGED, None, current)
     if mapping.last_pushed is not None and current != mapping.last_pushed:
         return row(
             Action.BLOCKED,
@@ -111,6 +114,4 @@ def plan_licence(
             f"{_number(current)}); push with the override to replace it",
             current,
         )
-    if current == billable:
-        return row(Action.UNCHANGED, None, current)
     return row(Action.UPDATE, None, current)

@@ -12,10 +12,11 @@ a run killed after it) changes nothing more; re-running reads the count already 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from seatsync.connectors.halopsa import HaloPSAClient, SoftwareLicence, licence_update
 from seatsync.db.models import PSAMapping, PushRun, Tenant
 from seatsync.db.types import UTCDateTime
+from seatsync.domain.items import ItemSum
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action, CompanyRef, MappingState
 from seatsync.errors import AuthenticationFailed, ConnectorError, RateLimited, RecordNotFound, RetriableError
@@ -53,10 +55,19 @@ class Task:
     period: str
     report: Report | None = None
     prior_attempts: int = 0
+    #: the companies billed together on the subscription (``seatsync.domain.items``): its count is their sum
+    shared: ItemSum = field(default_factory=ItemSum)
+    #: held while a subscription billed together is read and set (a shared one is set by one row at a time)
+    lock: threading.Lock | None = None
 
     @property
     def complete(self) -> bool:
         return self.mapping is not None and self.mapping.state is MappingState.COMPLETE
+
+    @property
+    def count(self) -> int:
+        """What the subscription gets: the company's count, or the sum of the companies billed together on it."""
+        return self.shared.quantity(self.billable)
 
     @property
     def key(self) -> ItemKey:
@@ -91,8 +102,6 @@ def load(
         products = {p.value for p in c.products}
         rows: dict[str, PSAMapping | None] = {**mapped.get(c.company_pk, {})} or {"": None}
         for product, m in sorted(rows.items()):
-            if scope is not None and not scope((c.company_pk, product)):
-                continue
             # a product's own item bills that product's users; the company's item bills its users once
             billable = c.billable_users if product == "" or product in products else 0
             tasks.append(
@@ -105,6 +114,8 @@ def load(
                     prior_attempts=(attempts or {}).get((c.company_pk, product), 0),
                 )
             )
+    _share(tasks, mapped)
+    tasks = [t for t in tasks if scope is None or scope(t.key)]
     complete = [t for t in tasks if t.complete]
     if complete:
         users: dict[str, list[BillableUser]] = defaultdict(list)
@@ -134,6 +145,17 @@ def load(
     return tasks
 
 
+def _share(tasks: list[Task], mapped: dict[int, dict[str, PSAMapping]]) -> None:
+    """Each task's subscription count: its own, or the sum of the companies billed together on it."""
+    label = {t.key: t.company.company_id + (f" ({t.product})" if t.product else "") for t in tasks}
+    sums = psa_mappings.item_sums(mapped, ((t.company.pk, t.product, t.billable, label[t.key]) for t in tasks))
+    locks: dict[int | None, threading.Lock] = {}
+    for t in tasks:
+        t.shared = sums[t.key]
+        if t.shared.total is not None and t.mapping is not None:
+            t.lock = locks.setdefault(t.mapping.licence_id, threading.Lock())
+
+
 def describe(exc: ConnectorError, *, licence_id: int | None = None) -> str:
     """A reason a person can act on, never a bare status code."""
     if isinstance(exc, RecordNotFound) and licence_id is not None:
@@ -161,10 +183,12 @@ def _read(client: HaloPSAClient, t: Task) -> tuple[SoftwareLicence | None, str |
 
 
 def _plan(t: Task, licence: SoftwareLicence | None, error: str | None) -> LicencePlan:
+    if t.complete and t.shared.error is not None:
+        error = t.shared.error  # shared without "billed together": neither count is pushed
     return plan_licence(
         company=t.company,
         product=t.product,
-        billable=t.billable,
+        billable=t.count,
         mapping=t.mapping,
         licence=_view(licence) if licence is not None else None,
         read_error=error,
@@ -214,7 +238,15 @@ def not_sent(t: Task, reason: str) -> RowResult:
 
 
 def push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult:
-    """Read, compare, set one subscription's count (or, in a dry run, say what would be set)."""
+    """Read, compare, set one subscription's count (or, in a dry run, say what would be set). A subscription
+    billed together is read and set by one of its rows at a time: the next finds the sum already there."""
+    if t.lock is None:
+        return _push_one(client, t, options)
+    with t.lock:
+        return _push_one(client, t, options)
+
+
+def _push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult:
     licence, error, failure = _read(client, t)
     plan = _plan(t, licence, error)
     fatal = failure if isinstance(failure, AuthenticationFailed) else None
@@ -230,26 +262,31 @@ def push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult:
         # an unchanged subscription gets no write; the count found right is remembered (the next drift check)
         return _result(t, plan, Outcome.UNCHANGED, after=licence.count, confirmed=licence.count)
     if options.dry_run:
-        return _result(t, plan, Outcome.PLANNED, after=t.billable, reason=plan.reason)
-    line = evidence_line(period=t.period, count=t.billable, sha256=t.report.sha256)
+        return _result(t, plan, Outcome.PLANNED, after=t.count, reason=_said(plan.reason, t))
+    line = evidence_line(period=t.period, count=t.count, sha256=t.report.sha256)
     try:
-        client.upsert_licences([licence_update(licence, count=t.billable, notes=with_evidence(licence.notes, line))])
+        client.upsert_licences([licence_update(licence, count=t.count, notes=with_evidence(licence.notes, line))])
         after = client.get_licence(licence.id)
     except ConnectorError as exc:
         fatal = exc if isinstance(exc, AuthenticationFailed) else None
         return _result(
             t, plan, Outcome.FAILED, after=plan.current, reason=describe(exc, licence_id=licence.id), fatal=fatal
         )
-    if after.count != t.billable:
+    if after.count != t.count:
         return _result(
             t,
             plan,
             Outcome.FAILED,
             after=after.count,
-            reason=f"HaloPSA accepted the count {t.billable} but the subscription reads {after.quantity}; check it in HaloPSA",
+            reason=f"HaloPSA accepted the count {t.count} but the subscription reads {after.quantity}; check it in HaloPSA",
         )
     forced = f"blocked, pushed with the override: {plan.reason}" if plan.action is Action.BLOCKED else None
-    return _result(t, plan, Outcome.SUCCEEDED, after=after.count, reason=forced, confirmed=after.count)
+    return _result(t, plan, Outcome.SUCCEEDED, after=after.count, reason=_said(forced, t), confirmed=after.count)
+
+
+def _said(reason: str | None, t: Task) -> str | None:
+    """The row's reason with the sum it set, for a subscription billed together."""
+    return "; ".join(x for x in (reason, t.shared.note) if x) or None
 
 
 def preview(
@@ -268,7 +305,7 @@ def preview(
             before=plan.current,
             after=float(plan.proposed) if plan.proposed is not None else None,
             action=plan.action,
-            reason=plan.reason,
+            reason=_said(plan.reason, t),
             mapping=plan.mapping_state.value,
             item=ItemRef(
                 company_id=str(m.client_id) if m and m.client_id is not None else None,

@@ -196,6 +196,11 @@ class MappingIn(BaseModel):
         None, ge=1, le=2_147_483_647, description="the contract service (or catalog service)"
     )
     product: Product = ""
+    billed_together: bool = Field(
+        False,
+        description="the contract service also bills other companies: it gets their sum (otherwise a second mapping to it "
+        "is refused, 409)",
+    )
 
 
 class MappingOut(BaseModel):
@@ -210,6 +215,7 @@ class MappingOut(BaseModel):
     saved_at: datetime
     saved_by: str
     last_pushed_units: float | None
+    billed_together: bool = False
 
 
 def mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
@@ -225,6 +231,7 @@ def mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
         saved_at=m.saved_at,
         saved_by=m.saved_by,
         last_pushed_units=m.last_pushed_quantity,
+        billed_together=m.billed_together,
     )
 
 
@@ -253,6 +260,7 @@ def put_mapping(
             product=body.product,
             by=principal.email,
             client=client,
+            billed_together=body.billed_together,
         )
     return mapping_out(company_id, saved)
 

@@ -77,6 +77,11 @@ class MappingIn(BaseModel):
     client_id: int = Field(ge=1, le=2_147_483_647)
     licence_id: int | None = Field(None, ge=1, le=2_147_483_647, description="the subscription (software licence)")
     product: Product = ""
+    billed_together: bool = Field(
+        False,
+        description="the subscription also bills other companies: it gets their sum (otherwise a second mapping to it "
+        "is refused, 409)",
+    )
 
 
 class SubscriptionIn(BaseModel):
@@ -100,6 +105,7 @@ class MappingOut(BaseModel):
     saved_at: datetime
     saved_by: str
     last_pushed_quantity: float | None
+    billed_together: bool = False
 
 
 class SuggestionOut(BaseModel):
@@ -158,6 +164,7 @@ def _mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
         saved_at=m.saved_at,
         saved_by=m.saved_by,
         last_pushed_quantity=m.last_pushed_quantity,
+        billed_together=m.billed_together,
     )
 
 
@@ -257,6 +264,7 @@ def put_mapping(
             product=body.product,
             by=principal.email,
             client=client,
+            billed_together=body.billed_together,
         )
     return _mapping_out(company_id, saved)
 
