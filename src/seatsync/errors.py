@@ -19,6 +19,10 @@
         │   ├── RateLimited          429; carries retry_after seconds
         │   ├── ServerError          5xx
         │   └── TransportError       timeout, refused or dropped connection
+        ├── AmbiguousAnswer         a write may have been carried out, but its answer cannot be read (HTML or
+        │                           a body that is not JSON on a 2xx, JSON missing fields, a 5xx or a lost
+        │                           answer after the request may have been processed): read the remote state
+        │                           back before trying again (``maybe_applied`` says which errors are so)
         └── FatalError              retrying cannot help: record the reason and move on
             ├── AuthenticationFailed 401: the credentials were rejected
             ├── PermissionDenied     403: a right is missing (named when known)
@@ -191,6 +195,12 @@ class TransportError(RetriableError):
         self.maybe_processed = maybe_processed
 
 
+class AmbiguousAnswer(ConnectorError):
+    """A write reached the remote system and may have been carried out, but what it answered cannot be read (an
+    HTML page from a proxy with status 200, JSON missing the fields that say what was done). Never retried as it
+    stands: the caller reads the remote state back (the quantity, the documents) and records what it finds."""
+
+
 class FatalError(ConnectorError):
     pass
 
@@ -220,3 +230,12 @@ class PostedPeriod(RequestRejected):
 class HostNotAllowed(UserInputError, FatalError):
     """An outbound request to an address that is neither the remote system's public API nor allowed by the
     operator (``SEATSYNC_ALLOWED_HOSTS``): refused before anything is sent."""
+
+
+def maybe_applied(exc: ConnectorError) -> bool:
+    """Whether a write that raised ``exc`` may nevertheless have been carried out: an unreadable answer, a 5xx,
+    or a transport failure after the request may have been sent. A 429 and the other 4xx answers were refused
+    before anything was done."""
+    if isinstance(exc, AmbiguousAnswer | ServerError):
+        return True
+    return isinstance(exc, TransportError) and exc.maybe_processed

@@ -45,6 +45,7 @@ import tenacity
 
 from seatsync.connectors.limits import RateLimiter, Unlimited
 from seatsync.errors import (
+    AmbiguousAnswer,
     AuthenticationFailed,
     ConfigurationError,
     ConnectorError,
@@ -232,6 +233,14 @@ class GuardedTransport(httpx.BaseTransport):
 
 
 # -- answers ------------------------------------------------------------------------------------------------
+
+#: methods that change nothing: an answer to one that cannot be read is a failed read, never an ambiguous write
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_write(method: str) -> bool:
+    """Whether a request with ``method`` may change something remote (its lost answer is ambiguous)."""
+    return method.upper() not in SAFE_METHODS
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -617,22 +626,42 @@ class HttpClient:
         raise failure
 
     def json(self, response: httpx.Response) -> Any:
-        """The answer's JSON (``None`` for an empty body); ``RequestRejected`` when it is not JSON."""
+        """The answer's JSON (``None`` for an empty body). A body that is not JSON raises ``RequestRejected``
+        for a read, and ``AmbiguousAnswer`` for a write (it reached the server and may have been carried out:
+        the caller reads back before trying again)."""
         if not response.content.strip():
             return None
         try:
             return response.json()
         except (ValueError, UnicodeDecodeError):
             kind = response.headers.get("content-type", "no content type").split(";", 1)[0]
-            raise RequestRejected(
-                f"{self.system.name} answered {response.request.method} {response.request.url.path} with something "
-                f"that is not JSON ({kind}, {len(response.content)} bytes): is the {self.system.name} "
-                f"{self.system.address} right?",
-                system=self.system.name,
-                status_code=response.status_code,
-                method=response.request.method,
-                path=response.request.url.path,
-            ) from None
+            method, path = response.request.method, response.request.url.path
+            where: dict[str, Any] = {
+                "system": self.system.name,
+                "status_code": response.status_code,
+                "method": method,
+                "path": path,
+            }
+            said = f"{self.system.name} answered {method} {path} with something that is not JSON ({kind}, "
+            said += f"{len(response.content)} bytes)"
+            if is_write(method):
+                raise AmbiguousAnswer(f"{said}; the change may have been made", **where) from None
+            raise RequestRejected(f"{said}: is the {self.system.name} {self.system.address} right?", **where) from None
+
+    def unreadable(self, response: httpx.Response, what: str, why: str) -> ConnectorError:
+        """The error for a 2xx answer whose JSON lacks what it should say (``why``): ``AmbiguousAnswer`` for a
+        write (it may have been carried out), ``RequestRejected`` for a read."""
+        method, path = response.request.method, response.request.url.path
+        said = f"{self.system.name} answered {method} {path} with a {what} seatsync cannot read: {why}"
+        where: dict[str, Any] = {
+            "system": self.system.name,
+            "status_code": response.status_code,
+            "method": method,
+            "path": path,
+        }
+        if is_write(method):
+            return AmbiguousAnswer(f"{said}; the change may have been made", **where)
+        return RequestRejected(said, **where)
 
     def pages(
         self, method: str, url: str, paging: Paging, *, params: Mapping[str, Any] | None = None, **send: Any
@@ -678,6 +707,7 @@ __all__ = [
     "CONNECTWISE_HOSTS",
     "GRADIENT_HOSTS",
     "HALOPSA_HOSTS",
+    "SAFE_METHODS",
     "GuardedTransport",
     "HttpClient",
     "LinkPaging",
@@ -687,6 +717,7 @@ __all__ = [
     "RetryPolicy",
     "error_for_status",
     "guarded",
+    "is_write",
     "parse_retry_after",
     "remote_message",
     "unreachable",

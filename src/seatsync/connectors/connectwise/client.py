@@ -51,8 +51,10 @@ from seatsync.connectors.connectwise.pagination import PAGE_SIZE, connectwise_pa
 from seatsync.connectors.http import HttpClient, RetryPolicy, remote_message
 from seatsync.connectors.limits import RateLimiter, TokenBucket
 from seatsync.errors import (
+    AmbiguousAnswer,
     AuthenticationFailed,
     ConfigurationError,
+    ConnectorError,
     RequestRejected,
     UserInputError,
 )
@@ -217,12 +219,17 @@ class ConnectWiseClient:
     def _json(self, response: httpx.Response) -> Any:
         return self._http.json(response)
 
-    def _parse(self, model: type[M], value: Any, what: str) -> M:
+    def _parse(self, model: type[M], value: Any, what: str, response: httpx.Response | None = None) -> M:
+        """``value`` as ``model``; an answer that lacks its fields raises ``RequestRejected`` (a read) or, given
+        the ``response`` of a write, ``AmbiguousAnswer`` (the change may have been made: read back)."""
         try:
             return model.model_validate(value)
         except ValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            if response is not None:
+                raise self._http.unreadable(response, what, why) from None
             raise RequestRejected(
-                f"ConnectWise answered with a {what} seatsync cannot read: {exc.errors()[0]['msg']}", system=SYSTEM
+                f"ConnectWise answered with a {what} seatsync cannot read: {why}", system=SYSTEM
             ) from None
 
     # -- codebase -------------------------------------------------------------------------------------
@@ -390,7 +397,7 @@ class ConnectWiseClient:
             record=record,
             right=Right.AGREEMENTS_EDIT,
         )
-        return self._parse(Addition, self._json(response), record)
+        return self._parse(Addition, self._json(response), record, response)
 
     def set_addition_quantity(self, agreement_id: int, addition_id: int, quantity: float) -> Addition:
         """One JSON-Patch ``replace`` of ``quantity`` (never PUT: PUT resets every field left out).
@@ -525,7 +532,7 @@ class ConnectWiseClient:
         """A creation that is not idempotent: after an answer that may have been lost (a timeout, a dropped
         connection, a 5xx), ``find`` looks for the record first, and one found is taken as this creation."""
         found = self._once_or_found(post, find)
-        return found if not isinstance(found, httpx.Response) else self._parse(model, self._json(found), what)
+        return found if not isinstance(found, httpx.Response) else self._parse(model, self._json(found), what, found)
 
     def _once_or_found(self, post: Callable[[], httpx.Response], find: Callable[[], M | None]) -> httpx.Response | M:
         """``post`` (a request sent with ``idempotent=False``: repeated inside only when it cannot have landed),
@@ -534,11 +541,30 @@ class ConnectWiseClient:
         for attempt in self._http.attempts():
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
-                    existing = find()
+                    existing = self._look(find, attempt.retry_state)
                     if existing is not None:
                         return existing
                 return post()
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
+
+    @staticmethod
+    def _look(find: Callable[[], M | None], state: Any) -> M | None:
+        """``find()`` after an attempt whose answer was lost; when the look itself fails, whether the creation
+        happened is unknown: ``AmbiguousAnswer`` (never a blind second creation)."""
+        try:
+            return find()
+        except AuthenticationFailed:
+            raise
+        except ConnectorError as exc:
+            lost = state.outcome.exception() if state.outcome is not None else None
+            first = f" ({lost.message})" if isinstance(lost, ConnectorError) else ""
+            raise AmbiguousAnswer(
+                f"the answer to a creation was lost{first} and looking for what it created failed: {exc.message}; "
+                "it may have been created",
+                system=SYSTEM,
+                method=exc.method,
+                path=exc.path,
+            ) from None
 
     def upload_document(
         self,
