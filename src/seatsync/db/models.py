@@ -394,6 +394,33 @@ class PushResult(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class PushIntent(Base):
+    """What a run was about to change on one item, committed before the request was sent (0020_push_intents).
+
+    An item whose run recorded its result has nothing more to say here; an intent with no result of its run is a
+    write whose answer never reached the database (the process was killed, or the answer could not be read):
+    the next run of the tenant and target reads the item back and records the true before → after on the run
+    that sent it (``seatsync.push.intents``). ``product`` is ``""`` for an item billing every product."""
+
+    __tablename__ = "push_intents"
+    __table_args__ = (Index("ix_push_intents_run_item", "run_id", "company_pk", "product"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    company_pk: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    product: Mapped[str] = mapped_column(String(32), default="")
+    #: the quantity read just before sending, and the one the request sets (None: the target reads none)
+    quantity_before: Mapped[float | None] = mapped_column()
+    quantity_intended: Mapped[float | None] = mapped_column()
+    billable: Mapped[int | None] = mapped_column()
+    #: the report an upload attaches (found again by its hash)
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: the target's ids of the item (the ``push_results`` columns it writes), to read it back
+    item: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # -- mappings to the other PSAs (0008_psa_mappings) ----------------------------------------------------------
 
 

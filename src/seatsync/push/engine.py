@@ -47,7 +47,7 @@ from seatsync.db.engine import transaction
 from seatsync.db.models import PushResult, PushRun, ScheduledPush, Tenant
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict, ConnectorError, NotFound, PeriodNotStarted
-from seatsync.push import gate, runs
+from seatsync.push import gate, intents, runs
 from seatsync.push.runs import Outcome, RunStatus
 from seatsync.targets.base import BillingTarget, ClientFactory, ItemKey, PushOptions, RowResult, Scope
 from seatsync.targets.registry import get_target
@@ -192,6 +192,7 @@ def start(
     period_status(options.period, zone=tenant.time_zone, now=now or _utc_now())
     if stored_credentials:
         chosen.require_connection(session, tenant=tenant, settings=settings or get_settings())
+    runs.reap_stale_runs(session, tenant_id=tenant.id, target=chosen.key)  # a killed run is one to retry
     if (
         options.retry_failed
         and runs.latest_run(session, tenant_id=tenant.id, target=chosen.key, period=str(options.period)) is None
@@ -337,7 +338,7 @@ def retry_scope(session: Session, *, tenant_id: int, target: str, period: str) -
         (r.company_pk, r.product or ""): r
         for r in session.scalars(select(PushResult).where(PushResult.run_id == last.id))
     }
-    failed = {key for key, r in recorded.items() if r.outcome == Outcome.FAILED}
+    failed = {key for key, r in recorded.items() if r.outcome in (Outcome.FAILED, Outcome.UNCONFIRMED)}
     attempts = {key: recorded[key].attempts for key in failed}
     if last.status == RunStatus.INTERRUPTED:
         done = set(recorded) - failed
@@ -394,9 +395,13 @@ class _Run:
 
             self.client = client_factory(session, tenant)
         self.concurrency = max(1, concurrency or self.target.concurrency(settings))
+        #: each write's intent is committed before it is sent (``seatsync.push.intents``)
+        self.intents = None if self.dry_run else intents.IntentLog(engine, run_id=run_id, tenant_id=self.tenant_id)
 
     def run(self) -> None:
         try:
+            # what an earlier run of the tenant and target sent without recording it: read back, recorded there
+            intents.reconcile(self.engine, tenant_id=self.tenant_id, target=self.target, client=self.client)
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"push-{self.target.key}") as pool:
                 with transaction(self.engine) as session:
                     tenant = session.get(Tenant, self.tenant_id)
@@ -437,7 +442,8 @@ class _Run:
     def _one(self, unit: Any, final: bool) -> RowResult:
         if self.stop.is_set():
             return self.target.not_sent(unit, f"not pushed: {self.fatal[0]}")
-        result = self.target.apply(self.client, unit, options=self.options, final=final)
+        with intents.recording(self.intents):
+            result = self.target.apply(self.client, unit, options=self.options, final=final)
         if result.fatal is not None:
             self._stop(result.fatal)
         return result
@@ -489,20 +495,7 @@ class _Run:
 
     def _row(self, r: RowResult, stamp: datetime) -> dict[str, Any]:
         prior = self.attempts.get(r.key, r.prior_attempts)
-        return {
-            "run_id": self.run_id,
-            "tenant_id": self.tenant_id,
-            "company_pk": r.company.pk,
-            "product": r.product,
-            "outcome": r.outcome.value,
-            "quantity_before": r.before,
-            "quantity_after": r.after,
-            "billable": r.billable,
-            "attempts": prior + (1 if r.sent else 0),
-            "reason": r.reason,
-            "updated_at": stamp,
-            **r.columns,
-        }
+        return intents.result_row(r, run_id=self.run_id, tenant_id=self.tenant_id, stamp=stamp, prior_attempts=prior)
 
     def _finish(self, results: list[RowResult], note: str | None) -> None:
         with transaction(self.engine) as session:

@@ -54,10 +54,12 @@ class Outcome(enum.StrEnum):
     PLANNED = "planned"
     #: held back by the tenant's approval threshold: sent only once an admin approves it
     AWAITING_APPROVAL = "awaiting"
+    #: sent by a run that stopped before its answer was recorded, and the target cannot read it back (Gradient)
+    UNCONFIRMED = "unconfirmed"
 
 
-#: outcomes of a company that was meant to be pushed and was not
-BAD = (Outcome.FAILED, Outcome.BLOCKED)
+#: outcomes of a company that was meant to be pushed and was not (or not surely: ``unconfirmed``)
+BAD = (Outcome.FAILED, Outcome.BLOCKED, Outcome.UNCONFIRMED)
 GOOD = (Outcome.SUCCEEDED, Outcome.UNCHANGED)
 
 
@@ -99,7 +101,7 @@ def reap_stale_runs(session: Session, *, tenant_id: int, target: str, now: datet
             run.status = RunStatus.INTERRUPTED
             run.status_reason = (
                 f"the process running it ({run.host}, pid {run.pid}) stopped before it finished; "
-                "companies without a result were not pushed by it"
+                "what it was sending is read back by the next push and recorded here"
                 if run.pid is not None
                 else "no worker took it up: nothing was pushed by it"
             )
@@ -194,6 +196,12 @@ def _store_counts(session: Session, run: PushRun) -> dict[Outcome, int]:
     run.blocked = counts.get(Outcome.BLOCKED, 0)
     run.not_mapped = counts.get(Outcome.NOT_MAPPED, 0)
     return counts
+
+
+def refresh_counts(session: Session, run: PushRun) -> None:
+    """A run's counts again from its results (results were added to it after it stopped: ``push.intents``)."""
+    _store_counts(session, run)
+    session.flush()
 
 
 def finish_run(session: Session, *, run_id: int, reason: str | None = None, failed: bool = False) -> PushRun:

@@ -6,12 +6,18 @@ on the agreement; the engine records the outcome.
 
 Requests per company: one addition read; agreements are read in batches (``id in (...)``); a changed
 quantity adds one PATCH; a report not recorded as attached adds an upload, preceded by a documents listing
-only when a killed run may have attached it unrecorded (or another report of the period is attached). So a
-changed company costs 3 requests (4 after a crash) and an unchanged one whose report is recorded costs 1.
+only when an earlier run of the period declared an upload for the company without recording a document (a
+killed run, an unreadable answer), or another report of the period is attached. So a changed company costs 3
+requests (4 after a crash) and an unchanged one whose report is recorded costs 1.
 
-Crash safety: a company's result is written after its remote effect; an interrupted run is detected at
-the next start (``seatsync.push.runs``); re-running reads, compares and finds the quantity already set
-(no PATCH) and the report already attached (found by the hash in its title: no second upload).
+Crash safety: before its first write a company's intent (before, intended, report hash, the addition) is
+committed (``seatsync.push.intents``); its result is written after the remote effect. An answer that may hide a
+change (``maybe_applied``: HTML or JSON without the fields on a 2xx, a 5xx, a lost answer) is never taken as a
+failure as it stands: the addition is read back, and the report looked for by the hash in its title, before
+anything is sent again, and the result says what ConnectWise holds. An interrupted run is detected at the next
+start (``seatsync.push.runs``), which reads its pending intents back and records their true before → after on
+it (``read_back``); re-running reads, compares and finds the quantity already set (no PATCH) and the report
+already attached (no second upload).
 """
 
 from __future__ import annotations
@@ -50,15 +56,18 @@ from seatsync.domain.planning import (
     plan_company,
 )
 from seatsync.errors import (
+    AmbiguousAnswer,
     AuthenticationFailed,
     ConnectorError,
     PermissionDenied,
     RateLimited,
     RecordNotFound,
     RetriableError,
+    maybe_applied,
 )
-from seatsync.push import runs
-from seatsync.push.reports import Report, build_report, previous_pushed, tag_in
+from seatsync.push import intents, runs
+from seatsync.push.intents import Intent, Pending
+from seatsync.push.reports import TAG_LENGTH, Report, build_report, previous_pushed, tag_in
 from seatsync.push.runs import Outcome
 from seatsync.services.billing import BillableUser, billable_users, count_billable
 from seatsync.targets.base import ItemKey, PushOptions, RowResult, Scope
@@ -203,6 +212,9 @@ def load(
         if agreement_id is not None and sha is not None and document_id is not None:
             known[(pk, agreement_id)][sha] = document_id
     uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
+    declared = intents.uploads_declared(
+        session, tenant_id=tenant.id, target=KEY, period=str(period)
+    )
     baselines = previous_pushed(
         session,
         tenant=tenant,
@@ -211,7 +223,7 @@ def load(
         company_pks=[t.company.pk for t in complete],
     )
     for t in complete:
-        t.uncertain = uncertain(t.company.pk)
+        t.uncertain = uncertain(t.company.pk) or t.company.pk in declared
         t.report = build_report(
             company_id=t.company.company_id,
             company_name=t.company.name,
@@ -498,21 +510,94 @@ def not_sent(unit: Unit, reason: str) -> RowResult:
     return _result(unit.task, _unread(unit.task, unit.now), Outcome.FAILED, reason=reason)
 
 
+class Unsettled(Exception):
+    """A write whose answer could not be read and whose effect could not be read back either."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _said(exc: ConnectorError) -> str:
+    return exc.message.rstrip(".")
+
+
+def _find_report(client: ConnectWiseApi, agreement_id: int, tag: str) -> int | None:
+    """The id of the document on the agreement whose title carries ``tag`` (a report's hash prefix)."""
+    for document in client.list_documents(RECORD_TYPE, agreement_id):
+        if tag_in(document.title) == tag:
+            return document.id
+    return None
+
+
 def _attach(client: ConnectWiseApi, t: Task, agreement_id: int) -> int:
-    """The report's document id on the agreement: recorded, found by its hash, or uploaded now."""
+    """The report's document id on the agreement: recorded, found by its hash, or uploaded now. After an answer
+    that may hide an upload, the agreement's documents are searched by the hash first (``Unsettled`` when they
+    cannot be read: never a blind second upload)."""
     report = t.report
     assert report is not None
     if report.sha256 in t.attached:
         return t.attached[report.sha256]
     if t.uncertain or t.attached:
-        # a run killed after uploading, or a report attached earlier under another hash (which may be back)
-        for document in client.list_documents(RECORD_TYPE, agreement_id):
-            if tag_in(document.title) == report.tag:
-                return document.id
-    uploaded = client.upload_document(
-        RECORD_TYPE, agreement_id, report.title, report.filename, report.content, content_type="text/csv"
-    )
+        # an earlier upload whose answer was lost, or a report attached earlier under another hash (may be back)
+        found = _find_report(client, agreement_id, report.tag)
+        if found is not None:
+            return found
+    try:
+        uploaded = client.upload_document(
+            RECORD_TYPE, agreement_id, report.title, report.filename, report.content, content_type="text/csv"
+        )
+    except AuthenticationFailed:
+        raise
+    except ConnectorError as exc:
+        if not maybe_applied(exc):
+            raise
+        try:
+            found = _find_report(client, agreement_id, report.tag)
+        except AuthenticationFailed:
+            raise
+        except ConnectorError as listing:
+            raise Unsettled(
+                f"the report may have been attached: ConnectWise's answer to the upload could not be read "
+                f"({_said(exc)}) and the agreement's documents could not be listed ({_said(listing)}); the next push "
+                "looks for it by its hash before uploading"
+            ) from None
+        if found is None:
+            raise
+        return found
     return uploaded.id
+
+
+def _set_quantity(client: ConnectWiseApi, agreement_id: int, addition_id: int, quantity: float) -> float | None:
+    """Set the addition's quantity; returns what ConnectWise holds. After an answer that may hide the change
+    (``maybe_applied``, or a 2xx without the quantity) the addition is read back; ``Unsettled`` when it cannot
+    be. A clear refusal is raised as it came."""
+    try:
+        answered = client.set_addition_quantity(agreement_id, addition_id, quantity).quantity
+        if answered is not None:
+            return answered
+        lost: ConnectorError = AmbiguousAnswer("ConnectWise's answer to the change did not say the quantity")
+    except AuthenticationFailed:
+        raise
+    except ConnectorError as exc:
+        if not maybe_applied(exc):
+            raise
+        lost = exc
+    try:
+        holds = client.get_addition(agreement_id, addition_id).quantity
+    except AuthenticationFailed:
+        raise
+    except ConnectorError as reading:
+        raise Unsettled(
+            f"the quantity may have been set to {quantity:g}: ConnectWise's answer could not be read ({_said(lost)}) "
+            f"and reading the addition back failed ({_said(reading)}); the next push reads it back"
+        ) from None
+    log.info("addition %s: answer unreadable (%s), read back %s", addition_id, lost.message, holds)
+    return holds
+
+
+def _ids(row: PlanRow) -> dict[str, Any]:
+    return {"cw_company_id": row.cw_company_id, "agreement_id": row.agreement_id, "addition_id": row.addition_id}
 
 
 def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowResult:
@@ -544,17 +629,32 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
     agreement_id, addition_id = t.mapping.agreement_id, t.mapping.addition_id
     after = row.current_quantity
     changed = row.action is not Action.UNCHANGED
+    intended = float(t.item_quantity) if changed else row.current_quantity
+    sha = t.report.sha256 if t.report is not None and report_needed(t) else None
+    if changed or sha is not None:  # something will be sent: say what first
+        intents.declare(Intent(t.company.pk, t.product, row.current_quantity, intended, t.billable, sha, _ids(row)))
     try:
         if changed:
-            after = client.set_addition_quantity(agreement_id, addition_id, float(t.item_quantity)).quantity
+            after = _set_quantity(client, agreement_id, addition_id, float(t.item_quantity))
+    except Unsettled as unsettled:
+        return _result(t, row, Outcome.FAILED, after=None, reason=unsettled.reason)
     except ConnectorError as exc:
         reason = describe(exc, agreement_id=agreement_id, addition_id=addition_id)
         fatal = exc if isinstance(exc, AuthenticationFailed) else None
         return _result(t, row, Outcome.FAILED, after=row.current_quantity, reason=reason, fatal=fatal)
+    if changed and after != intended:
+        held = "no quantity" if after is None else f"{after:g}"
+        return _result(
+            t,
+            row,
+            Outcome.FAILED,
+            after=after,
+            reason=f"ConnectWise's answer to setting {intended:g} could not be read; read back, it holds {held}",
+        )
     try:
         document_id = _attach(client, t, agreement_id)
-    except ConnectorError as exc:
-        said = describe(exc, agreement_id=agreement_id)
+    except (ConnectorError, Unsettled) as exc:
+        said = exc.reason if isinstance(exc, Unsettled) else describe(exc, agreement_id=agreement_id)
         done = f"the quantity was set to {t.item_quantity}" if changed else "the quantity was already right"
         return _result(
             t,
@@ -569,6 +669,43 @@ def push_one(client: ConnectWiseApi, unit: Unit, options: PushOptions) -> RowRes
     forced = " (blocked, pushed with the override: " + (row.reason or "") + ")" if row.action is Action.BLOCKED else ""
     return _result(
         t, row, outcome, after=after, document_id=document_id, reason=forced.strip() or None, confirmed=after
+    )
+
+
+def report_needed(t: Task) -> bool:
+    """Whether pushing ``t`` may upload its report (it is not recorded as attached)."""
+    return t.report is not None and t.report.sha256 not in t.attached
+
+
+def read_back(client: ConnectWiseApi, p: Pending) -> RowResult:
+    """The true result of a company an interrupted run sent without recording: what the addition holds now and
+    whether the report is attached (found by its hash). Raises ``ConnectorError`` when it cannot be read now."""
+    agreement_id, addition_id = int(p.item["agreement_id"]), int(p.item["addition_id"])
+    holds = client.get_addition(agreement_id, addition_id).quantity
+    document_id = _find_report(client, agreement_id, p.report_sha256[:TAG_LENGTH]) if p.report_sha256 else None
+    set_right = holds == p.intended
+    attached = p.report_sha256 is None or document_id is not None
+    held = "no quantity" if holds is None else f"{holds:g}"
+    if set_right and attached:
+        outcome = Outcome.UNCHANGED if p.before == p.intended else Outcome.SUCCEEDED
+        said = f"holds {held}" + (", and the report is attached" if document_id is not None else "")
+    else:
+        outcome = Outcome.FAILED
+        wanted = "no quantity" if p.intended is None else f"{p.intended:g}"
+        said = f"holds {held}" + ("" if set_right else f", not the {wanted} this run meant to set")
+        said += "" if attached else ", and the report is not attached"
+    return RowResult(
+        company=p.company,
+        product=p.product or None,
+        outcome=outcome,
+        billable=p.billable,
+        before=p.before,
+        after=holds,
+        reason=intents.reconciled_reason("ConnectWise", said)
+        + ("" if outcome is not Outcome.FAILED else "; push again"),
+        sent=True,
+        columns={**p.item, "document_id": document_id, "report_sha256": p.report_sha256},
+        memo=(addition_id, holds, p.product) if set_right else None,
     )
 
 
