@@ -20,6 +20,7 @@ from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action, CompanyRef
 from seatsync.errors import AuthenticationFailed, ConfigurationError, ConnectorError, RequestRejected
+from seatsync.push import intents
 from seatsync.push.runs import Outcome
 from seatsync.services.billing import count_billable
 from seatsync.targets.base import (
@@ -189,6 +190,8 @@ class FakeTarget:
             return self._result(unit, Outcome.BLOCKED, before=before, after=None, reason="changed by hand (drift)")
         if options.dry_run:
             return self._result(unit, Outcome.PLANNED, before=before, after=float(unit.billable))
+        ids = {"psa_company_id": unit.company.company_id, "item_id": f"item-{unit.company.company_id}"}
+        intents.declare(intents.Intent(unit.company.pk, "", before, float(unit.billable), unit.billable, item=ids))
         try:
             client.write(unit.company.company_id, float(unit.billable))
         except ConnectorError as exc:

@@ -8,8 +8,11 @@ Requests per item: the units and the period's seatsync notes are read ahead in b
 an unchanged one whose report is already attached costs one listing of that note's attachments (a run killed
 between note and attachment leaves a note without it; the listing finds that and attaches).
 
-Crash safety: an adjustment is a delta, so it is never posted blind twice: the client reads the units back after
-an answer that may have been lost, and a re-run reads, compares and finds the units already right (no adjustment).
+Crash safety: an adjustment is a delta, so it is never posted blind twice: its intent (units before and intended)
+is committed first (``seatsync.push.intents``), the client reads the units back after an answer that may have been
+lost, an answer that may hide the adjustment (``maybe_applied``) is settled by reading the units back, a run killed
+in between is read back by the next one (``read_back``, recorded on the killed run), and a re-run reads, compares
+and finds the units already right (no adjustment).
 A note is found by its title (period and report hash), an attachment by its title (the report's file name).
 """
 
@@ -41,7 +44,10 @@ from seatsync.errors import (
     RateLimited,
     RecordNotFound,
     RetriableError,
+    maybe_applied,
 )
+from seatsync.push import intents
+from seatsync.push.intents import Intent, Pending
 from seatsync.push.reports import Report, build_report, previous_pushed
 from seatsync.push.runs import Outcome
 from seatsync.services import psa_mappings
@@ -484,14 +490,22 @@ def _push_one(client: AutotaskClient, unit: Unit, options: PushOptions, *, live:
     after = decision.before
     try:
         if decision.change != 0:
-            client.adjust_units(
-                contract_id=int(t.contract_id or 0),
-                contract_service_id=int(t.item_id or 0),
-                service_id=decision.service_id,
-                effective_date=work.day,
-                unit_change=decision.change,
-                expect_units=t.count,
-            )
+            ids = {"psa_company_id": t.psa_company_id, "contract_id": t.contract_id, "item_id": t.item_id}
+            intent = Intent(t.company.pk, t.product, decision.before, float(t.count), t.billable)
+            intents.declare(intent.with_item({**ids, "day": work.day.isoformat()}))
+            try:
+                client.adjust_units(
+                    contract_id=int(t.contract_id or 0),
+                    contract_service_id=int(t.item_id or 0),
+                    service_id=decision.service_id,
+                    effective_date=work.day,
+                    unit_change=decision.change,
+                    expect_units=t.count,
+                )
+            except ConnectorError as exc:
+                if not maybe_applied(exc):
+                    raise
+                log.info("contract service %s: answer unreadable (%s), reading back", t.item_id, exc.message)
             confirmed = client.units_on(contract_service_id=int(t.item_id or 0), day=work.day)
             after = confirmed.units if confirmed is not None else None
             if after != t.count:
@@ -534,6 +548,28 @@ def _push_one(client: AutotaskClient, unit: Unit, options: PushOptions, *, live:
         attachment_id=attachment_id,
         note_id=note_id,
         confirmed=after,
+    )
+
+
+def read_back(client: AutotaskClient, p: Pending) -> RowResult:
+    """The true result of an adjustment an interrupted run sent without recording: the units in force on the
+    period's first day now. Raises ``ConnectorError`` when they cannot be read now."""
+    found = client.units_on(contract_service_id=int(p.item["item_id"]), day=date.fromisoformat(str(p.item["day"])))
+    holds = float(found.units) if found is not None and found.units is not None else None
+    right = holds is not None and holds == p.intended
+    held = "no units" if holds is None else f"{holds:g} units"
+    said = f"holds {held}" + ("" if right else f", not the {p.intended:g} this run meant to set; push again")
+    return RowResult(
+        company=p.company,
+        product=p.product,
+        outcome=Outcome.SUCCEEDED if right else Outcome.FAILED,
+        billable=p.billable,
+        before=p.before,
+        after=holds,
+        reason=intents.reconciled_reason("Autotask", said + " (its report is checked by the next push)"),
+        sent=True,
+        columns={k: p.item.get(k) for k in ("psa_company_id", "contract_id", "item_id")},
+        memo=(p.product, p.item.get("item_id"), holds) if right else None,
     )
 
 

@@ -16,6 +16,7 @@ from seatsync.connectors.autotask import DEFAULT_ZONE_URL, ENDPOINT_CONCURRENCY,
 from seatsync.db.models import Company, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import AuthenticationFailed
+from seatsync.push.intents import Pending
 from seatsync.push.reports import rebuild_report
 from seatsync.services import autotask_connection as at
 from seatsync.services import autotask_mappings
@@ -131,6 +132,9 @@ class AutotaskTarget:
 
     def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
         return push.push_one(client, unit, options)
+
+    def read_back(self, client: Any, pending: Pending) -> RowResult:
+        return push.read_back(client, pending)
 
     def not_sent(self, unit: Any, reason: str) -> RowResult:
         return push.not_sent(unit, reason)

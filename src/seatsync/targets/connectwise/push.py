@@ -212,9 +212,7 @@ def load(
         if agreement_id is not None and sha is not None and document_id is not None:
             known[(pk, agreement_id)][sha] = document_id
     uncertain = _maybe_attached_unrecorded(session, tenant=tenant, period=period)
-    declared = intents.uploads_declared(
-        session, tenant_id=tenant.id, target=KEY, period=str(period)
-    )
+    declared = intents.uploads_declared(session, tenant_id=tenant.id, target=KEY, period=str(period))
     baselines = previous_pushed(
         session,
         tenant=tenant,

@@ -14,8 +14,11 @@ Outcomes per account and service: ``succeeded``; ``not_mapped`` (404: the MSP ha
 service in Synthesize; not a failure, the run still succeeds); ``failed`` (retries exhausted, other refusals).
 A 401 marks the integration broken (the web page shows it), sends nothing more and fails the run.
 
-Crash safety: counts are SET, so sending one again is harmless; a result is written only after Gradient accepted
-it; a run whose process died is marked interrupted at the next start (``seatsync.push.runs``).
+Crash safety: counts are SET, so sending one again is harmless; each count's intent (the count, the account and
+service) is committed before it is sent (``seatsync.push.intents``) and its result only after Gradient accepted
+it. Gradient's API has no call that reads a count back, so a count whose answer may hide its effect (a 5xx, a
+lost answer) is recorded ``unconfirmed``, and so is a count a killed run sent without recording it (the next run
+writes it on the killed run): never claimed as accepted, never lost from History; *retry failed* re-sends both.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from seatsync.connectors.gradient import GradientClient, NotMappedInGradient
 from seatsync.db.models import Company, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import CompanyRef
-from seatsync.errors import AuthenticationFailed, ConnectorError, RateLimited, RetriableError
+from seatsync.errors import AuthenticationFailed, ConnectorError, RateLimited, RetriableError, maybe_applied
+from seatsync.push import intents
 from seatsync.push.runs import Outcome
 from seatsync.services import gradient as gradient_service
 from seatsync.services.billing import count_billable
@@ -98,7 +102,7 @@ def result(
         product=item.product,
         outcome=outcome,
         billable=item.count,
-        after=float(item.count) if outcome in (Outcome.SUCCEEDED, Outcome.PLANNED) else None,
+        after=float(item.count) if outcome in (Outcome.SUCCEEDED, Outcome.PLANNED, Outcome.UNCONFIRMED) else None,
         reason=reason,
         sent=sent,
         fatal=fatal,
@@ -118,6 +122,8 @@ def send(client: GradientClient, item: Item, *, options: PushOptions, no_build: 
         )
     if options.dry_run:
         return result(item, Outcome.PLANNED)
+    ids = {"service": item.service_id, "remote_id": item.company_id}
+    intents.declare(intents.Intent(item.company_pk, item.product, None, float(item.count), item.count, item=ids))
     try:
         client.set_unit_count(item.service_id, item.company_id, item.count, no_build=no_build)
     except NotMappedInGradient:
@@ -125,6 +131,12 @@ def send(client: GradientClient, item: Item, *, options: PushOptions, no_build: 
     except AuthenticationFailed as exc:
         return result(item, Outcome.FAILED, str(exc), fatal=exc)
     except ConnectorError as exc:
+        if maybe_applied(exc):
+            said = (
+                f"sent, but Gradient's answer was lost or unreadable ({exc.message}); Gradient offers no way to read "
+                "a count back, so it is unconfirmed: push again (counts are set, not added)"
+            )
+            return result(item, Outcome.UNCONFIRMED, said)
         return result(item, Outcome.FAILED, describe(exc))
     return result(item, Outcome.SUCCEEDED)
 

@@ -29,7 +29,16 @@ from seatsync.db.types import UTCDateTime
 from seatsync.domain.items import ItemSum
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action, CompanyRef, MappingState
-from seatsync.errors import AuthenticationFailed, ConnectorError, RateLimited, RecordNotFound, RetriableError
+from seatsync.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    RateLimited,
+    RecordNotFound,
+    RetriableError,
+    maybe_applied,
+)
+from seatsync.push import intents
+from seatsync.push.intents import Intent, Pending
 from seatsync.push.reports import Report, build_report, previous_pushed
 from seatsync.push.runs import Outcome
 from seatsync.services import psa_mappings
@@ -264,9 +273,18 @@ def _push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult
     if options.dry_run:
         return _result(t, plan, Outcome.PLANNED, after=t.count, reason=_said(plan.reason, t))
     line = evidence_line(period=t.period, count=t.count, sha256=t.report.sha256)
+    ids = {"psa_company_id": str(licence.client_id) if licence.client_id is not None else None}
+    intent = Intent(t.company.pk, t.product, plan.current, float(t.count), t.billable, t.report.sha256)
+    intents.declare(intent.with_item({**ids, "item_id": str(licence.id)}))
     try:
-        client.upsert_licences([licence_update(licence, count=t.count, notes=with_evidence(licence.notes, line))])
-        after = client.get_licence(licence.id)
+        try:
+            change = licence_update(licence, count=t.count, notes=with_evidence(licence.notes, line))
+            client.upsert_licences([change])
+        except ConnectorError as exc:
+            if not maybe_applied(exc):
+                raise
+            log.info("subscription %s: answer unreadable (%s), reading back", licence.id, exc.message)
+        after = client.get_licence(licence.id)  # the count HaloPSA holds, whatever its answer said
     except ConnectorError as exc:
         fatal = exc if isinstance(exc, AuthenticationFailed) else None
         return _result(
@@ -287,6 +305,27 @@ def _push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult
 def _said(reason: str | None, t: Task) -> str | None:
     """The row's reason with the sum it set, for a subscription billed together."""
     return "; ".join(x for x in (reason, t.shared.note) if x) or None
+
+
+def read_back(client: HaloPSAClient, p: Pending) -> RowResult:
+    """The true result of a count an interrupted run sent without recording: what the subscription holds now.
+    Raises ``ConnectorError`` when it cannot be read now."""
+    licence_id = int(p.item["item_id"])
+    holds = client.get_licence(licence_id).count
+    right = holds is not None and float(holds) == p.intended
+    said = f"holds {holds}" + ("" if right else f", not the {p.intended:g} this run meant to set; push again")
+    return RowResult(
+        company=p.company,
+        product=p.product,
+        outcome=Outcome.SUCCEEDED if right else Outcome.FAILED,
+        billable=p.billable,
+        before=p.before,
+        after=float(holds) if holds is not None else None,
+        reason=intents.reconciled_reason("HaloPSA", said),
+        sent=True,
+        columns={**p.item, "report_sha256": p.report_sha256},
+        memo=(licence_id, holds) if right else None,
+    )
 
 
 def preview(

@@ -15,6 +15,7 @@ from seatsync.connectors.halopsa import HaloPSAClient
 from seatsync.db.models import Company, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import ConfigurationError
+from seatsync.push.intents import Pending
 from seatsync.push.reports import rebuild_report
 from seatsync.services import halopsa_connection as halo
 from seatsync.services import halopsa_mappings, psa_mappings
@@ -129,6 +130,9 @@ class HaloPSATarget:
 
     def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
         return push.push_one(client, unit, options)
+
+    def read_back(self, client: Any, pending: Pending) -> RowResult:
+        return push.read_back(client, pending)
 
     def not_sent(self, unit: Any, reason: str) -> RowResult:
         return push.not_sent(unit, reason)
