@@ -182,9 +182,10 @@ def push_gradient(
         for r in results
     ]
     click.echo(render(["account", "company", "service", "count", "outcome", "reason"], rows, "table"), nl=False)
+    unconfirmed = sum(r.result.outcome == runs.Outcome.UNCONFIRMED for r in results)
     click.echo(
         f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
-        f"{run.failed} failed"
+        f"{run.failed} failed" + (f", {unconfirmed} unconfirmed (push again)" if unconfirmed else "")
     )
     if run.status_reason:
         click.echo(run.status_reason)
