@@ -262,6 +262,9 @@ def reconcile(engine: Engine, *, tenant_id: int, target: BillingTarget, client: 
         except ConnectorError as exc:
             log.info("run %s, company %s: cannot read back yet (%s)", p.run_id, p.company.company_id, exc)
             continue
+        except (KeyError, TypeError, ValueError) as exc:  # an intent without the ids its target reads back by
+            log.warning("run %s, company %s: intent cannot be read back: %r", p.run_id, p.company.company_id, exc)
+            continue
         by_run[p.run_id].append(result)
     stamp = datetime.now(UTC)
     with transaction(engine) as session:
