@@ -160,20 +160,47 @@ def test_a_row_changed_since_it_was_held_waits_again(scheduled: World, sandbox: 
         assert waiting.run.id == done.run_id
 
 
-def test_a_manual_push_is_not_gated(scheduled: World) -> None:
+def test_a_push_by_hand_holds_the_rows_over_the_threshold_unless_its_operator_confirmed_them(
+    scheduled: World,
+) -> None:
     from seatsync.domain.periods import BillingPeriod
     from seatsync.push import engine as push_engine
     from seatsync.targets.base import PushOptions
 
     world = scheduled
-    run_id = push_engine.push(
-        world.engine,
-        tenant_id=world.tenant.id,
-        target="connectwise",
-        options=PushOptions(BillingPeriod(2026, 10), started_by="ops@msp.example"),
-    )
-    assert {o for o, _, _ in results(world.engine, run_id).values()} == {"succeeded", "unchanged", "not_mapped"}
+
+    def by_hand(**options: bool) -> int:
+        return push_engine.push(
+            world.engine,
+            tenant_id=world.tenant.id,
+            target="connectwise",
+            options=PushOptions(BillingPeriod(2026, 10), started_by="ops@msp.example", **options),
+        )
+
+    held = by_hand()
+    found = results(world.engine, held)
+    assert found[pk(world, "c02")] == ("awaiting", 1, 2)  # +100 %: not sent without a confirmation
+    assert found[pk(world, "c03")] == ("succeeded", 4, 3)
+    assert world.quantity("c02") == 1
+    with transaction(world.engine) as session:
+        reason = session.scalar(
+            select(PushResult.reason).where(PushResult.run_id == held, PushResult.company_pk == pk(world, "c02"))
+        )
+        assert reason is not None and "not sent without a confirmation" in reason
+        [waiting] = approvals.waiting_runs(session, tenant=get_tenant(session, slug=world.tenant.slug))
+        assert waiting.run.id == held  # on Approvals, like a scheduled push's
+
+    confirmed = by_hand(approve_over_threshold=True)
+    assert results(world.engine, confirmed)[pk(world, "c02")] == ("succeeded", 1, 2)
     assert world.quantity("c02") == 2
+    with transaction(world.engine) as session:
+        run = session.get(PushRun, confirmed)
+        assert run is not None and run.approved_over_threshold
+        assert approvals.waiting_runs(session, tenant=get_tenant(session, slug=world.tenant.slug)) == []
+
+    # a dry run says what it would do, gate or not
+    dry = by_hand(dry_run=True)
+    assert {o for o, _, _ in results(world.engine, dry).values()} <= {"planned", "unchanged", "not_mapped"}
 
 
 def test_a_missed_schedule_catches_up_once_and_says_so(
@@ -197,3 +224,51 @@ def test_a_missed_schedule_catches_up_once_and_says_so(
         assert run is not None and (run.period, run.started_by, run.status) == ("2026-10", "schedule", "succeeded")
     subjects = [m["Subject"].strip() for m in mailbox.messages]  # type: ignore[attr-defined]
     assert subjects == ["[seatsync] acme-msp: the scheduled ConnectWise push of 2026-10 was missed"]
+
+
+def test_the_cli_push_shows_the_rows_over_the_threshold_and_asks(
+    scheduled: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``seatsync push``: without a terminal (a script) the rows over the threshold wait and the command says
+    how to send them; on a terminal they are shown highlighted and the operator is asked; the flag confirms."""
+    from click.testing import CliRunner
+
+    from seatsync.cli import push as cli_push
+    from seatsync.cli.main import cli
+
+    world = scheduled
+    slug = world.tenant.slug
+    args = ["push", "connectwise", "--tenant", slug, "--period", "2026-10", "--database-url", database_url]
+    runner = CliRunner()
+
+    scripted = runner.invoke(cli, args)
+    assert scripted.exit_code == 1, scripted.output
+    assert "awaiting" in scripted.output and world.quantity("c02") == 1
+    with transaction(world.engine) as session:
+        held = session.scalar(select(PushRun.id).order_by(PushRun.id.desc()))
+    assert (
+        f"1 row over the approval threshold waits for approval (c02): approve with `seatsync approve {held} "
+        f"--tenant {slug}` (or on Approvals), or push again with --approve-over-threshold" in scripted.output
+    )
+
+    monkeypatch.setattr(cli_push, "interactive", lambda: True)
+    declined = runner.invoke(cli, args, input="n\n")
+    assert declined.exit_code == 1, declined.output
+    question, _, after = declined.output.partition("Send them too?")
+    assert "company_id  company" in question and "before  proposed  change  percent" in question
+    [line] = [x for x in question.splitlines() if x.startswith("c02")]
+    assert line.split()[-4:] == ["1", "2", "+1", "+100%"]
+    assert "1 row changes by more than 50% (the approval threshold)." in question
+    assert "waits for approval (c02)" in after and world.quantity("c02") == 1
+
+    accepted = runner.invoke(cli, args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert "Send them too?" in accepted.output and world.quantity("c02") == 2
+    assert "waits for approval" not in accepted.output
+
+    # a script confirms with the flag (nothing is asked); the hand edit is replaced with --force
+    world.sandbox.set_quantity_by_hand(world.mapped["c02"].addition, 1)
+    monkeypatch.setattr(cli_push, "interactive", lambda: False)
+    flagged = runner.invoke(cli, [*args, "--approve-over-threshold", "--force"])
+    assert flagged.exit_code == 0, flagged.output
+    assert "Send them too?" not in flagged.output and world.quantity("c02") == 2

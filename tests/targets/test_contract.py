@@ -154,3 +154,28 @@ def test_a_401_stops_the_run_and_marks_the_integration_broken(contract: Contract
         tenant = session.get(Tenant, contract.tenant_id)
         assert tenant is not None
         assert get_target(target_key).connected_since(session, tenant=tenant) is None  # broken
+
+
+def test_a_push_by_hand_holds_the_rows_over_the_threshold_until_confirmed(
+    contract: ContractWorld, target_key: str
+) -> None:
+    """The gate is the engine's: any change over the tenant's threshold (here: more than 0 seats) waits unless the
+    operator confirmed it, for every target."""
+    from seatsync.db.models import TargetAutomation
+
+    with Session(contract.engine) as session, session.begin():
+        session.add(TargetAutomation(tenant_id=contract.tenant_id, target=target_key, approve_above_seats=0))
+    before = contract.remote()
+    first = push(contract, target_key)
+    found = results(contract, first)
+    expected = contract.expected()
+    held = {k for k in expected if found[k].outcome == Outcome.AWAITING_APPROVAL}
+    assert held, "the world has no item whose count changes"
+    assert {found[k].outcome for k in set(expected) - held} <= {Outcome.SUCCEEDED, Outcome.UNCHANGED}
+    now = contract.remote()
+    assert all(now.get(k) == before.get(k) for k in held)  # nothing sent for them
+    assert {found[k].quantity_after for k in held} <= set(expected.values())  # the proposed quantities kept
+
+    confirmed = push(contract, target_key, approve_over_threshold=True)
+    assert contract.remote() == expected
+    assert {results(contract, confirmed)[k].outcome for k in held} == {Outcome.SUCCEEDED}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import click
 
 from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
+from seatsync.cli.push import APPROVE_OVER_THRESHOLD
 from seatsync.db.engine import transaction
 
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
@@ -226,6 +228,7 @@ def suggestions(
 @click.option("--retry-failed", is_flag=True, help="Re-run only the items that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push rows blocked as drift (a posted period is never changed).")
 @skip_invoiced_option
+@APPROVE_OVER_THRESHOLD
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_autotask(
@@ -235,6 +238,7 @@ def push_autotask(
     retry_failed: bool,
     force: bool,
     skip_invoiced: bool,
+    approve_over: bool,
     started_by: str,
 ) -> None:
     """Adjust each mapped contract service's units on the period's first day to the billable users and attach
@@ -245,7 +249,7 @@ def push_autotask(
     from datetime import UTC, datetime
 
     from seatsync.cli.output import render
-    from seatsync.cli.push import number
+    from seatsync.cli.push import confirm_over_threshold, held_note, number
     from seatsync.domain.periods import BillingPeriod, time_zone
     from seatsync.push import engine as push_engine
     from seatsync.push import runs
@@ -280,6 +284,8 @@ def push_autotask(
             click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
             click.echo(render(header, rows, "table"), nl=False)
             return
+    approve = confirm_over_threshold(tenant_id, TARGET.key, chosen, given=approve_over)
+    options = dataclasses.replace(options, approve_over_threshold=approve)
     run_id = push_engine.push(
         engine, tenant_id=tenant_id, target=TARGET.key, options=options, settings=context.settings
     )
@@ -297,6 +303,8 @@ def push_autotask(
             f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
             f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
         )
+        if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
+            click.echo(note)
         bad = any(x.result.outcome in (o.value for o in runs.BAD) for x in results)
     if bad or run.status == runs.RunStatus.FAILED:
         click.get_current_context().exit(1)

@@ -9,6 +9,7 @@ import click
 
 from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.cli.output import render
+from seatsync.cli.push import APPROVE_OVER_THRESHOLD
 from seatsync.connectors.gradient import DEFAULT_URL
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
@@ -104,6 +105,7 @@ def _previous_month(zone_name: str) -> BillingPeriod:
 @click.option("--retry-failed", is_flag=True, help="Re-send only the counts that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Accepted for every target; nothing is ever blocked in Gradient.")
 @skip_invoiced_option
+@APPROVE_OVER_THRESHOLD
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_gradient(
@@ -113,13 +115,14 @@ def push_gradient(
     retry_failed: bool,
     force: bool,
     skip_invoiced: bool,
+    approve_over: bool,
     started_by: str,
 ) -> None:
     """Set each account's unit count of each subscribed service in Gradient to its billable users.
 
     Exits 0 only when every mapped account and service succeeded ("not mapped in Gradient" is not a failure).
     """
-    from seatsync.cli.push import _Bar, number, period_note
+    from seatsync.cli.push import _Bar, confirm_over_threshold, held_note, number, period_note
     from seatsync.push import gradient as gradient_push
     from seatsync.push import runs
     from seatsync.targets.base import PushOptions
@@ -153,6 +156,7 @@ def push_gradient(
             return
         # the stored token must open (the right key) before a run is recorded
         gradient_service.client_for(session, tenant=tenant).close()
+    approve = confirm_over_threshold(tenant_id, "gradient", chosen, given=approve_over)
     bar = _Bar()
     try:
         run_id = gradient_push.run_gradient_push(
@@ -163,6 +167,7 @@ def push_gradient(
             progress=bar,
             retry_failed=retry_failed,
             force=force,
+            approve_over_threshold=approve,
         )
     finally:
         bar.close()
@@ -189,6 +194,8 @@ def push_gradient(
     )
     if run.status_reason:
         click.echo(run.status_reason)
+    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
+        click.echo(note)
     ok = {runs.Outcome.SUCCEEDED.value, runs.Outcome.NOT_MAPPED.value}
     if run.status == runs.RunStatus.FAILED or any(r.result.outcome not in ok for r in results):
         click.get_current_context().exit(1)

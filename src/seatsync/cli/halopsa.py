@@ -7,6 +7,7 @@ from datetime import datetime
 import click
 
 from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
+from seatsync.cli.push import APPROVE_OVER_THRESHOLD
 from seatsync.db.engine import transaction
 
 
@@ -194,6 +195,7 @@ def map_halopsa(
 @click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push blocked rows (a count changed in HaloPSA, an inactive one).")
 @skip_invoiced_option
+@APPROVE_OVER_THRESHOLD
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_halopsa(
@@ -203,6 +205,7 @@ def push_halopsa(
     retry_failed: bool,
     force: bool,
     skip_invoiced: bool,
+    approve_over: bool,
     started_by: str,
 ) -> None:
     """Set each mapped company's HaloPSA subscription count to its billable users (evidence in its notes).
@@ -210,7 +213,7 @@ def push_halopsa(
     Exits 0 only when every mapped company ended succeeded or unchanged (or, in a dry run, planned).
     """
     from seatsync.cli.output import render
-    from seatsync.cli.push import _Bar, _period, number
+    from seatsync.cli.push import _Bar, _period, confirm_over_threshold, held_note, number
     from seatsync.push import engine as push_engine
     from seatsync.push import runs
     from seatsync.services.tenants import get_tenant
@@ -220,6 +223,7 @@ def push_halopsa(
     with transaction(engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+    approve = approve_over if dry_run else confirm_over_threshold(tenant_id, "halopsa", chosen, given=approve_over)
     options = PushOptions(
         chosen,
         dry_run=dry_run,
@@ -227,6 +231,7 @@ def push_halopsa(
         force=force,
         started_by=started_by,
         skip_invoiced=skip_invoiced,
+        approve_over_threshold=approve,
     )
     bar = _Bar()
     try:
@@ -263,6 +268,8 @@ def push_halopsa(
         f"{run.unchanged} unchanged, {run.failed} failed, {run.blocked} blocked, "
         f"{run.skipped + run.not_mapped} not mapped"
     )
+    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
+        click.echo(note)
     good = {o.value for o in runs.GOOD} | {runs.Outcome.PLANNED.value}
     passed = good | {runs.Outcome.NOT_MAPPED.value, runs.Outcome.SKIPPED.value}
     if any(r.result.outcome not in passed for r in results):

@@ -224,6 +224,98 @@ def period_note(period: BillingPeriod, zone: str) -> str:
     return f" ({IN_PROGRESS})" if period_status(period, zone=zone, now=datetime.now(UTC)) == IN_PROGRESS else ""
 
 
+# -- the approval threshold: a push by hand asks before it sends the rows over it -------------------------------
+
+APPROVE_OVER_THRESHOLD = click.option(
+    "--approve-over-threshold",
+    "approve_over",
+    is_flag=True,
+    help="Also send the rows whose change goes over the approval threshold (`schedule set --approve-above`). "
+    "Without it a terminal is asked, row by row shown; elsewhere they wait on Approvals.",
+)
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question (stdin and stdout are a terminal)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm_over_threshold(tenant_id: int, target: str, period: BillingPeriod, *, given: bool) -> bool:
+    """Whether this push by hand sends the rows over the tenant's approval threshold for ``target``.
+
+    ``--approve-over-threshold`` says yes. Otherwise, on a terminal, the preview's rows over it are shown
+    (before → proposed, the change in seats and percent, highlighted) and the operator is asked; without a
+    terminal the answer is no: the engine holds them for approval (``seatsync.push.gate``)."""
+    if given or not interactive():
+        return given
+    from seatsync.db.models import Tenant
+    from seatsync.push import engine as push_engine
+    from seatsync.push import gate
+    from seatsync.targets.registry import get_target
+
+    context = app_context()
+    with transaction(context.engine) as session:
+        if not gate.threshold_for(session, tenant_id=tenant_id, target=target).active:
+            return False
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        chosen = get_target(target)
+        client = chosen.client(session, tenant, settings=context.settings, engine=context.engine, shared_pacing=False)
+        try:
+            planned = push_engine.preview(session, tenant=tenant, target=target, period=period, client=client)
+        finally:
+            client.close()
+        over = gate.over_threshold(session, tenant_id=tenant_id, target=target, planned=planned)
+    if not over:
+        return False
+    click.echo(over_threshold_table(over), nl=False)
+    plural = "s" if len(over) != 1 else ""
+    return click.confirm(
+        f"{len(over)} row{plural} change{'' if plural else 's'} by {over[0].threshold.describe()} "
+        "(the approval threshold). "
+        "Send them too? (no: they wait on Approvals, the others are sent)",
+        default=False,
+    )
+
+
+def over_threshold_table(over: list[Any]) -> str:
+    """The rows over the threshold, highlighted on a terminal."""
+    header = ["company_id", "company", "product", "before", "proposed", "change", "percent"]
+    rows = [
+        [
+            o.row.company.company_id,
+            o.row.company.name,
+            o.row.product or "all",
+            number(o.row.before),
+            number(o.row.after),
+            f"{o.change.seats:+g}",
+            f"{o.change.percent:+.0f}%" if o.change.percent is not None else "new",
+        ]
+        for o in over
+    ]
+    table = render(header, rows, "table")
+    return (
+        "\n".join(
+            click.style(line, fg="yellow", bold=True) if i > 1 else line for i, line in enumerate(table.splitlines())
+        )
+        + "\n"
+    )
+
+
+def held_note(results: list[runs.ResultRow], *, run_id: int, tenant_slug: str) -> str | None:
+    """What to do about the rows a push held for approval (None when it held none)."""
+    held = [r for r in results if r.result.outcome == Outcome.AWAITING_APPROVAL.value]
+    if not held:
+        return None
+    names = ", ".join(r.company_id + (f" ({r.result.product})" if r.result.product else "") for r in held)
+    plural = "s" if len(held) != 1 else ""
+    return (
+        f"{len(held)} row{plural} over the approval threshold wait{'' if plural else 's'} for approval ({names}): "
+        f"approve with `seatsync approve {run_id} --tenant {tenant_slug}` (or on Approvals), or push again with "
+        "--approve-over-threshold"
+    )
+
+
 class _Bar:
     """A progress bar on a terminal (created on the first report, when the total is known); silent otherwise."""
 
@@ -253,6 +345,7 @@ class _Bar:
 @click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
 @click.option("--force", is_flag=True, help="Also push blocked companies (drift, cancelled or expired agreement ...).")
 @skip_invoiced_option
+@APPROVE_OVER_THRESHOLD
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @database_option
 def push_connectwise(
@@ -262,6 +355,7 @@ def push_connectwise(
     retry_failed: bool,
     force: bool,
     skip_invoiced: bool,
+    approve_over: bool,
     started_by: str,
 ) -> None:
     """Set each mapped company's ConnectWise addition to its billable users and attach the report.
@@ -298,6 +392,7 @@ def push_connectwise(
             click.echo(render(header, rows, "table"), nl=False)
             click.echo(", ".join(f"{n} {a.value}" for a, n in plan.counts().items()))
             return
+    approve = confirm_over_threshold(tenant_id, "connectwise", chosen, given=approve_over)
     bar = _Bar()
     try:
         run_id = run_push(
@@ -309,6 +404,7 @@ def push_connectwise(
             force=force,
             retry_failed=retry_failed,
             skip_invoiced=skip_invoiced,
+            approve_over_threshold=approve,
             progress=bar,
         )
     finally:
@@ -321,6 +417,8 @@ def push_connectwise(
         f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
         f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
     )
+    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
+        click.echo(note)
     good = {o.value for o in GOOD}
     if any(r.result.outcome not in good and r.result.outcome not in NOT_PUSHED for r in results):
         click.get_current_context().exit(1)

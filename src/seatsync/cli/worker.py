@@ -96,6 +96,12 @@ def _enqueued(handle: JobHandle, wait: bool) -> None:
 @click.option("--force", is_flag=True, help="Also push blocked companies.")
 @click.option("--dry-run", is_flag=True, help="Record what would be done; send nothing.")
 @skip_invoiced_option
+@click.option(
+    "--approve-over-threshold",
+    "approve_over",
+    is_flag=True,
+    help="Also send the rows over the approval threshold (otherwise they wait on Approvals).",
+)
 @click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
 @click.option("--wait", is_flag=True, help="Wait until a worker has run it.")
 @database_option
@@ -107,6 +113,7 @@ def jobs_push(
     force: bool,
     dry_run: bool,
     skip_invoiced: bool,
+    approve_over: bool,
     started_by: str,
     wait: bool,
 ) -> None:
@@ -129,6 +136,7 @@ def jobs_push(
         retry_failed=retry_failed,
         dry_run=dry_run,
         skip_invoiced=skip_invoiced,
+        approve_over_threshold=approve_over,
     )
     _enqueued(handle, wait)
 

@@ -105,6 +105,7 @@ class Dispatcher(Protocol):
         retry_failed: bool = False,
         dry_run: bool = False,
         skip_invoiced: bool = False,
+        approve_over_threshold: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
@@ -127,6 +128,7 @@ def push_options(
     retry_failed: bool,
     dry_run: bool,
     skip_invoiced: bool = False,
+    approve_over_threshold: bool = False,
 ) -> PushOptions:
     period = period if isinstance(period, BillingPeriod) else BillingPeriod.parse(period)  # refuse a bad one now
     return PushOptions(
@@ -136,6 +138,7 @@ def push_options(
         force=force,
         started_by=started_by,
         skip_invoiced=skip_invoiced,
+        approve_over_threshold=approve_over_threshold,
     )
 
 
@@ -242,12 +245,19 @@ class InProcessDispatcher:
         retry_failed: bool = False,
         dry_run: bool = False,
         skip_invoiced: bool = False,
+        approve_over_threshold: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
     ) -> JobHandle:
         options = push_options(
-            period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run, skip_invoiced=skip_invoiced
+            period,
+            started_by,
+            force=force,
+            retry_failed=retry_failed,
+            dry_run=dry_run,
+            approve_over_threshold=approve_over_threshold,
+            skip_invoiced=skip_invoiced,
         )
         key = push_lock(tenant_id, get_target(target).key)
         try:
@@ -326,13 +336,20 @@ class ProcrastinateDispatcher:
         retry_failed: bool = False,
         dry_run: bool = False,
         skip_invoiced: bool = False,
+        approve_over_threshold: bool = False,
         progress: Progress | None = None,
         on_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
     ) -> JobHandle:
         """``progress`` and ``on_finish`` cannot cross processes: follow the run (``JobHandle.run_id``) instead."""
         options = push_options(
-            period, started_by, force=force, retry_failed=retry_failed, dry_run=dry_run, skip_invoiced=skip_invoiced
+            period,
+            started_by,
+            force=force,
+            retry_failed=retry_failed,
+            dry_run=dry_run,
+            approve_over_threshold=approve_over_threshold,
+            skip_invoiced=skip_invoiced,
         )
         key = push_lock(tenant_id, get_target(target).key)
         task = work.Task.EXECUTE_PUSH.value

@@ -39,6 +39,7 @@ def run_push(
     retry_failed: bool = False,
     dry_run: bool = False,
     skip_invoiced: bool = False,
+    approve_over_threshold: bool = False,
     progress: Progress | None = None,
     concurrency: int | None = None,
     clock: Clock | None = None,
@@ -57,6 +58,7 @@ def run_push(
         force=force,
         started_by=started_by,
         skip_invoiced=skip_invoiced,
+        approve_over_threshold=approve_over_threshold,
     )
     return push_engine.push(
         engine,

@@ -162,6 +162,7 @@ def options_of(run: PushRun) -> PushOptions:
         force=run.forced,
         started_by=run.started_by,
         skip_invoiced=run.skip_invoiced,
+        approve_over_threshold=run.approved_over_threshold,
     )
 
 
@@ -209,6 +210,7 @@ def start(
         retry_failed=options.retry_failed,
         queued=queued,
         skip_invoiced=options.skip_invoiced,
+        approved_over_threshold=options.approve_over_threshold,
     )
 
 
@@ -266,6 +268,7 @@ def _continue(session: Session, run: PushRun) -> PushRun:
         forced=run.forced,
         retry_failed=run.retry_failed,
         skip_invoiced=run.skip_invoiced,
+        approved_over_threshold=run.approved_over_threshold,
     )
     claim = session.scalar(select(ScheduledPush).where(ScheduledPush.run_id == run.id))
     if claim is not None:

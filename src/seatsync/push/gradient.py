@@ -42,13 +42,21 @@ def run_gradient_push(
     retry_failed: bool = False,
     force: bool = False,
     clock: Clock | None = None,
+    approve_over_threshold: bool = False,
 ) -> int:
     """Push ``period``'s billable counts of one tenant to Gradient; returns the run id.
 
     Raises ``ConfigurationError`` when Gradient is not connected and ``Conflict`` while another Gradient push
     of the tenant is running; any other outcome is in the run and its results.
     """
-    options = PushOptions(period, dry_run=dry_run, retry_failed=retry_failed, force=force, started_by=started_by)
+    options = PushOptions(
+        period,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        force=force,
+        started_by=started_by,
+        approve_over_threshold=approve_over_threshold,
+    )
     return push_engine.push(
         engine,
         tenant_id=tenant_id,

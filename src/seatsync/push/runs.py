@@ -124,6 +124,7 @@ def start_run(
     retry_failed: bool = False,
     queued: bool = False,
     skip_invoiced: bool = False,
+    approved_over_threshold: bool = False,
 ) -> PushRun:
     """A new ``running`` run; refuses while another live run of the same tenant and target is going.
 
@@ -151,6 +152,7 @@ def start_run(
         forced=forced,
         retry_failed=retry_failed,
         skip_invoiced=skip_invoiced,
+        approved_over_threshold=approved_over_threshold,
         host=None if queued else socket.gethostname(),
         pid=None if queued else os.getpid(),
         heartbeat_at=now,

@@ -61,6 +61,9 @@ class PushOptions:
     #: leave out (outcome ``skipped``, with the reason) the items whose period the remote side has already
     #: invoiced (ConnectWise: the agreement's next invoice is after the period's first day); nothing is sent for them
     skip_invoiced: bool = False
+    #: the operator confirmed the rows over the tenant's approval threshold: send them too (otherwise a push by
+    #: hand holds them for approval, as a scheduled one does; ``seatsync.push.gate``). The engine's, not a target's
+    approve_over_threshold: bool = False
 
 
 def refuse_skip_invoiced(target: str, options: PushOptions, why: str) -> None:

@@ -14,7 +14,7 @@ from seatsync.connectors.autotask import DEFAULT_ZONE_URL
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import SeatsyncError
-from seatsync.push import runs
+from seatsync.push import gate, runs
 from seatsync.push.runs import Outcome
 from seatsync.services import autotask_connection as at
 from seatsync.services import psa_mappings
@@ -160,4 +160,5 @@ def autotask_mapper_view(
         automap=False,
         now=state.clock(),
         admin=admin,
+        threshold=gate.threshold_for(db, tenant_id=tenant.id, target=TARGET),
     )

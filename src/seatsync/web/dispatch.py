@@ -101,6 +101,7 @@ def dispatch_push(
     retry_failed: bool = False,
     dry_run: bool = False,
     skip_invoiced: bool = False,
+    approve_over_threshold: bool = False,
 ) -> int:
     """Start a push and return its run id: the run is inserted before this returns (``seatsync.push.engine.start``),
     then carried out in the background (a thread of this process, or a worker: ``seatsync.jobs.dispatch``).
@@ -120,6 +121,7 @@ def dispatch_push(
         retry_failed=retry_failed,
         dry_run=dry_run,
         skip_invoiced=skip_invoiced,
+        approve_over_threshold=approve_over_threshold,
         progress=lambda done, total: board.update(key, done, total),
         on_finish=lambda: board.clear(key),
         now=state.clock(),

@@ -15,7 +15,7 @@ from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import SeatsyncError
-from seatsync.push import runs
+from seatsync.push import gate, runs
 from seatsync.services import halopsa_connection as halo
 from seatsync.services import psa_mappings
 from seatsync.services.billing import count_billable
@@ -189,4 +189,5 @@ def halopsa_mapper_view(
         automap=False,
         now=state.clock(),
         admin=principal.is_admin,
+        threshold=gate.threshold_for(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target),
     )

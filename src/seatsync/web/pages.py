@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
 from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import MonthlySchedule
 from seatsync.domain.periods import BillingPeriod, local_date, shown_instant, time_zone
 from seatsync.domain.rules import Rule, product_name
 from seatsync.errors import ImportRejected, InvalidField, SeatsyncError, UserInputError
 from seatsync.notify import WebhookFormat
-from seatsync.push import runs
+from seatsync.push import engine as push_engine
+from seatsync.push import gate, runs
 from seatsync.push.runs import last_push, running_run
 from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
@@ -381,6 +383,7 @@ def mapper_view(
         automap=True,
         now=state.clock(),
         admin=admin,
+        threshold=gate.threshold_for(db, tenant_id=tenant.id, target="connectwise"),
     )
 
 
@@ -403,8 +406,10 @@ def mapper_page_response(
     automap: bool,
     now: datetime,
     admin: bool,
+    threshold: Threshold | None = None,
 ) -> HTMLResponse:
-    """The mapper page of any target (``templates/mapper.html``): a target's page builds its rows and calls this."""
+    """The mapper page of any target (``templates/mapper.html``): a target's page builds its rows and calls this.
+    ``threshold``: the tenant's approval threshold for the target (the push dialog asks about the rows over it)."""
     periods = recent_periods(tenant, now)
     current = periods[0]
     # a period that has not started is never offered (nor pushable); an older one asked for by its URL is
@@ -434,6 +439,7 @@ def mapper_page_response(
             "automap": automap,
             "in_progress": period == current,
             "not_started": period > current,
+            "approval_threshold": threshold.describe() if threshold is not None and threshold.active else None,
         },
     )
 
@@ -451,6 +457,7 @@ def integrations_page(
     at_result: Any = None,
     halo_result: Any = None,
     board_choices: dict[str, list[BoardChoice]] | None = None,
+    push_question: dict[str, Any] | None = None,
     flash: str | None = None,
     flash_kind: str = "ok",
     status_code: int = 200,
@@ -473,6 +480,7 @@ def integrations_page(
             "automation": automation.all_automation(db, tenant_id=tenant.id),
             "schedules": automation.overview(db, tenant=tenant, now=at),
             "board_choices": board_choices or {},
+            "push_question": push_question,
             "tickets": tickets.tenant_tickets(db, tenant=tenant, limit=20),
             "deliveries": notifications.recent_deliveries(db, tenant=tenant, limit=20),
             "webhook_formats": [f.value for f in WebhookFormat],
@@ -607,19 +615,52 @@ def push_now_submit(
     at: Now,
     target: Annotated[str, Form(min_length=1, max_length=40)],
     period: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
+    asked: Annotated[str, Form(max_length=3)] = "",
+    approve_over_threshold: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
-    """Push now, for any registered target (``seatsync.targets.registry``): to the run's page, which follows it."""
+    """Push now; with an approval threshold the page first asks about the rows over it (``asked``: answered)."""
+    chosen = BillingPeriod.parse(period)
+    if not asked:
+        try:
+            question = over_threshold_question(db, tenant, target=str(target), period=chosen, state=state)
+        except SeatsyncError as exc:
+            return _failed(request, db, tenant, at, exc)
+        if question is not None:
+            return integrations_page(request, db, tenant, at, push_question=question)
     db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     try:
         get_target(target)  # an unknown key is refused with the known ones named
         run_id = dispatch_push(
-            state, tenant_id=tenant.id, target=target, period=BillingPeriod.parse(period), started_by=principal.email
+            state,
+            tenant_id=tenant.id,
+            target=target,
+            period=chosen,
+            started_by=principal.email,
+            approve_over_threshold=bool(approve_over_threshold),
         )
     except SeatsyncError as exc:
         return integrations_page(
             request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc)
         )
     return redirect(f"/history/{run_id}" if run_id else "/history")
+
+
+def over_threshold_question(
+    db: Session, tenant: TenantRow, *, target: str, period: BillingPeriod, state: Any
+) -> dict[str, Any] | None:
+    """What "push now" asks before sending rows over the tenant's approval threshold (None: nothing to ask)."""
+    if not gate.threshold_for(db, tenant_id=tenant.id, target=target).active:
+        return None
+    chosen = get_target(target)
+    client = chosen.client(db, tenant, settings=state.settings, engine=state.engine, shared_pacing=False)
+    try:
+        planned = push_engine.preview(db, tenant=tenant, target=target, period=period, client=client)
+    finally:
+        client.close()
+    over = gate.over_threshold(db, tenant_id=tenant.id, target=target, planned=planned)
+    if not over:
+        return None
+    return {"target": target, "label": chosen.label, "period": str(period), "rows": over}
 
 
 @router.post("/integrations/notifications/add")

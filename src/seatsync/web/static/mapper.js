@@ -13,6 +13,7 @@
   const levels = layout.levels;
   const period = table.dataset.period;
   const isAdmin = table.dataset.admin === "true";
+  const threshold = table.dataset.threshold;  // the tenant's approval threshold for this target ("" when none)
   const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const qty = (v) => (v === null || v === undefined ? "—" : String(Number(v)));
   const today = () => new Date().toISOString().slice(0, 10);
@@ -312,6 +313,34 @@
     details.showModal();
   });
 
+  // --- the approval threshold: the rows over it are highlighted and sent only when the operator ticks them ---------
+  const signed = (n) => `${n > 0 ? "+" : ""}${n}`;
+  const changeText = (r) => `${signed(r.change_seats)} seat${Math.abs(r.change_seats) === 1 ? "" : "s"}, ${r.change_percent === null ? "new" : `${signed(Math.round(r.change_percent))}%`}`;
+  const rowLabel = (r) => `${r.name}${r.product ? ` (${r.product})` : ""}`;
+
+  // the question in dialog `id` about the plan's rows over the threshold (with their table when `withRows`)
+  function askOver(id, plan, withRows) {
+    const box = document.getElementById(id);
+    if (!box) return;
+    const over = plan.rows.filter((r) => r.over_threshold);
+    box.hidden = over.length === 0;
+    box.innerHTML = "";
+    if (!over.length) return;
+    const n = over.length;
+    const some = `${n} change${n === 1 ? "" : "s"}`;
+    box.innerHTML = `<p class="notice notice-warn" role="status"><strong>${some}</strong> go${n === 1 ? "es" : ""} over the approval threshold (${esc(plan.approval_threshold || threshold)})${withRows ? "" : ", highlighted above"}.
+        Without the tick below ${n === 1 ? "it is not sent but waits" : "they are not sent but wait"} on <a href="/approvals">Approvals</a>; the other rows are sent.</p>
+      ${withRows ? `<div class="dialog-scroll"><table class="grid over-threshold-rows"><thead><tr><th scope="col">Company</th><th scope="col" class="num">Before</th>
+        <th scope="col" class="num">Proposed</th><th scope="col">Change</th></tr></thead>
+        <tbody>${over.map((r) => `<tr class="over-threshold"><td>${esc(rowLabel(r))}</td><td class="num">${qty(r.before)}</td><td class="num">${qty(r.after)}</td><td>${esc(changeText(r))}</td></tr>`).join("")}</tbody></table></div>` : ""}
+      <p><label class="inline-check"><input type="checkbox" id="${id}-ok" class="push-approve-over"> Send ${n === 1 ? "this change" : `these ${n} changes`} too:
+        ${over.map((r) => `${esc(rowLabel(r))} (${qty(r.before)} → ${qty(r.after)})`).join(", ")}</label></p>`;
+  }
+  const approvedOver = (id) => {
+    const box = document.getElementById(id);
+    return Boolean(box && !box.hidden && document.getElementById(`${id}-ok`)?.checked);
+  };
+
   // --- Preview (and push what it shows) -----------------------------------------------------------------------------
   const actionLabel = { update: "Update", unchanged: "Unchanged", skip: "Skip (not mapped)", blocked: "Blocked", error: "Error" };
   document.getElementById("preview-open")?.addEventListener("click", async () => {
@@ -325,10 +354,11 @@
       body.innerHTML = `<p><strong>${esc(summary || "Nothing to do")}</strong></p>
         <div class="dialog-scroll"><table class="grid"><thead><tr><th scope="col">Company</th><th scope="col" class="num">Billable</th>
         <th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col">Action</th><th scope="col">Reason</th></tr></thead>
-        <tbody>${plan.rows.map((r) => `<tr><td>${esc(r.name)}${r.product ? ` (${esc(r.product)})` : ""}</td><td class="num">${r.billable}</td>
+        <tbody>${plan.rows.map((r) => `<tr${r.over_threshold ? ' class="over-threshold"' : ""}><td>${esc(r.name)}${r.product ? ` (${esc(r.product)})` : ""}</td><td class="num">${r.billable}</td>
           <td class="num">${r.before ?? "—"}</td><td class="num">${r.after ?? "—"}</td>
-          <td class="action-${esc(r.action)}">${esc(actionLabel[r.action] || r.action)}${r.already_invoiced ? ' <strong class="invoiced">already invoiced</strong>' : ""}</td>
+          <td class="action-${esc(r.action)}">${esc(actionLabel[r.action] || r.action)}${r.already_invoiced ? ' <strong class="invoiced">already invoiced</strong>' : ""}${r.over_threshold ? ` <strong class="over-badge">over the approval threshold: ${esc(changeText(r))}</strong>` : ""}</td>
           <td>${esc([r.reason, r.note, r.invoice].filter(Boolean).join(" · "))}</td></tr>`).join("")}</tbody></table></div>`;
+      askOver("preview-over", plan, false);
     } catch (error) {
       body.innerHTML = `<p class="notice notice-error" role="alert">${esc(error.message)}</p>`;
     }
@@ -336,20 +366,35 @@
   document.getElementById("preview-push")?.addEventListener("click", () => {
     const force = document.getElementById("preview-force")?.checked || false;
     const skipInvoiced = document.getElementById("preview-skip-invoiced")?.checked || false;
+    const approveOver = approvedOver("preview-over");
     document.getElementById("preview").close();
-    startPush(force, skipInvoiced);
+    startPush(force, skipInvoiced, approveOver);
   });
 
   // --- Push Billing, with the rows updated as the run records them ------------------------------------------------
   const pushOpen = document.getElementById("push-open");
   const confirm = document.getElementById("push-confirm");
   const progress = document.getElementById("push-progress");
-  pushOpen?.addEventListener("click", () => confirm.showModal());
+  pushOpen?.addEventListener("click", async () => {
+    confirm.showModal();
+    if (!threshold) return;
+    // which rows go over the approval threshold: the same plan the push's gate makes
+    const checking = document.getElementById("push-over-checking");
+    checking.hidden = false;
+    checking.textContent = `Checking which changes go over the approval threshold (${threshold})…`;
+    try {
+      askOver("push-over", await api("POST", "/api/v1/pushes/preview", { period, target: layout.target }), true);
+      checking.hidden = true;
+    } catch (error) {
+      checking.textContent = `Could not read the changes (${error.message}): any over the approval threshold (${threshold}) will wait on Approvals.`;
+    }
+  });
   document.getElementById("push-go")?.addEventListener("click", () => {
     const force = document.getElementById("push-force")?.checked || false;
     const skipInvoiced = document.getElementById("push-skip-invoiced")?.checked || false;
+    const approveOver = approvedOver("push-over");
     confirm.close();
-    startPush(force, skipInvoiced);
+    startPush(force, skipInvoiced, approveOver);
   });
 
   function showResult(result) {
@@ -359,6 +404,8 @@
     if (result.outcome === "succeeded" || result.outcome === "unchanged") {
       const quantity = `${qty(result.before)} → ${qty(result.after)}`;
       setStatus(row, "ok", "Pushed", (result.reason || `Pushed: ${quantity}`) + tries, { run: result.run_id, quantity });
+    } else if (result.outcome === "awaiting") {
+      setStatus(row, "none", "Waiting for approval", result.reason || "Waits on Approvals");
     } else if (result.outcome === "failed" || result.outcome === "blocked") {
       const quantity = `${qty(result.before)} → ${qty(result.billable ?? result.after)}, not applied`;
       const label = result.outcome === "failed" ? "Failed" : "Blocked";
@@ -379,8 +426,10 @@
     for (;;) {
       const run = await api("GET", `/api/v1/pushes/${runId}?results=true`);
       let retrying = 0;
+      let held = 0;
       for (const result of run.results) {
         if (result.attempts > 1) retrying += 1;
+        if (result.outcome === "awaiting") held += 1;
         const key = `${result.company_id}|${result.outcome}|${result.attempts}|${result.after}`;
         if (seen.get(result.company_id) !== key) { seen.set(result.company_id, key); showResult({ ...result, run_id: run.id }); }
       }
@@ -390,7 +439,7 @@
       bar.style.width = `${Math.min(100, expected ? Math.round((100 * run.done) / expected) : 5)}%`;
       if (run.status !== "running") {
         bar.style.width = "100%";
-        text.textContent = `Done: ${run.succeeded} pushed, ${run.unchanged} unchanged, ${run.failed} failed, ${run.blocked} blocked${retrying ? ` · ${retrying} after retries` : ""}`;
+        text.textContent = `Done: ${run.succeeded} pushed, ${run.unchanged} unchanged, ${run.failed} failed, ${run.blocked} blocked${held ? `, ${held} waiting for approval (see Approvals)` : ""}${retrying ? ` · ${retrying} after retries` : ""}`;
         progress.classList.add("done");
         const lastPush = document.getElementById("last-push");
         if (lastPush && run.finished_at) lastPush.textContent = run.finished_at_shown || run.finished_at;
@@ -405,14 +454,14 @@
     }
   }
 
-  async function startPush(force, skipInvoiced = false) {
+  async function startPush(force, skipInvoiced = false, approveOver = false) {
     if (pushOpen) pushOpen.disabled = true;
     const text = progress.querySelector(".progress-text");
     progress.hidden = false;
     progress.classList.remove("done");
     text.textContent = "Starting…";
     try {
-      const started = await api("POST", "/api/v1/pushes", { target: layout.target, period, force, skip_invoiced: skipInvoiced });
+      const started = await api("POST", "/api/v1/pushes", { target: layout.target, period, force, skip_invoiced: skipInvoiced, approve_over_threshold: approveOver });
       if (!started.run_id) { text.textContent = "Queued: this page follows it once it starts"; return; }
       await follow(started.run_id);
     } catch (error) {

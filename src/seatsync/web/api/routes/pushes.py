@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from seatsync.csv_safe import SafeWriter
 from seatsync.db.models import Company, PushResult, PushRun
+from seatsync.domain.approvals import change, over
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.rules import product_name
 from seatsync.errors import Conflict, NotFound
 from seatsync.push import connectwise as cw_push
 from seatsync.push import engine as push_engine
-from seatsync.push import runs
+from seatsync.push import gate, runs
 from seatsync.push.reports import rebuild_report
 from seatsync.push.runs import RunStatus
 from seatsync.services import connectwise_connection as cw
@@ -67,6 +68,13 @@ class PlanRowOut(BaseModel):
     prorated: bool = False
     less_included: float | None = None
     billed_quantity: float | None = Field(None, description="after - lessIncluded, not below 0")
+    over_threshold: bool = Field(
+        False,
+        description="the change goes over the tenant's approval threshold: a push sends it only with "
+        "approve_over_threshold (otherwise it waits on Approvals)",
+    )
+    change_seats: float | None = Field(None, description="after - before (before null counts as 0)")
+    change_percent: float | None = Field(None, description="the change in percent of before; null when before is 0")
 
 
 class PreviewOut(BaseModel):
@@ -76,6 +84,10 @@ class PreviewOut(BaseModel):
     )
     counts: dict[str, int]
     rows: list[PlanRowOut]
+    approval_threshold: str | None = Field(
+        None, description='the tenant\'s approval threshold for this target ("more than 50%"), null when none'
+    )
+    over_threshold: int = Field(0, description="how many rows go over it (over_threshold true)")
 
 
 class PushIn(BaseModel):
@@ -93,6 +105,12 @@ class PushIn(BaseModel):
         False,
         description="leave out (outcome skipped, with the reason) the rows whose period is already invoiced "
         "(ConnectWise; a target that cannot honour it answers 422)",
+    )
+    approve_over_threshold: bool = Field(
+        False,
+        description="send the rows whose change goes over the tenant's approval threshold too (show them to the "
+        "operator first: the preview's over_threshold rows); without it they are held (outcome awaiting, on "
+        "/approvals) and the others are sent",
     )
 
     @field_validator("target")
@@ -156,6 +174,24 @@ class StartedOut(BaseModel):
     status_url: str | None
     period: str | None = None
     period_status: str | None = Field(None, description='"closed", or "in progress" for the current month')
+    approval: str | None = Field(
+        None,
+        description="what happens to the rows over the tenant's approval threshold (null: the target has none)",
+    )
+
+
+def mark_over_threshold(db: Session, tenant: Tenant, target: str, out: PreviewOut) -> PreviewOut:
+    """Each row whose change goes over the tenant's approval threshold, marked as the push's gate judges it."""
+    threshold = gate.threshold_for(db, tenant_id=tenant.id, target=target)
+    if not threshold.active:
+        return out
+    out.approval_threshold = threshold.describe()
+    for row in out.rows:
+        if over(threshold, row.before, row.after):  # the gate's own rule (``seatsync.push.gate``)
+            found = change(row.before, float(row.after or 0))
+            row.over_threshold, row.change_seats, row.change_percent = True, found.seats, found.percent
+            out.over_threshold += 1
+    return out
 
 
 def run_out(db: Session, run: PushRun, state: State | None = None) -> RunOut:
@@ -221,6 +257,19 @@ def _target_preview(key: str, db: Session, tenant: Tenant, state: Any, period: B
     return PreviewOut(period=str(period), period_status=status, counts=counts, rows=rows)
 
 
+def approval_note(db: Session, tenant: Tenant, target: str, *, confirmed: bool, dry_run: bool) -> str | None:
+    """What a push by hand does with the rows over the tenant's approval threshold (None: there is none)."""
+    threshold = gate.threshold_for(db, tenant_id=tenant.id, target=target)
+    if not threshold.active or dry_run:
+        return None
+    if confirmed:
+        return f"rows changing by {threshold.describe()} are sent (confirmed)"
+    return (
+        f"rows changing by {threshold.describe()} are held for approval (outcome awaiting, listed on Approvals); "
+        "push with approve_over_threshold to send them"
+    )
+
+
 def default_period(target: str, tenant: Tenant, now: datetime) -> BillingPeriod:
     return get_target(target).default_period(current_period(tenant, now))
 
@@ -231,10 +280,10 @@ def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbS
     period = BillingPeriod.parse(body.period) if body.period else current_period(tenant, state.clock())
     status = push_engine.period_status(period, zone=tenant.time_zone, now=state.clock())  # 422 before it starts
     if body.target != "connectwise":
-        return _target_preview(body.target, db, tenant, state, period)
+        return mark_over_threshold(db, tenant, body.target, _target_preview(body.target, db, tenant, state, period))
     with commit_on_connector_error(db), cw.client_for(db, tenant=tenant, settings=state.settings) as client:
         plan = cw_push.preview(db, tenant=tenant, period=period, client=client)
-    return PreviewOut(
+    out = PreviewOut(
         period=plan.period,
         period_status=status,
         counts={action.value: n for action, n in plan.counts().items()},
@@ -260,6 +309,7 @@ def preview(body: PreviewIn, principal: CurrentOperator, tenant: Tenant, db: DbS
             for r in plan.rows
         ],
     )
+    return mark_over_threshold(db, tenant, body.target, out)
 
 
 @router.post(
@@ -275,6 +325,7 @@ def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSes
     now = state.clock()
     period = BillingPeriod.parse(body.period) if body.period else default_period(body.target, tenant, now)
     status = push_engine.period_status(period, zone=tenant.time_zone, now=now)  # 422 before anything is started
+    approval = approval_note(db, tenant, body.target, confirmed=body.approve_over_threshold, dry_run=body.dry_run)
     db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     run_id = dispatch_push(
         state,
@@ -286,8 +337,15 @@ def start_push(body: PushIn, principal: AdminOperator, tenant: Tenant, db: DbSes
         retry_failed=body.retry_failed,
         dry_run=body.dry_run,
         skip_invoiced=body.skip_invoiced,
+        approve_over_threshold=body.approve_over_threshold,
     )
-    started = StartedOut(run_id=run_id, status_url=f"/api/v1/pushes/{run_id}", period=str(period), period_status=status)
+    started = StartedOut(
+        run_id=run_id,
+        status_url=f"/api/v1/pushes/{run_id}",
+        period=str(period),
+        period_status=status,
+        approval=approval,
+    )
     return JSONResponse(started.model_dump(), status_code=202)
 
 
