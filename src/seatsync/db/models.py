@@ -348,7 +348,7 @@ class PushRun(Base):
     retry_failed: Mapped[bool] = mapped_column(Boolean, default=False)
     #: items whose period is already invoiced were left out (``PushOptions.skip_invoiced``)
     skip_invoiced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    #: the operator who started it confirmed the rows over the approval threshold (0020_confirmed_changes)
+    #: the operator who started it confirmed the rows over the approval threshold (0021_confirmed_changes)
     approved_over_threshold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: the process running it, and its last sign of life: a run whose process is gone is interrupted
     host: Mapped[str | None] = mapped_column(String(255))

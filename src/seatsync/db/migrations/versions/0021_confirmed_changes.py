@@ -2,8 +2,8 @@
 approval threshold (``push_runs.approved_over_threshold``); without it the engine holds them for approval, as it
 does for a scheduled push
 
-Revision ID: 0020_confirmed_changes
-Revises: 0019_skip_invoiced
+Revision ID: 0021_confirmed_changes
+Revises: 0020_push_intents
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_confirmed_changes"
-down_revision = "0019_skip_invoiced"
+revision = "0021_confirmed_changes"
+down_revision = "0020_push_intents"
 branch_labels = None
 depends_on = None
 
