@@ -110,10 +110,11 @@ class StatusEvent(Base):
     """One status change of a user, and the interval ``[at, valid_to)`` it opened.
 
     Only the importer writes these rows, and it takes ``user_id`` and ``company_pk`` from the users it writes and
-    the tenant's companies in the same transaction; neither users nor companies are ever deleted (companies are
-    archived). So the table keeps just what the counts and the importer read (0018_import_speed): the natural key
-    (each import's duplicate check, the ``engaged`` look-up by user and instant) and the covering count index, and
-    no foreign keys to users or companies (they cost a look-up per row written, and an index per key).
+    the tenant's companies in the same transaction; neither tenants, users nor companies are ever deleted
+    (companies are archived). So the table keeps just what the counts and the importer read (0018_import_speed):
+    the natural key (each import's duplicate check, the ``engaged`` look-up by user and instant) and the covering
+    count index, and no foreign keys to tenants, users or companies (they cost a look-up per row written, on
+    PostgreSQL a trigger locking the parent row, and an index per key; 0022_events_without_tenant_key).
     """
 
     __tablename__ = "status_events"
@@ -124,7 +125,7 @@ class StatusEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column()
     user_id: Mapped[str] = mapped_column(String(200))
     company_pk: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(String(16))
