@@ -1,10 +1,11 @@
 """Benchmark: import a large tenant and count one month's billable users, on SQLite and PostgreSQL.
 
 Generates (deterministic seed) a tenant with 10,000 companies, 1,000,000 users and about 3,000,000 status
-events over 24 months, imports it through the real importer, times `billable` for one month on each
-database under each rule (`active`, `active-at-end`, `peak`), computes the `active` counts with DuckDB straight
-from the CSV, and runs every rule in DuckDB over the same stored intervals (exported from the database): each
-rule's counts must agree with DuckDB's, and its time is shown as a ratio to DuckDB's.
+events over 24 months (and about one training or phishing activity a user), imports it through the real importer,
+times `billable` for one month on each database under each rule (`active`, `active-at-end`, `engaged`, `peak`),
+computes the `active` counts with DuckDB straight from the CSV, and runs every rule in DuckDB over the same stored
+intervals and activity (exported from the database): each rule's counts must agree with DuckDB's, and its time is
+shown as a ratio to DuckDB's.
 
     python bench/billable.py                 # full size (a few minutes)
     python bench/billable.py --users 100000  # smaller
@@ -45,7 +46,7 @@ from seatsync.services.imports import ImportKind, import_file  # noqa: E402
 EPOCH = datetime(2024, 11, 1, tzinfo=UTC)
 MONTHS = 24
 PERIOD = BillingPeriod(2026, 6)
-RULES = (Rule.ACTIVE, Rule.ACTIVE_AT_END, Rule.PEAK)
+RULES = (Rule.ACTIVE, Rule.ACTIVE_AT_END, Rule.ENGAGED, Rule.PEAK)
 #: each rule over the stored intervals (company_id, user_id, status, at, valid_to), in DuckDB; $start, $stop: the period
 DUCK_RULES = {
     Rule.ACTIVE: """
@@ -65,6 +66,12 @@ DUCK_RULES = {
             SELECT company_id, valid_to, CASE WHEN valid_to = "at" THEN 2 ELSE 0 END, -1 FROM a WHERE valid_to < $stop),
         levels AS (SELECT company_id, kind, SUM(delta) OVER (PARTITION BY company_id ORDER BY x, kind) AS n FROM marks)
         SELECT company_id, MAX(n) FROM levels WHERE kind = 1 GROUP BY company_id""",
+    # an activity in the period, billed to the company of the interval (any status) in force at its instant
+    Rule.ENGAGED: """
+        SELECT iv.company_id, COUNT(DISTINCT a.user_id) FROM act a
+        JOIN iv ON iv.user_id = a.user_id AND iv."at" <= a."at" AND (iv.valid_to IS NULL OR iv.valid_to > a."at")
+        WHERE a."at" >= $start AND a."at" < $stop
+        GROUP BY iv.company_id""",
 }
 
 
@@ -100,6 +107,21 @@ def generate(folder: Path, companies: int, users: int, seed: int) -> tuple[Path,
     return companies_csv, users_csv, events
 
 
+def generate_activity(folder: Path, users: int, seed: int) -> Path:
+    """About one activity a user (training or phishing) at a random instant of the 24 months."""
+    rng = random.Random(seed + 1)
+    activity_csv = folder / "activity.csv"
+    span = MONTHS * 30 * 86400
+    with activity_csv.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "kind", "at"])
+        for u in range(users):
+            for _ in range(rng.choice((0, 0, 1, 1, 2, 2))):
+                at = EPOCH + timedelta(seconds=rng.randrange(span))
+                writer.writerow([f"U{u:07d}", rng.choice(("training", "phishing")), at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    return activity_csv
+
+
 def duckdb_counts(companies_csv: Path, users_csv: Path) -> tuple[dict[str, int], float]:
     start, end = PERIOD.bounds(UTC)
     con = duckdb.connect()
@@ -125,9 +147,9 @@ def duckdb_counts(companies_csv: Path, users_csv: Path) -> tuple[dict[str, int],
     return dict(rows), seconds
 
 
-def export_intervals(engine: object, tenant_id: int, folder: Path) -> Path:
-    """The stored intervals as CSV, for DuckDB to count over the very rows seatsync counts."""
-    path = folder / "intervals.csv"
+def export_intervals(engine: object, tenant_id: int, folder: Path) -> tuple[Path, Path]:
+    """The stored intervals and activity as CSV, for DuckDB to count over the very rows seatsync counts."""
+    path, activity = folder / "intervals.csv", folder / "stored_activity.csv"
     with engine.connect() as conn, path.open("w", newline="") as handle:  # type: ignore[attr-defined]
         writer = csv.writer(handle)
         writer.writerow(["company_id", "user_id", "status", "at", "valid_to"])
@@ -137,16 +159,29 @@ def export_intervals(engine: object, tenant_id: int, folder: Path) -> Path:
         )
         for row in result:
             writer.writerow(row)
-    return path
+    with engine.connect() as conn, activity.open("w", newline="") as handle:  # type: ignore[attr-defined]
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "kind", "at"])
+        for row in conn.exec_driver_sql(
+            f"SELECT user_id, kind, at FROM activity_events WHERE tenant_id = {int(tenant_id)}"
+        ):
+            writer.writerow(row)
+    return path, activity
 
 
-def duckdb_rules(intervals_csv: Path) -> dict[Rule, tuple[dict[str, int], float]]:
-    """Each rule's counts and best-of-three seconds in DuckDB over the stored intervals (loaded first)."""
+def duckdb_rules(stored: tuple[Path, Path]) -> dict[Rule, tuple[dict[str, int], float]]:
+    """Each rule's counts and best-of-three seconds in DuckDB over the stored intervals and activity (loaded
+    first)."""
+    intervals_csv, activity_csv = stored
     start, end = PERIOD.bounds(UTC)
     con = duckdb.connect()
     con.execute(
         f"CREATE TABLE iv AS SELECT * FROM read_csv('{intervals_csv}', header = true, "
         "types = {'at': 'TIMESTAMP', 'valid_to': 'TIMESTAMP', 'company_id': 'VARCHAR', 'user_id': 'VARCHAR'})"
+    )
+    con.execute(
+        f"CREATE TABLE act AS SELECT * FROM read_csv('{activity_csv}', header = true, "
+        "types = {'at': 'TIMESTAMP', 'user_id': 'VARCHAR', 'kind': 'VARCHAR'})"
     )
     out = {}
     naive = {"start": start.replace(tzinfo=None), "stop": end.replace(tzinfo=None)}
@@ -175,6 +210,8 @@ def run(
     with transaction(engine) as session, users_csv.open("rb") as stream:
         import_file(session, tenant=tenant, kind=ImportKind.USERS, stream=stream, source="users.csv")
     import_rate = rows / (time.perf_counter() - began)
+    with transaction(engine) as session, (users_csv.parent / "activity.csv").open("rb") as stream:
+        import_file(session, tenant=tenant, kind=ImportKind.ACTIVITY, stream=stream, source="activity.csv")
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -240,6 +277,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         companies_csv, users_csv, events = generate(folder, args.companies, args.users, args.seed)
+        generate_activity(folder, args.users, args.seed)
         rows = events + args.companies
         print(f"generated {args.companies:,} companies, {args.users:,} users, {events:,} status events", flush=True)
         reference, duck_seconds = duckdb_counts(companies_csv, users_csv)

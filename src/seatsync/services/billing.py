@@ -69,32 +69,24 @@ class BillableUser:
     rule: Rule = field(default=Rule.ACTIVE)
 
 
-def _active_pairs() -> str:
-    return f"""
-        SELECT i.company_pk, i.user_id, MIN(CASE WHEN i.at < :start THEN :start ELSE i.at END) AS since
-        FROM ({overlapping_active("start", "end")}) i
-        GROUP BY i.company_pk, i.user_id
-    """
-
-
-def _at_end_pairs() -> str:
+#: the rows each interval rule counts, (company_pk, user_id, at), and the instant a pair is billable from
+_ROWS: dict[Rule, tuple[str, str]] = {
+    Rule.ACTIVE: (overlapping_active("start", "end"), "MIN(CASE WHEN i.at < :start THEN :start ELSE i.at END)"),
     # in force at the period's last instant: an interval that reaches the end (the instant range [end, end])
-    return f"""
-        SELECT i.company_pk, i.user_id, MIN(i.at) AS since
-        FROM ({overlapping_active("end", "end", closed_end=True)}) i
-        GROUP BY i.company_pk, i.user_id
-    """
-
-
-_ENGAGED_PAIRS = """
-    SELECT e.company_pk, a.user_id, MIN(a.at) AS since
-    FROM activity_events a
-    JOIN status_events e
-      ON e.tenant_id = a.tenant_id AND e.user_id = a.user_id
-     AND e.at <= a.at AND (e.valid_to IS NULL OR e.valid_to > a.at)
-    WHERE a.tenant_id = :tenant AND a.at >= :start AND a.at < :end
-    GROUP BY e.company_pk, a.user_id
-"""
+    Rule.ACTIVE_AT_END: (overlapping_active("end", "end", closed_end=True), "MIN(i.at)"),
+    # an activity in the period, with the company of the interval in force at its instant
+    Rule.ENGAGED: (
+        """
+        SELECT e.company_pk, a.user_id, a.at
+        FROM activity_events a
+        JOIN status_events e
+          ON e.tenant_id = a.tenant_id AND e.user_id = a.user_id
+         AND e.at <= a.at AND (e.valid_to IS NULL OR e.valid_to > a.at)
+        WHERE a.tenant_id = :tenant AND a.at >= :start AND a.at < :end
+        """,
+        "MIN(i.at)",
+    ),
+}
 
 
 def _peak_levels() -> str:
@@ -144,22 +136,19 @@ def _peak_pairs() -> str:
 
 def _pairs(rule: Rule) -> str:
     """(company_pk, user_id, since) for every billable pair under ``rule``."""
-    if rule is Rule.ACTIVE:
-        return _active_pairs()
-    if rule is Rule.ACTIVE_AT_END:
-        return _at_end_pairs()
-    if rule is Rule.ENGAGED:
-        return _ENGAGED_PAIRS
-    return _peak_pairs()
+    if rule is Rule.PEAK:
+        return _peak_pairs()
+    rows, since = _ROWS[rule]
+    return f"SELECT i.company_pk, i.user_id, {since} AS since FROM ({rows}) i GROUP BY i.company_pk, i.user_id"
 
 
 def _counts(rule: Rule) -> str:
-    """(company_pk, n) for every company with a billable user under ``rule``."""
+    """(company_pk, n) for every company with a billable user under ``rule`` (a count needs no pair's instant:
+    distinct users per company, one grouping instead of two)."""
     if rule is Rule.PEAK:
         return _peak_counts()
-    if rule is Rule.ENGAGED:
-        return f"SELECT company_pk, COUNT(*) AS n FROM ({_ENGAGED_PAIRS}) pairs GROUP BY company_pk"
-    return f"SELECT company_pk, COUNT(*) AS n FROM ({_pairs(rule)}) pairs GROUP BY company_pk"
+    rows, _since = _ROWS[rule]
+    return f"SELECT i.company_pk, COUNT(DISTINCT i.user_id) AS n FROM ({rows}) i GROUP BY i.company_pk"
 
 
 def _labelled(rules: Iterable[Rule], *, pairs: bool) -> str:
