@@ -163,7 +163,7 @@ def halopsa_mapper_view(
             company_id=c.company_id,
             name=c.name,
             billable=counts.get(c.id, 0),
-            mapping=next(iter(sorted(mapped.get(c.id, {}).items())), (None, None))[1],
+            mappings=mapped.get(c.id, {}),
             result=results.get(c.id),
             admin=principal.is_admin,
             zone=zone,

@@ -5,6 +5,7 @@ from seatsync.web.mappers.base import (
     PRODUCT_LABELS,
     Choice,
     ChoiceCell,
+    CreateField,
     ExtraColumn,
     Level,
     MapperLayout,
@@ -15,12 +16,13 @@ from seatsync.web.mappers.base import (
     mapper_sources,
     register,
 )
-from seatsync.web.mappers.cells import fmt_qty, result_status
+from seatsync.web.mappers.cells import fmt_qty, psa_row_cells, result_status
 
 __all__ = [
     "PRODUCT_LABELS",
     "Choice",
     "ChoiceCell",
+    "CreateField",
     "ExtraColumn",
     "Level",
     "MapperLayout",
@@ -30,6 +32,7 @@ __all__ = [
     "fmt_qty",
     "mapper_source",
     "mapper_sources",
+    "psa_row_cells",
     "register",
     "result_status",
 ]

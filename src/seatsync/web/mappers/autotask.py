@@ -9,10 +9,9 @@ from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.db.models import PSAMapping, PushResult, Tenant
-from seatsync.domain.periods import local_date, shown_instant
 from seatsync.errors import NotFound
-from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
-from seatsync.web.mappers.cells import result_status
+from seatsync.web.mappers.base import Choice, Level, MapperLayout, RowCells
+from seatsync.web.mappers.cells import psa_row_cells
 
 LAYOUT = MapperLayout(
     target="autotask",
@@ -39,47 +38,16 @@ def row_cells(
     zone: ZoneInfo,
 ) -> RowCells:
     """One mapper row; a company billed per product has one service choice per product."""
-    items: list[tuple[str, PSAMapping | None]] = [(k, m) for k, m in sorted(mappings.items())] or [("", None)]
-    first = items[0][1]
-    chain = [
-        (first.psa_company_id, first.psa_company_name) if first else (None, None),
-        (first.contract_id, first.contract_name) if first else (None, None),
-    ]
-    cells: list[tuple[ChoiceCell, ...]] = []
-    chosen = 0
-    above = True
-    for value, label in chain:
-        cells.append((ChoiceCell(value or "", label or "", not admin or not above),))
-        if value and above:
-            chosen += 1
-        above = above and bool(value)
-    cells.append(
-        tuple(ChoiceCell(m.item_id or "" if m else "", m.item_name or "" if m else "", not admin or not above, product)
-              for product, m in items)
-    )  # fmt: skip
-    if above and all(m is not None and m.item_id for _, m in items):
-        chosen += 1
-    status = result_status(
+    return psa_row_cells(
         LAYOUT,
-        chosen=chosen,
-        outcome=result.outcome if result else None,
-        reason=result.reason if result else None,
-        before=result.quantity_before if result else None,
-        after=result.quantity_after if result else None,
-        intended=result.billable if result else None,
-        run_id=result.run_id if result else None,
-    )
-    saved = max((m.saved_at for _, m in items if m is not None), default=None)
-    by = next((m.saved_by for _, m in items if m is not None), "")
-    return RowCells(
         pk=pk,
         company_id=company_id,
         name=name,
         billable=billable,
-        choices=tuple(cells),
-        status=status,
-        saved_date=local_date(saved, zone) if saved else "—",
-        saved_title=f"by {by} at {shown_instant(saved, zone)}" if saved else "",
+        mappings=mappings,
+        result=result,
+        admin=admin,
+        zone=zone,
     )
 
 

@@ -58,6 +58,18 @@ class ExtraColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateField:
+    """A field the "Create ..." dialog asks for before the item is made (sent as ``key`` when filled in)."""
+
+    key: str
+    label: str
+    #: said in the empty box (e.g. what is used when it is left empty)
+    placeholder: str = ""
+    #: a list to choose from: ``GET`` answers ``[{"id": ..., "name": ...}]``; "" for a text box
+    choices_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MapperLayout:
     target: str
     #: the PSA's name, e.g. "ConnectWise"
@@ -74,6 +86,8 @@ class MapperLayout:
     #: item in the PSA and maps it (answers ``{"<item field>": id, "mapping": {...}}``); "" when the PSA has none
     create_item_url: str = ""
     create_item_label: str = ""
+    #: what "Create ..." asks for first (a dialog); none: the item is made at once with the PSA's defaults
+    create_fields: tuple[CreateField, ...] = ()
     #: links in the page's head, e.g. ``(("Catalog settings", "/connectwise/catalog"),)``
     links: tuple[tuple[str, str], ...] = ()
     #: the target can leave out rows whose period is already invoiced (``PushOptions.skip_invoiced``): the push
@@ -97,7 +111,14 @@ class MapperLayout:
                 "save": self.save_url,
                 "choices": self.choices_url,
                 "product": self.product_field,
-                "create": {"url": self.create_item_url, "label": self.create_item_label}
+                "create": {
+                    "url": self.create_item_url,
+                    "label": self.create_item_label,
+                    "fields": [
+                        {"key": f.key, "label": f.label, "placeholder": f.placeholder, "choices": f.choices_url}
+                        for f in self.create_fields
+                    ],
+                }
                 if self.create_item_url
                 else None,
                 "levels": [

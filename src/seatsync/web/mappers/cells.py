@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from seatsync.db.models import PSAMapping, PushResult
+from seatsync.domain.periods import local_date, shown_instant
 from seatsync.push.runs import Outcome
-from seatsync.web.mappers.base import MapperLayout, StatusCell
+from seatsync.web.mappers.base import ChoiceCell, MapperLayout, RowCells, StatusCell
 
 
 def fmt_qty(value: float | None) -> str:
@@ -40,3 +44,61 @@ def result_status(
         label = "Failed" if outcome == Outcome.FAILED else "Blocked"
         return StatusCell("bad", label, reason or label, run, quantity)
     return StatusCell("none", "Not pushed", reason or "Not pushed", run)
+
+
+def psa_row_cells(
+    layout: MapperLayout,
+    *,
+    pk: int,
+    company_id: str,
+    name: str,
+    billable: int,
+    mappings: dict[str, PSAMapping],
+    result: PushResult | None,
+    admin: bool,
+    zone: ZoneInfo,
+) -> RowCells:
+    """One row of an Autotask or HaloPSA mapper (``psa_mappings``): the levels above the item from the company's
+    mappings (they share them), then one item choice for all its products or one per product."""
+    items: list[tuple[str, PSAMapping | None]] = [(k, m) for k, m in sorted(mappings.items())] or [("", None)]
+    first = items[0][1]
+    above_item = [
+        (first.psa_company_id, first.psa_company_name) if first else (None, None),
+        (first.contract_id, first.contract_name) if first else (None, None),
+    ][: len(layout.levels) - 1]
+    cells: list[tuple[ChoiceCell, ...]] = []
+    chosen = 0
+    above = True
+    for value, label in above_item:
+        cells.append((ChoiceCell(value or "", label or "", not admin or not above),))
+        if value and above:
+            chosen += 1
+        above = above and bool(value)
+    cells.append(
+        tuple(ChoiceCell(m.item_id or "" if m else "", m.item_name or "" if m else "", not admin or not above, product)
+              for product, m in items)
+    )  # fmt: skip
+    if above and all(m is not None and m.item_id for _, m in items):
+        chosen += 1
+    status = result_status(
+        layout,
+        chosen=chosen,
+        outcome=result.outcome if result else None,
+        reason=result.reason if result else None,
+        before=result.quantity_before if result else None,
+        after=result.quantity_after if result else None,
+        intended=result.billable if result else None,
+        run_id=result.run_id if result else None,
+    )
+    saved = max((m.saved_at for _, m in items if m is not None), default=None)
+    by = next((m.saved_by for _, m in items if m is not None), "")
+    return RowCells(
+        pk=pk,
+        company_id=company_id,
+        name=name,
+        billable=billable,
+        choices=tuple(cells),
+        status=status,
+        saved_date=local_date(saved, zone) if saved else "—",
+        saved_title=f"by {by} at {shown_instant(saved, zone)}" if saved else "",
+    )

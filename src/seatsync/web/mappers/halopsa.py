@@ -9,10 +9,9 @@ from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.db.models import PSAMapping, PushResult, Tenant
-from seatsync.domain.periods import local_date, shown_instant
 from seatsync.errors import NotFound
-from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
-from seatsync.web.mappers.cells import fmt_qty, result_status
+from seatsync.web.mappers.base import Choice, CreateField, Level, MapperLayout, RowCells
+from seatsync.web.mappers.cells import fmt_qty, psa_row_cells
 
 LAYOUT = MapperLayout(
     target="halopsa",
@@ -25,6 +24,10 @@ LAYOUT = MapperLayout(
     save_url="/api/v1/halopsa/mappings/{company}",
     create_item_url="/api/v1/halopsa/subscriptions",
     create_item_label="Create subscription",
+    create_fields=(
+        CreateField("name", "Name", "default: the company's name and “Security Awareness”"),
+        CreateField("item_id", "HaloPSA item it bills", "none", choices_url="/api/v1/halopsa/items"),
+    ),
 )
 
 
@@ -34,39 +37,22 @@ def row_cells(
     company_id: str,
     name: str,
     billable: int,
-    mapping: PSAMapping | None,
+    mappings: dict[str, PSAMapping],
     result: PushResult | None,
     admin: bool,
     zone: ZoneInfo,
 ) -> RowCells:
-    """One mapper row, every value ready to print (one item for all the company's products)."""
-    m, r = mapping, result
-    client = (m.psa_company_id or "", m.psa_company_name or "") if m else ("", "")
-    licence = (m.item_id or "", m.item_name or "") if m else ("", "")
-    cells = (
-        (ChoiceCell(client[0], client[1], not admin),),
-        (ChoiceCell(licence[0], licence[1], not admin or not client[0]),),
-    )
-    chosen = (1 if client[0] else 0) + (1 if client[0] and licence[0] else 0)
-    status = result_status(
+    """One mapper row: the client, then one subscription for all the company's products, or one per product."""
+    return psa_row_cells(
         LAYOUT,
-        chosen=chosen,
-        outcome=r.outcome if r else None,
-        reason=r.reason if r else None,
-        before=r.quantity_before if r else None,
-        after=r.quantity_after if r else None,
-        intended=r.billable if r else None,
-        run_id=r.run_id if r else None,
-    )
-    return RowCells(
         pk=pk,
         company_id=company_id,
         name=name,
         billable=billable,
-        choices=cells,
-        status=status,
-        saved_date=local_date(m.saved_at, zone) if m else "—",
-        saved_title=f"by {m.saved_by} at {shown_instant(m.saved_at, zone)}" if m else "",
+        mappings=mappings,
+        result=result,
+        admin=admin,
+        zone=zone,
     )
 
 

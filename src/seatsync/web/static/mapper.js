@@ -20,6 +20,7 @@
   const saveUrl = (row) => layout.save.replace("{company}", encodeURIComponent(row.dataset.company));
   const rowName = (row) => row.querySelector(".company-name").textContent;
   const rowsByCompany = new Map();
+  const itemLevel = levels.length - 1;
 
   document.querySelectorAll("select.autosubmit").forEach((s) => s.addEventListener("change", () => s.form.submit()));
   document.querySelectorAll("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
@@ -66,16 +67,38 @@
     row.classList.add("just-saved");
   }
 
+  // --- "billed together": an item that already bills another company is refused until the operator says the
+  // companies are billed together (the item then gets their sum), as `--billed-together` and the API's field do
+  const together = document.getElementById("together");
+  function askTogether(row, message) {
+    if (!together) return Promise.resolve(false);
+    document.getElementById("together-company").textContent = rowName(row);
+    document.getElementById("together-reason").textContent = message;
+    together.returnValue = "";
+    together.showModal();
+    return new Promise((resolve) => together.addEventListener("close", () => resolve(together.returnValue === "together"), { once: true }));
+  }
+
+  async function put(row, body) {
+    try {
+      return await api("PUT", saveUrl(row), body);
+    } catch (error) {
+      if (error.status !== 409 || !/billed together/.test(error.message) || !(await askTogether(row, error.message))) throw error;
+      return api("PUT", saveUrl(row), { ...body, billed_together: true });
+    }
+  }
+
   async function save(row, level, p = "") {
     const body = {};
     for (let l = 0; l <= level; l += 1) body[levels[l].field] = valueOf(row, l, p) || null;
     if (p) body[layout.product] = p;
     row.classList.add("saving");
     try {
-      const saved = await api("PUT", saveUrl(row), body);
+      const saved = await put(row, body);
       markSaved(row, saved);
       statusFollowsMapping(row);
-      toast(`Mapping Saved: ${rowName(row)}${rowChosen(row) === levels.length ? " (ready to push)" : ""}`);
+      const ready = rowChosen(row) === levels.length ? " (ready to push)" : "";
+      toast(`Mapping Saved: ${rowName(row)}${saved?.billed_together ? ` (billed together: the ${levels[itemLevel].noun} gets their sum)` : ready}`);
       return saved;
     } catch (error) {
       toast(`Not saved: ${error.message}`, true);
@@ -237,36 +260,76 @@
   }
 
   // --- "Create addition" (the PSA's item): made in the PSA on the chosen chain, then mapped -------------------------
-  const itemLevel = levels.length - 1;
+  // one button per item choice: a company whose products are billed apart gets one per product (data-p)
   function addCreateButton(row) {
     if (!layout.create || !isAdmin || table.dataset.connected !== "true") return;
-    const select = selects(row, itemLevel)[0];
-    if (!select || select.dataset.p) return;
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "create-item link-plain";
-    button.textContent = layout.create.label;
-    button.title = `Make it in ${layout.name} on the chosen ${levels[itemLevel - 1].noun}, then map it`;
-    button.addEventListener("click", () => createItem(row, button));
-    select.after(button);
+    for (const p of products(row)) {
+      const select = selects(row, itemLevel, p)[0];
+      if (!select) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "create-item link-plain";
+      button.textContent = layout.create.label;
+      const which = p ? ` (${select.previousElementSibling?.textContent || p})` : "";
+      button.setAttribute("aria-label", `${layout.create.label} for ${rowName(row)}${which}`);
+      button.title = `Make it in ${layout.name} on the chosen ${levels[itemLevel - 1].noun}, then map it`;
+      if (p) button.dataset.p = p;
+      button.addEventListener("click", () => createItem(row, button, p));
+      select.after(button);
+    }
   }
 
-  async function createItem(row, button) {
-    if (chosenLevels(row, "") < itemLevel) {
+  // what "Create ..." asks for first (the PSA's name, item ...): null when the operator cancels
+  const createDialog = document.getElementById("create-item");
+  async function askCreateFields(row, p) {
+    if (!createDialog) return {};
+    const which = p ? ` (${p === "sat" ? "Training" : "Phishing"})` : "";
+    document.getElementById("create-item-company").textContent = rowName(row) + which;
+    const box = document.getElementById("create-item-fields");
+    box.innerHTML = layout.create.fields.map((f, i) => `<p><label for="create-f${i}">${esc(f.label)}</label>
+      ${f.choices ? `<select id="create-f${i}" data-key="${esc(f.key)}"><option value="">${esc(f.placeholder || "—")}</option></select>`
+        : `<input id="create-f${i}" data-key="${esc(f.key)}" placeholder="${esc(f.placeholder)}" maxlength="200">`}</p>`).join("");
+    for (const [i, f] of layout.create.fields.entries()) {
+      if (!f.choices) continue;
+      try {
+        const select = document.getElementById(`create-f${i}`);
+        for (const item of await api("GET", f.choices)) select.appendChild(new Option(item.name, String(item.id)));
+      } catch (error) { toast(error.message, true); }
+    }
+    createDialog.returnValue = "";
+    createDialog.showModal();
+    const made = await new Promise((resolve) => createDialog.addEventListener("close", () => resolve(createDialog.returnValue === "create"), { once: true }));
+    if (!made) return null;
+    const values = {};
+    for (const field of box.querySelectorAll("[data-key]")) {
+      const value = field.value.trim();
+      if (value) values[field.dataset.key] = field.tagName === "SELECT" && /^\d+$/.test(value) ? Number(value) : value;
+    }
+    return values;
+  }
+
+  async function createItem(row, button, p = "") {
+    if (chosenLevels(row, p) < itemLevel) {
       toast(`Choose the ${levels.slice(0, itemLevel).map((l) => l.noun).join(" and ")} of ${rowName(row)} first`, true);
       return;
     }
     const body = { company_id: row.dataset.company };
-    for (let l = 0; l < itemLevel; l += 1) body[levels[l].field] = valueOf(row, l);
+    for (let l = 0; l < itemLevel; l += 1) body[levels[l].field] = valueOf(row, l, p);
+    if (p) body[layout.product] = p;
+    if (layout.create.fields?.length) {
+      const asked = await askCreateFields(row, p);
+      if (asked === null) return;
+      Object.assign(body, asked);
+    }
     button.disabled = true;
     row.classList.add("saving");
     try {
       const made = await api("POST", layout.create.url, body);
-      const select = selects(row, itemLevel)[0];
+      const select = selects(row, itemLevel, p)[0];
       select.innerHTML = "";
       select.appendChild(new Option("", String(made[levels[itemLevel].field])));
       select.value = String(made[levels[itemLevel].field]);
-      await loadLevel(row, itemLevel);
+      await loadLevel(row, itemLevel, p);
       markSaved(row, made.mapping);
       statusFollowsMapping(row);
       const what = made.catalog_created ? `catalog product ${made.catalog_identifier} and its addition` : `addition of ${made.catalog_identifier}`;
