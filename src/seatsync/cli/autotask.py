@@ -7,7 +7,14 @@ import re
 
 import click
 
-from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
+from seatsync.cli.context import (
+    app_context,
+    billed_together_option,
+    clear_option,
+    clear_psa_mapping,
+    database_option,
+    skip_invoiced_option,
+)
 from seatsync.cli.push import APPROVE_OVER_THRESHOLD
 from seatsync.db.engine import transaction
 
@@ -141,26 +148,42 @@ def disconnect_autotask(tenant_slug: str) -> None:
 @click.command("autotask")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
-@click.option("--at-company", type=int, required=True, help="Autotask company id.")
+@click.option("--at-company", type=int, default=None, help="Autotask company id (required unless --clear).")
 @click.option("--contract", type=int, default=None, help="Its active recurring-service contract's id.")
 @click.option("--service", type=int, default=None, help="The contract service's id (or the catalog service's).")
 @click.option(
     "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
 )
 @billed_together_option("contract service")
+@clear_option
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_autotask(
     tenant_slug: str,
     company_id: str,
-    at_company: int,
+    at_company: int | None,
     contract: int | None,
     service: int | None,
     product: str | None,
     billed_together: bool,
+    clear: bool,
     by: str,
 ) -> None:
     """Map one company to an Autotask company, contract and contract service (checked against Autotask first)."""
+    if clear:
+        if at_company is not None or billed_together:
+            raise click.UsageError("--clear takes only --company (and --product)")
+        clear_psa_mapping(
+            tenant_slug=tenant_slug,
+            target="autotask",
+            label="Autotask",
+            company_id=company_id,
+            product=product or "",
+            by=by,
+        )
+        return
+    if at_company is None:
+        raise click.UsageError("give --at-company (and the rest of the chain), or --clear")
     from seatsync.services import autotask_connection, autotask_mappings
     from seatsync.services.tenants import get_tenant
 
@@ -249,7 +272,7 @@ def push_autotask(
     from datetime import UTC, datetime
 
     from seatsync.cli.output import render
-    from seatsync.cli.push import confirm_over_threshold, held_note, number
+    from seatsync.cli.push import confirm_over_threshold, held_note, number, period_note
     from seatsync.domain.periods import BillingPeriod, time_zone
     from seatsync.push import engine as push_engine
     from seatsync.push import runs
@@ -268,6 +291,7 @@ def push_autotask(
             if period
             else TARGET.default_period(BillingPeriod.containing(datetime.now(UTC), time_zone(tenant.time_zone)))
         )
+        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, in a dry run too
         options = PushOptions(
             period=chosen, force=force, retry_failed=retry_failed, started_by=started_by, skip_invoiced=skip_invoiced
         )
@@ -281,7 +305,7 @@ def push_autotask(
                  r.action.value, r.reason or ""]
                 for r in plan
             ]  # fmt: skip
-            click.echo(f"plan for {tenant_slug}, {chosen} (dry run: nothing is written)")
+            click.echo(f"plan for {tenant_slug}, {chosen}{state} (dry run: nothing is written)")
             click.echo(render(header, rows, "table"), nl=False)
             return
     approve = confirm_over_threshold(tenant_id, TARGET.key, chosen, given=approve_over)
@@ -300,7 +324,7 @@ def push_autotask(
         ]  # fmt: skip
         click.echo(render(header, rows, "table"), nl=False)
         click.echo(
-            f"run {run.id} ({chosen}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
+            f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
             f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
         )
         if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):

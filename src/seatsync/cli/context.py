@@ -74,6 +74,33 @@ def billed_together_option(item: str) -> Callable[[F], F]:
     )
 
 
+def clear_option(func: F) -> F:
+    """``--clear`` on ``map autotask`` / ``map halopsa`` (``map connectwise`` has its own)."""
+    return click.option(
+        "--clear",
+        is_flag=True,
+        help="Clear the mapping (with --product: that product's): the company is no longer pushed.",
+    )(func)
+
+
+def clear_psa_mapping(*, tenant_slug: str, target: str, label: str, company_id: str, product: str, by: str) -> None:
+    """``map autotask|halopsa --clear``: forget the company's mapping (or its product's) and say so."""
+    from seatsync.db.engine import transaction
+    from seatsync.services import psa_mappings
+    from seatsync.services.tenants import get_tenant
+
+    with transaction(app_context().engine) as session:
+        tenant = get_tenant(session, slug=tenant_slug)
+        removed = psa_mappings.clear_mapping(
+            session, tenant=tenant, target=target, company_id=company_id, product=product or None, by=by
+        )
+    item = f" ({product})" if product else ""
+    if removed:
+        click.echo(f"mapping{item} cleared for {company_id}: it is no longer pushed to {label}")
+    else:
+        click.echo(f"{company_id}{item} was not mapped to {label}")
+
+
 def skip_invoiced_option(func: F) -> F:
     """``--skip-invoiced`` on every push command: ConnectWise honours it, the other targets refuse it (never
     ignored; ``PushOptions.skip_invoiced``)."""

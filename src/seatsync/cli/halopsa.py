@@ -6,7 +6,14 @@ from datetime import datetime
 
 import click
 
-from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
+from seatsync.cli.context import (
+    app_context,
+    billed_together_option,
+    clear_option,
+    clear_psa_mapping,
+    database_option,
+    skip_invoiced_option,
+)
 from seatsync.cli.push import APPROVE_OVER_THRESHOLD
 from seatsync.db.engine import transaction
 
@@ -117,7 +124,7 @@ def disconnect_halopsa(tenant_slug: str) -> None:
 @click.command("halopsa")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
 @click.option("--company", "company_id", required=True, help="The company's id in seatsync.")
-@click.option("--client", "client_id", type=int, required=True, help="HaloPSA client id.")
+@click.option("--client", "client_id", type=int, default=None, help="HaloPSA client id (required unless --clear).")
 @click.option("--licence", "licence_id", type=int, default=None, help="HaloPSA subscription (software licence) id.")
 @click.option(
     "--create-subscription",
@@ -133,21 +140,37 @@ def disconnect_halopsa(tenant_slug: str) -> None:
     "--product", type=click.Choice(["sat", "phishing"]), default=None, help="Map only this product (default: all)."
 )
 @billed_together_option("subscription")
+@clear_option
 @click.option("--by", default="cli", show_default=True, help="Who makes the change (kept in the mapping history).")
 @database_option
 def map_halopsa(
     tenant_slug: str,
     company_id: str,
-    client_id: int,
+    client_id: int | None,
     licence_id: int | None,
     new_name: str | None,
     item_id: int | None,
     start_date: datetime | None,
     product: str | None,
     billed_together: bool,
+    clear: bool,
     by: str,
 ) -> None:
     """Map one company to a HaloPSA client and subscription (checked against HaloPSA first)."""
+    if clear:
+        if client_id is not None or billed_together:
+            raise click.UsageError("--clear takes only --company (and --product)")
+        clear_psa_mapping(
+            tenant_slug=tenant_slug,
+            target="halopsa",
+            label="HaloPSA",
+            company_id=company_id,
+            product=product or "",
+            by=by,
+        )
+        return
+    if client_id is None:
+        raise click.UsageError("give --client (and the rest of the chain), or --clear")
     from seatsync.services import halopsa_connection, halopsa_mappings
     from seatsync.services.tenants import get_tenant
 
@@ -213,7 +236,7 @@ def push_halopsa(
     Exits 0 only when every mapped company ended succeeded or unchanged (or, in a dry run, planned).
     """
     from seatsync.cli.output import render
-    from seatsync.cli.push import _Bar, _period, confirm_over_threshold, held_note, number
+    from seatsync.cli.push import _Bar, _period, confirm_over_threshold, held_note, number, period_note
     from seatsync.push import engine as push_engine
     from seatsync.push import runs
     from seatsync.services.tenants import get_tenant
@@ -223,6 +246,7 @@ def push_halopsa(
     with transaction(engine) as session:
         tenant = get_tenant(session, slug=tenant_slug)
         tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
+        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
     approve = approve_over if dry_run else confirm_over_threshold(tenant_id, "halopsa", chosen, given=approve_over)
     options = PushOptions(
         chosen,
@@ -264,7 +288,7 @@ def push_halopsa(
     ]
     click.echo(render(header, rows, "table"), nl=False)
     click.echo(
-        f"run {run.id} ({chosen}{', dry run' if dry_run else ''}): {run.status}; {run.succeeded} succeeded, "
+        f"run {run.id} ({chosen}{state}{', dry run' if dry_run else ''}): {run.status}; {run.succeeded} succeeded, "
         f"{run.unchanged} unchanged, {run.failed} failed, {run.blocked} blocked, "
         f"{run.skipped + run.not_mapped} not mapped"
     )
