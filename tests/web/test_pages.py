@@ -101,3 +101,15 @@ def test_companies_page_sets_a_company_rule(app_client: TestClient) -> None:
     r = app_client.post("/companies/rule", data={"csrf_token": csrf, "company_id": "a-003", "rule": ""})
     assert app_client.get("/api/v1/companies/a-003").json()["billing_rule"] is None
     assert app_client.post("/companies/rule", data={"csrf_token": "forged", "company_id": "a-003"}).status_code == 403
+
+
+def test_companies_page_archives_a_client_that_left(app_client: TestClient) -> None:
+    """Issue 15 (clients that leave) from the web: Archive… on the Companies page, as the CLI and the API do."""
+    csrf = form_login(app_client, "admin@a.test")
+    page = app_client.get("/companies", params={"q": "a-002"}).text
+    assert 'aria-label="Archive Northwind Traders"' in page and "data-confirm=" in page
+    r = app_client.post("/companies/archive", data={"csrf_token": csrf, "company_id": "a-002"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/companies"
+    assert "Northwind Traders archived: 2026-10 is still pushed" in app_client.get("/companies").text
+    assert app_client.get("/api/v1/companies/a-002").json()["archived"] is True
+    assert 'aria-label="Archive Northwind Traders"' not in app_client.get("/companies", params={"q": "a-002"}).text

@@ -34,7 +34,7 @@ from seatsync.push.runs import last_push, running_run
 from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
-from seatsync.services.companies import search_companies, set_company_rule
+from seatsync.services.companies import archive_company, search_companies, set_company_rule
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.targets.registry import all_targets, get_target, target_keys
 from seatsync.tickets import BoardChoice
@@ -251,6 +251,24 @@ def company_rule_submit(
     """The Companies page's rule choice: the company's own rule, or "" for the tenant's."""
     set_company_rule(db, tenant=tenant, company_id=company_id, rule=rule or None)
     return redirect("/companies" + (f"?q={quote(q)}" if q else ""))
+
+
+@router.post("/companies/archive")
+def company_archive_submit(
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    at: Now,
+    company_id: Annotated[str, Form(min_length=1, max_length=200)],
+    q: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The Companies page's "Archive…": the client left now; its month is still pushed, later months are not."""
+    company = archive_company(db, tenant=tenant, company_id=company_id, at=at)
+    period = BillingPeriod.containing(at, time_zone(tenant.time_zone))
+    return flash_redirect(
+        "/companies" + (f"?q={quote(q)}" if q else ""),
+        f"{company.name} archived: {period} is still pushed (its count, 0 once nobody is billable), then it is skipped",
+    )
 
 
 @router.post("/companies/upload")
