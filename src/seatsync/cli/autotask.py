@@ -11,7 +11,7 @@ from seatsync.cli.context import (
     app_context,
     billed_together_option,
     clear_option,
-    clear_psa_mapping,
+    cleared_psa_mapping,
     database_option,
     skip_invoiced_option,
 )
@@ -170,20 +170,20 @@ def map_autotask(
     by: str,
 ) -> None:
     """Map one company to an Autotask company, contract and contract service (checked against Autotask first)."""
-    if clear:
-        if at_company is not None or billed_together:
-            raise click.UsageError("--clear takes only --company (and --product)")
-        clear_psa_mapping(
-            tenant_slug=tenant_slug,
-            target="autotask",
-            label="Autotask",
-            company_id=company_id,
-            product=product or "",
-            by=by,
-        )
+    if cleared_psa_mapping(
+        clear=clear,
+        chain="--at-company",
+        chained=at_company is not None,
+        others=billed_together,
+        tenant_slug=tenant_slug,
+        target="autotask",
+        label="Autotask",
+        company_id=company_id,
+        product=product or "",
+        by=by,
+    ):
         return
-    if at_company is None:
-        raise click.UsageError("give --at-company (and the rest of the chain), or --clear")
+    assert at_company is not None
     from seatsync.services import autotask_connection, autotask_mappings
     from seatsync.services.tenants import get_tenant
 

@@ -83,8 +83,27 @@ def clear_option(func: F) -> F:
     )(func)
 
 
-def clear_psa_mapping(*, tenant_slug: str, target: str, label: str, company_id: str, product: str, by: str) -> None:
-    """``map autotask|halopsa --clear``: forget the company's mapping (or its product's) and say so."""
+def cleared_psa_mapping(
+    *,
+    clear: bool,
+    chain: str,
+    chained: bool,
+    others: bool = False,
+    tenant_slug: str,
+    target: str,
+    label: str,
+    company_id: str,
+    product: str,
+    by: str,
+) -> bool:
+    """``map autotask|halopsa``: with ``--clear`` (and no chain) forget the company's mapping (or its product's),
+    say so and answer True; without it, the chain's first option (``chain``, e.g. ``--client``) is required."""
+    if not clear:
+        if not chained:
+            raise click.UsageError(f"give {chain} (and the rest of the chain), or --clear")
+        return False
+    if chained or others:
+        raise click.UsageError("--clear takes only --company (and --product)")
     from seatsync.db.engine import transaction
     from seatsync.services import psa_mappings
     from seatsync.services.tenants import get_tenant
@@ -99,6 +118,7 @@ def clear_psa_mapping(*, tenant_slug: str, target: str, label: str, company_id: 
         click.echo(f"mapping{item} cleared for {company_id}: it is no longer pushed to {label}")
     else:
         click.echo(f"{company_id}{item} was not mapped to {label}")
+    return True
 
 
 def skip_invoiced_option(func: F) -> F:

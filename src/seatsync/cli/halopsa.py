@@ -10,7 +10,7 @@ from seatsync.cli.context import (
     app_context,
     billed_together_option,
     clear_option,
-    clear_psa_mapping,
+    cleared_psa_mapping,
     database_option,
     skip_invoiced_option,
 )
@@ -157,20 +157,20 @@ def map_halopsa(
     by: str,
 ) -> None:
     """Map one company to a HaloPSA client and subscription (checked against HaloPSA first)."""
-    if clear:
-        if client_id is not None or billed_together:
-            raise click.UsageError("--clear takes only --company (and --product)")
-        clear_psa_mapping(
-            tenant_slug=tenant_slug,
-            target="halopsa",
-            label="HaloPSA",
-            company_id=company_id,
-            product=product or "",
-            by=by,
-        )
+    if cleared_psa_mapping(
+        clear=clear,
+        chain="--client",
+        chained=client_id is not None,
+        others=billed_together,
+        tenant_slug=tenant_slug,
+        target="halopsa",
+        label="HaloPSA",
+        company_id=company_id,
+        product=product or "",
+        by=by,
+    ):
         return
-    if client_id is None:
-        raise click.UsageError("give --client (and the rest of the chain), or --clear")
+    assert client_id is not None
     from seatsync.services import halopsa_connection, halopsa_mappings
     from seatsync.services.tenants import get_tenant
 

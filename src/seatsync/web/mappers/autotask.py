@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
+from functools import partial
 
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
-from seatsync.db.models import PSAMapping, PushResult, Tenant
+from seatsync.db.models import Tenant
 from seatsync.errors import NotFound
-from seatsync.web.mappers.base import Choice, Level, MapperLayout, RowCells
+from seatsync.web.mappers.base import Choice, Level, MapperLayout
 from seatsync.web.mappers.cells import psa_row_cells
 
 LAYOUT = MapperLayout(
@@ -26,29 +26,8 @@ LAYOUT = MapperLayout(
 )
 
 
-def row_cells(
-    *,
-    pk: int,
-    company_id: str,
-    name: str,
-    billable: int,
-    mappings: dict[str, PSAMapping],
-    result: PushResult | None,
-    admin: bool,
-    zone: ZoneInfo,
-) -> RowCells:
-    """One mapper row; a company billed per product has one service choice per product."""
-    return psa_row_cells(
-        LAYOUT,
-        pk=pk,
-        company_id=company_id,
-        name=name,
-        billable=billable,
-        mappings=mappings,
-        result=result,
-        admin=admin,
-        zone=zone,
-    )
+#: one mapper row (one service choice per product), every value ready to print
+row_cells = partial(psa_row_cells, LAYOUT)
 
 
 class AutotaskMapper:

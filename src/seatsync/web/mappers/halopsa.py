@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
+from functools import partial
 
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
-from seatsync.db.models import PSAMapping, PushResult, Tenant
+from seatsync.db.models import Tenant
 from seatsync.errors import NotFound
-from seatsync.web.mappers.base import Choice, CreateField, Level, MapperLayout, RowCells
+from seatsync.web.mappers.base import Choice, CreateField, Level, MapperLayout
 from seatsync.web.mappers.cells import fmt_qty, psa_row_cells
 
 LAYOUT = MapperLayout(
@@ -31,29 +31,8 @@ LAYOUT = MapperLayout(
 )
 
 
-def row_cells(
-    *,
-    pk: int,
-    company_id: str,
-    name: str,
-    billable: int,
-    mappings: dict[str, PSAMapping],
-    result: PushResult | None,
-    admin: bool,
-    zone: ZoneInfo,
-) -> RowCells:
-    """One mapper row: the client, then one subscription for all the company's products, or one per product."""
-    return psa_row_cells(
-        LAYOUT,
-        pk=pk,
-        company_id=company_id,
-        name=name,
-        billable=billable,
-        mappings=mappings,
-        result=result,
-        admin=admin,
-        zone=zone,
-    )
+#: one mapper row (the client, then one subscription (or one per product)), every value ready to print
+row_cells = partial(psa_row_cells, LAYOUT)
 
 
 class HaloPSAMapper:
