@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 
 from seatsync.db.engine import make_engine
@@ -19,6 +20,11 @@ from seatsync.db.migrate import upgrade
 PG_ADMIN_URL = os.environ.get("SEATSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SRC = Path(__file__).resolve().parents[1] / "src"
 LOOPBACK_HOSTS = "127.0.0.0/8,::1,localhost"
+
+# Property tests judge answers, not speed: Hypothesis's per-example deadline and its too-slow health check are
+# wall-clock limits that fail on a loaded machine (a pure scheduling property failed so under load 14).
+settings.register_profile("seatsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("seatsync")
 
 
 def _pg_conninfo(url: str) -> str:
