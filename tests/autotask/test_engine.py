@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from seatsync.cli.main import cli
 from seatsync.connectors.autotask import HourlyBudget
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.engine import transaction
 from seatsync.db.models import PushResult, PushRun, Tenant
 from seatsync.push import engine as push_engine
@@ -52,7 +53,11 @@ def test_faults_and_a_low_threshold_through_the_engine(
 
     def client_factory(session: Any, tenant: Tenant) -> Any:
         return autotask_connection.client_for(
-            session, tenant=tenant, budget=budget, sleep=clock.sleep, max_retries=8, backoff_base=0.01, backoff_cap=0.05
+            session,
+            tenant=tenant,
+            budget=budget,
+            sleep=clock.sleep,
+            retry=RetryPolicy(max_retries=8, backoff_base=0.01, backoff_cap=0.05),
         )
 
     statuses = []

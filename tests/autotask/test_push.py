@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Engine, select
 
 from seatsync.connectors.autotask import AutotaskClient
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.engine import transaction
 from seatsync.db.models import PSAMapping, PushRun, Tenant
 from seatsync.domain.planning import Action
@@ -162,7 +163,9 @@ def test_faults_and_a_low_threshold_end_with_every_count_right_and_nothing_twice
     sandbox.fault_rate = 0.2
     budget = HourlyBudget(0.5, check_every=10, slow_seconds=0, wait_seconds=300, max_wait=3600, sleep=clock.sleep)
     outcomes: dict[str, Outcome] = {}
-    with make_client(server, clock, budget=budget, max_retries=8, backoff_base=0.01, backoff_cap=0.05) as client:
+    with make_client(
+        server, clock, budget=budget, retry=RetryPolicy(max_retries=8, backoff_base=0.01, backoff_cap=0.05)
+    ) as client:
         for _ in range(6):  # the first run, then retries of what failed
             results = run(engine, mapped, client)
             outcomes.update({r.company.company_id: r.outcome for r in results})

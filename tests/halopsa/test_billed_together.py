@@ -4,10 +4,13 @@ mappings not marked so is pushed by neither (``seatsync.domain.items``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from seatsync.connectors.halopsa import RETRY
 from seatsync.db.engine import transaction
 from seatsync.db.models import Company, PSAMapping, PushResult, Tenant
 from seatsync.domain.periods import BillingPeriod
@@ -28,7 +31,9 @@ def _push(engine: Engine, tenant_id: int, **options: bool) -> dict[str, PushResu
         tenant_id=tenant_id,
         target="halopsa",
         options=PushOptions(PERIOD, started_by="test", **options),
-        client_factory=lambda session, tenant: halo.client_for(session, tenant=tenant, backoff=(0.001, 0.01)),
+        client_factory=lambda session, tenant: halo.client_for(
+            session, tenant=tenant, retry=replace(RETRY, backoff_base=0.001, backoff_cap=0.01)
+        ),
     )
     with Session(engine) as session:
         rows = session.execute(

@@ -4,6 +4,7 @@ read-only application refused by name, the preview, and ``seatsync push halopsa`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from seatsync.cli.main import cli
+from seatsync.connectors.halopsa import RETRY
 from seatsync.db.models import PSAMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.domain.planning import Action
@@ -32,7 +34,7 @@ def _push(engine: Engine, tenant_id: int, **options: bool) -> int:
         target="halopsa",
         options=PushOptions(PERIOD, started_by="test", **options),
         client_factory=lambda session, tenant: halo.client_for(
-            session, tenant=tenant, backoff=(0.001, 0.01), max_retries=8
+            session, tenant=tenant, retry=replace(RETRY, backoff_base=0.001, backoff_cap=0.01, max_retries=8)
         ),
         clock=lambda: NOW,
     )

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from seatsync.connectors.http import RetryPolicy
 from seatsync.db.models import Tenant
 from seatsync.targets.base import ClientFactory, ItemKey
 from tests.targets.worlds import PERIOD, ContractWorld, Refusing, company_pks, world
@@ -34,7 +35,7 @@ class AutotaskWorld:
         from seatsync.services import autotask_connection as at
 
         def make(session: Session, tenant: Tenant) -> Any:
-            return at.client_for(session, tenant=tenant, transport=self.transport, backoff_base=0.01)
+            return at.client_for(session, tenant=tenant, transport=self.transport, retry=RetryPolicy(backoff_base=0.01))
 
         return make
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from seatsync.connectors.halopsa import RETRY
 from seatsync.db.models import Tenant
 from seatsync.targets.base import ClientFactory, ItemKey
 from tests.targets.worlds import PERIOD, ContractWorld, Refusing, world
@@ -31,7 +32,11 @@ class HaloPSAWorld:
 
         def make(session: Session, tenant: Tenant) -> Any:
             return halo.client_for(
-                session, tenant=tenant, transport=self.transport, limiter=Unlimited(), backoff=(0.01, 0.05)
+                session,
+                tenant=tenant,
+                transport=self.transport,
+                limiter=Unlimited(),
+                retry=replace(RETRY, backoff_base=0.01, backoff_cap=0.05),
             )
 
         return make

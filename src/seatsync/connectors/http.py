@@ -19,7 +19,13 @@ Every connector (ConnectWise, Gradient, Autotask, HaloPSA) sends through an ``Ht
 - **Answers** (``error_for_status``): any non-2xx answer becomes a ``seatsync.errors`` class carrying the system,
   method, URL path and status. Only the remote system's structured JSON message is quoted (short, one line);
   a body that is not JSON is never echoed. Transport failures all read "could not reach ...", whatever the cause
-  (refused, reset, timed out), so the words do not tell an open port from a closed one.
+  (refused, reset, timed out), so the words do not tell an open port from a closed one. A system whose answers
+  mean more than their status (Autotask's refusals sent as HTTP 500) refines the error in one small hook
+  (``RemoteSystem.refine``); a call with its own refusals (a token endpoint, a zone look-up) passes ``translate``.
+- **Hooks** a connector may add, nothing else: ``pacing`` (what an attempt holds while it is sent: Autotask's
+  hourly budget and endpoint slots), ``renew`` (after a 401, renew the credentials or the address once and send
+  again: HaloPSA's token, Autotask's zone) and ``once_or_found`` (a creation that may have landed is looked for
+  before it is sent again).
 - **Paging**: small pure classes (``Paging``); ``LinkPaging`` follows ``Response.links["next"]``.
 """
 
@@ -33,11 +39,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -64,6 +71,22 @@ log = logging.getLogger(__name__)
 #: how much of a remote system's own (JSON) message is quoted in an error
 MESSAGE_LIMIT = 200
 ALLOWED_HOSTS_VARIABLE = "SEATSYNC_ALLOWED_HOSTS"
+#: the JSON keys a remote system's message is read from, in this order (ConnectWise and Gradient ``message``,
+#: HaloPSA's .NET ``Message`` and business-rule ``errorMessage``, OAuth ``error_description`` and ``error``)
+MESSAGE_KEYS = ("message", "Message", "errorMessage", "error_description", "error", "code")
+
+T = TypeVar("T")
+F = TypeVar("F")
+E = TypeVar("E", bound=ConnectorError)
+
+#: a system's refinement of the shared reading of an answer: ``(answer, error, what was asked, right)`` -> error
+Refine = Callable[[httpx.Response, ConnectorError, str, str | None], ConnectorError]
+#: one call's own reading of its refusals (a token endpoint's): ``(answer, error)`` -> error
+Translate = Callable[[httpx.Response, ConnectorError], ConnectorError]
+#: what one attempt holds while it is sent, from its method and URL (a budget's share, an endpoint's slot)
+Pacing = Callable[[str, str], AbstractContextManager[object]]
+#: after a 401: renew what was refused (a token, a zone) and say whether sending again can help
+Renew = Callable[[AuthenticationFailed], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +107,10 @@ class RemoteSystem:
     lacks_right: str = "the API user lacks {right}"
     #: an example of a public address, for the refusal message
     example: str = ""
+    #: advice after a 403 naming the right, when a template is not enough (where the right is granted)
+    right_advice: Callable[[str], str] | None = None
+    #: the system's own reading of an answer, applied after the shared one (``Refine``)
+    refine: Refine | None = None
 
 
 # The public API hosts of each target (shared/reference: connectwise-manage.md, gradient-msp.md, autotask-psa.md,
@@ -205,18 +232,6 @@ def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]
     return found
 
 
-def guarded(
-    system: RemoteSystem, transport: httpx.BaseTransport | None = None, allowed_hosts: Sequence[str] | None = None
-) -> GuardedTransport:
-    """``transport`` (default: a real one) behind ``system``'s outbound-host check: for a client that keeps its own
-    ``httpx.Client`` (every request it sends, wherever its URL came from, is checked)."""
-    if allowed_hosts is None:
-        from seatsync.config import get_settings
-
-        allowed_hosts = get_settings().allowed_hosts
-    return GuardedTransport(transport or httpx.HTTPTransport(), OutboundHosts(system, allowed_hosts))
-
-
 class GuardedTransport(httpx.BaseTransport):
     """Refuses (``HostNotAllowed``) any request to an address ``hosts`` does not permit, before it is sent."""
 
@@ -261,7 +276,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def remote_message(response: httpx.Response) -> str:
-    """The remote system's own words from a JSON error body (``message``, ``error``, ``errors[].message``).
+    """The remote system's own words from a JSON error body: a JSON string, the first of ``MESSAGE_KEYS``, and
+    each entry of ``errors`` (a string or ``{message, field}``); a list of such bodies is read item by item.
 
     Anything that is not JSON gives ``""``: a body is never quoted as it came (it could be any page of any
     server). The message is one line of at most ``MESSAGE_LIMIT`` characters.
@@ -270,60 +286,95 @@ def remote_message(response: httpx.Response) -> str:
         body: Any = jsonlib.loads(response.content) if response.content else None
     except (ValueError, UnicodeDecodeError):
         return ""
-    parts: list[str] = []
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error_description") or body.get("error") or body.get("code")
-        if isinstance(message, list):
-            parts.extend(str(m) for m in message if isinstance(m, str | int | float))
-        elif isinstance(message, str | int | float):
-            parts.append(str(message))
-        for item in body.get("errors") or []:
-            if isinstance(item, dict) and isinstance(item.get("message"), str):
-                field = f" ({item['field']})" if isinstance(item.get("field"), str) else ""
-                parts.append(f"{item['message']}{field}")
-    said = " ".join("; ".join(p.strip() for p in parts if p and p.strip()).split())
+    said = " ".join("; ".join(p.strip() for p in _words(body) if p and p.strip()).split())
     return said if len(said) <= MESSAGE_LIMIT else said[: MESSAGE_LIMIT - 1] + "…"
+
+
+def _words(body: Any, depth: int = 0) -> list[str]:
+    if isinstance(body, str):
+        return [body]
+    if isinstance(body, list) and depth == 0:
+        return [word for item in body[:5] for word in _words(item, 1)]
+    if not isinstance(body, dict):
+        return []
+    parts: list[str] = []
+    message = next((body[key] for key in MESSAGE_KEYS if body.get(key)), None)
+    if isinstance(message, list):
+        parts.extend(str(m) for m in message if isinstance(m, str | int | float))
+    elif isinstance(message, str | int | float):
+        parts.append(str(message))
+    for item in body.get("errors") or []:
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("message"), str):
+            field = f" ({item['field']})" if isinstance(item.get("field"), str) else ""
+            parts.append(f"{item['message']}{field}")
+    return parts
 
 
 def error_for_status(
     response: httpx.Response, *, system: RemoteSystem, record: str | None = None, right: str | None = None
 ) -> ConnectorError | None:
     """The error a non-2xx answer means (``None`` for 2xx). ``record`` names what was asked for, ``right`` what
-    the call needs (named in a 403)."""
+    the call needs (named in a 403). The system's ``refine`` hook has the last word."""
     status = response.status_code
     if 200 <= status < 300:
         return None
+    what = record or f"{response.request.method} {response.request.url.path}"
+    error = _shared_reading(response, system, what, right)
+    return system.refine(response, error, what, right) if system.refine is not None else error
+
+
+def _shared_reading(response: httpx.Response, system: RemoteSystem, what: str, right: str | None) -> ConnectorError:
+    status = response.status_code
     request = response.request
     method, path = request.method, request.url.path
     where: dict[str, Any] = {"system": system.name, "status_code": status, "method": method, "path": path}
-    what = record or f"{method} {path}"
     message = remote_message(response)
     said = f" {system.name} said: {message}" if message else ""
     name = system.name
+    # the standard phrase of the status, never the server's own status line
+    http = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
     if status == 401:
         return AuthenticationFailed(f"{name} refused the credentials (401): {system.unauthorized}.{said}", **where)
     if status == 403:
-        needed = system.lacks_right.format(right=right) if right else system.forbidden
         return PermissionDenied(
-            f"{name} refused {what} (403): {needed}.{said}", right=str(right) if right else None, **where
+            f"{name} refused {what} (403): {_needed(system, right)}.{said}",
+            right=str(right) if right else None,
+            **where,
         )
     if status == 404:
         return RecordNotFound(f"{name} has no {what} (deleted, or the id is wrong).{said}", **where)
     if status == 429:
         return RateLimited(
-            f"{name} is rate-limiting requests (429) on {method} {path}",
+            f"{name} is rate-limiting requests (429) on {method} {path}.{said}",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             **where,
         )
     if status >= 500:
-        return ServerError(f"{name} failed {method} {path} with HTTP {status}.{said}", **where)
+        return ServerError(f"{name} failed {method} {path} with {http}.{said}", **where)
     if 300 <= status < 400:
         return RequestRejected(
-            f"{name} answered {method} {path} with a redirect (HTTP {status}); seatsync does not follow redirects: "
+            f"{name} answered {method} {path} with a redirect ({http}); seatsync does not follow redirects: "
             f"check the {system.address}",
             **where,
         )
-    return RequestRejected(f"{name} refused {what} (HTTP {status}).{said}", **where)
+    return RequestRejected(f"{name} refused {what} ({http}).{said}", **where)
+
+
+def _needed(system: RemoteSystem, right: str | None) -> str:
+    if not right:
+        return system.forbidden
+    if system.right_advice is not None:
+        return system.right_advice(right)
+    return system.lacks_right.format(right=right)
+
+
+def restate(error: ConnectorError, kind: type[E], message: str, **extra: Any) -> E:
+    """``error``'s answer read as ``kind`` (a system's ``refine``): the same system, status, method and path."""
+    return kind(
+        message, system=error.system, status_code=error.status_code, method=error.method, path=error.path, **extra
+    )
 
 
 def unreachable(system: RemoteSystem, request: httpx.Request, *, maybe_processed: bool = True) -> TransportError:
@@ -344,7 +395,7 @@ def unreachable(system: RemoteSystem, request: httpx.Request, *, maybe_processed
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often and how long a connector retries (the same rules for every connector)."""
+    """How often and how long a connector retries (the same rules for every connector; the numbers may differ)."""
 
     #: retries after a 5xx or a transport failure
     max_retries: int = 5
@@ -352,29 +403,44 @@ class RetryPolicy:
     max_rate_limit_waits: int = 20
     #: a 429 asking to wait longer than this is raised at once
     max_retry_after: float = 300.0
-    #: full-jitter exponential back-off: uniform(0, min(cap, base × 2^(n-1)))
+    #: full-jitter exponential back-off after a failure: uniform(0, min(cap, base × 2^(n-1)))
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    #: after a 429 without Retry-After: min(cap, base × 2^(n-1)) + uniform(0, jitter): at least the back-off
+    rate_limit_base: float = 1.0
+    rate_limit_cap: float = 30.0
+    rate_limit_jitter: float = 1.0
 
 
 class _Attempts:
     """One logical request's retry bookkeeping, the callbacks ``tenacity.Retrying`` calls."""
 
-    def __init__(self, client: HttpClient, *, idempotent: bool) -> None:
+    def __init__(self, client: HttpClient, *, idempotent: bool, renew: Renew | None) -> None:
         self.client = client
         self.policy = client.retry
         self.idempotent = idempotent
+        self.renew = renew
+        self.renewed = False
         self.failures = 0
         self.rate_limited = 0
-        self.exhausted = False
         self.failure_backoff = tenacity.wait_random_exponential(
             multiplier=self.policy.backoff_base, max=self.policy.backoff_cap
         )
-        self.rate_limit_backoff = tenacity.wait_random_exponential(multiplier=1.0, max=self.policy.backoff_cap)
+        self.rate_limit_backoff = tenacity.wait_exponential(
+            multiplier=self.policy.rate_limit_base, max=self.policy.rate_limit_cap
+        ) + tenacity.wait_random(0, self.policy.rate_limit_jitter)
 
     def retry(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, AuthenticationFailed):
+            # once: a new token, or the zone the tenant moved to; a second 401 is the answer
+            if self.renew is None or self.renewed:
+                return False
+            self.renewed = True
+            return self.renew(exc)
         if isinstance(exc, RateLimited):
+            if exc.status_code is None:
+                return False  # refused on this side by a pacing hook that waited all it may (Autotask's budget)
             self.rate_limited += 1
             return True
         if isinstance(exc, RetriableError) and (
@@ -386,6 +452,8 @@ class _Attempts:
 
     def wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, AuthenticationFailed):
+            return 0.0
         if isinstance(exc, RateLimited):
             if exc.retry_after is not None:
                 return exc.retry_after
@@ -394,6 +462,8 @@ class _Attempts:
 
     def stop(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, AuthenticationFailed):
+            return False  # renewed once (``retry``)
         if isinstance(exc, RateLimited):
             return self.rate_limited > self.policy.max_rate_limit_waits or state.upcoming_sleep > (
                 self.policy.max_retry_after
@@ -403,7 +473,9 @@ class _Attempts:
     def before_sleep(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         self.client._count_retry()
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, AuthenticationFailed):
+            log.info("%s refused the credentials: renewed, sending again", self.client.system.name)
+        elif isinstance(exc, RateLimited):
             log.info("%s rate limit: holding off %.1f s", self.client.system.name, state.upcoming_sleep)
             self.client.hold(state.upcoming_sleep)
         else:
@@ -476,6 +548,7 @@ class HttpClient:
         timeout: float = 30.0,
         limiter: RateLimiter | None = None,
         concurrency: int | threading.Semaphore | None = None,
+        pacing: Pacing | None = None,
         retry: RetryPolicy | None = None,
         allowed_hosts: Sequence[str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -492,6 +565,7 @@ class HttpClient:
         if isinstance(concurrency, int):
             concurrency = threading.BoundedSemaphore(concurrency)
         self._slots = concurrency
+        self._pacing = pacing
         self.sleep = sleep
         self._monotonic = monotonic
         self.timeout = timeout
@@ -557,10 +631,12 @@ class HttpClient:
 
     # -- sending
 
-    def attempts(self, *, idempotent: bool = True) -> tenacity.Retrying:
-        """The retry loop of one logical request, for a caller that must act between attempts (see
-        ``ConnectWiseClient.upload_document``): ``for attempt in http.attempts(): with attempt: ...``."""
-        state = _Attempts(self, idempotent=idempotent)
+    def attempts(self, *, idempotent: bool = True, renew: Renew | None = None) -> tenacity.Retrying:
+        """The retry loop of one logical request, for a caller that must act between attempts (build the URL or
+        the headers again, look for what an earlier attempt may have created):
+        ``for attempt in http.attempts(): with attempt: ...``. ``renew`` is called after a 401, once: when it
+        answers true the request is sent again at once (a new token, the zone the tenant moved to)."""
+        state = _Attempts(self, idempotent=idempotent, renew=renew)
         return tenacity.Retrying(
             retry=state.retry,
             wait=state.wait,
@@ -578,6 +654,7 @@ class HttpClient:
         record: str | None = None,
         right: str | None = None,
         idempotent: bool = True,
+        translate: Translate | None = None,
         **request: Any,
     ) -> httpx.Response:
         """Send one logical request with retries; return a 2xx answer or raise ``seatsync.errors`` only.
@@ -585,19 +662,26 @@ class HttpClient:
         ``request`` is passed to ``httpx.Client.request`` (``params``, ``json``, ``data``, ``files``,
         ``content``, ``headers``)."""
         response: httpx.Response = self.attempts(idempotent=idempotent)(
-            self.send_once, method, url, record=record, right=right, **request
+            self.send_once, method, url, record=record, right=right, translate=translate, **request
         )
         return response
 
     def send_once(
-        self, method: str, url: str, *, record: str | None = None, right: str | None = None, **request: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        record: str | None = None,
+        right: str | None = None,
+        translate: Translate | None = None,
+        **request: Any,
     ) -> httpx.Response:
-        """One attempt, paced: a 2xx answer, or the error it means."""
+        """One attempt, paced: a 2xx answer, or the error it means (``translate`` has the last word)."""
         self.limiter.acquire()
         self._wait_for_hold()
         started = time.monotonic()
         error: TransportError | None = None
-        with self._slots or _NO_SLOT:
+        with self._pacing(method, url) if self._pacing else nullcontext(), self._slots or nullcontext():
             with self._lock:
                 self.requests_sent += 1
             try:
@@ -620,10 +704,25 @@ class HttpClient:
         failure = error_for_status(response, system=self.system, record=record, right=right)
         if failure is None:
             return response
+        if translate is not None:
+            failure = translate(response, failure)
         if isinstance(failure, RateLimited):
             with self._lock:
                 self.rate_limited += 1
         raise failure
+
+    def once_or_found(self, post: Callable[[], T], find: Callable[[], F | None]) -> T | F:
+        """A creation that is not idempotent (``post`` sends with ``idempotent=False``: repeated inside only when
+        it cannot have landed), under the retry policy: each attempt after the first looks for what an earlier
+        one may have created, its answer lost (``find``), and takes it instead of creating it twice."""
+        for attempt in self.attempts():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    existing = find()
+                    if existing is not None:
+                        return existing
+                return post()
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def json(self, response: httpx.Response) -> Any:
         """The answer's JSON (``None`` for an empty body). A body that is not JSON raises ``RequestRejected``
@@ -682,17 +781,6 @@ class HttpClient:
             query = paging.following(query, response, items)
 
 
-class _NoSlot:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_SLOT = _NoSlot()
-
-
 def _has_request(exc: httpx.HTTPError) -> bool:
     try:
         exc.request  # noqa: B018 - httpx raises RuntimeError when the error has no request
@@ -707,18 +795,23 @@ __all__ = [
     "CONNECTWISE_HOSTS",
     "GRADIENT_HOSTS",
     "HALOPSA_HOSTS",
+    "MESSAGE_KEYS",
     "SAFE_METHODS",
     "GuardedTransport",
     "HttpClient",
     "LinkPaging",
     "OutboundHosts",
+    "Pacing",
     "Paging",
+    "Refine",
     "RemoteSystem",
+    "Renew",
     "RetryPolicy",
+    "Translate",
     "error_for_status",
-    "guarded",
     "is_write",
     "parse_retry_after",
     "remote_message",
+    "restate",
     "unreachable",
 ]

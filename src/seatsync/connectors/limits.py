@@ -1,8 +1,7 @@
-"""Request pacing shared by the connectors: a token-bucket rate limiter and retry back-off. Thread-safe."""
+"""Request pacing shared by the connectors: a token-bucket rate limiter (retries: ``connectors.http``). Thread-safe."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -59,9 +58,3 @@ class TokenBucket:
 class Unlimited:
     def acquire(self) -> None:
         return None
-
-
-def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
-    """Exponential back-off with full jitter for retry ``attempt`` (1 = first retry)."""
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
-    return (rng or random).uniform(0, ceiling)

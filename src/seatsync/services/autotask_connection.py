@@ -312,7 +312,7 @@ def client_for(
 ) -> AutotaskClient:
     """An AutotaskClient from the tenant's stored credentials, paced by the tenant's hourly budget.
 
-    ``client_options`` go to ``AutotaskClient`` (``timeout``, ``max_retries``, ``sleep``, ``budget`` ...).
+    ``client_options`` go to ``AutotaskClient`` (``timeout``, ``retry``, ``sleep``, ``budget`` ...).
     Close the client when done (``with client_for(...) as client:``).
     """
     settings = settings or get_settings()

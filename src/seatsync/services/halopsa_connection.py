@@ -321,7 +321,7 @@ def client_for(
 ) -> HaloPSAClient:
     """A HaloPSAClient from the tenant's stored application, paced by the tenant's shared limiter.
 
-    ``client_options`` go to ``HaloPSAClient`` (``timeout``, ``max_retries``, ``sleep``, ``limiter`` ...).
+    ``client_options`` go to ``HaloPSAClient`` (``timeout``, ``retry``, ``sleep``, ``limiter`` ...).
     """
     settings = settings or get_settings()
     row = integration(session, tenant=tenant)

@@ -1,17 +1,23 @@
-"""A synchronous Autotask PSA REST client (httpx) with one error, retry and pacing policy.
+"""A synchronous Autotask PSA REST client (httpx) on the shared HTTP policy (``connectors.http``).
 
     client = AutotaskClient(username="api@msp.example", secret=..., integration_code=...)
     for company in client.companies([where("companyName", "contains", "Acme")]):
         ...
 
 The zone (``webservicesN.autotask.net``) is looked up through ``{zone_url}/atservicesrest/v1.0/zoneInformation``
-on first use, and once more after a 401 (the tenant may have moved zone). Thread-safe: share one client
-between worker threads; pacing (``HourlyBudget``, ``EndpointSlots``) may be shared between clients too.
+on first use, and once more after a 401 (the tenant may have moved zone: the shared policy's ``renew`` hook).
+Retries (429 honouring Retry-After in seconds or as a date, a minute without one; 5xx and transport failures with
+jittered back-off; a creation only when it cannot have landed, else it is looked for first) and the meaning of
+each answer (``errors.AUTOTASK``: Autotask's refusals sent as HTTP 500 read by their words) are the shared
+policy's. Pacing is Autotask's own, as the policy's ``pacing`` hook: a share of the MSP's hourly budget and 3
+requests at a time per endpoint (``HourlyBudget``, ``EndpointSlots``, which may be shared between clients).
+Thread-safe: share one client between worker threads.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import threading
 import time
@@ -25,13 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from seatsync.connectors.autotask.errors import (
-    SYSTEM,
-    Permission,
-    error_for_exception,
-    error_for_response,
-    remote_message,
-)
+from seatsync.connectors.autotask.errors import AUTOTASK, SYSTEM, Permission
 from seatsync.connectors.autotask.filters import EVERYTHING, Filter, eq, where
 from seatsync.connectors.autotask.models import (
     Company,
@@ -44,30 +44,27 @@ from seatsync.connectors.autotask.models import (
     ThresholdInformation,
     ZoneInformation,
 )
-from seatsync.connectors.autotask.pacing import EndpointSlots, HourlyBudget
+from seatsync.connectors.autotask.pacing import EndpointSlots, HourlyBudget, endpoint_of
 from seatsync.connectors.autotask.pagination import PAGE_SIZE, QueryPage, query_body
-from seatsync.connectors.http import AUTOTASK_HOSTS, RemoteSystem, guarded
-from seatsync.connectors.limits import RateLimiter, Unlimited, backoff_delay
+from seatsync.connectors.http import HttpClient, RetryPolicy, remote_message, restate
 from seatsync.errors import (
     AuthenticationFailed,
     ConfigurationError,
     ConnectorError,
-    RateLimited,
     RecordNotFound,
     RequestRejected,
-    RetriableError,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ZONE_URL = "https://webservices.autotask.net"
 M = TypeVar("M", bound=BaseModel)
+#: the look-ups that tell where the tenant lives and how much of the hour is used: outside the hourly budget
+_OUTSIDE_BUDGET = frozenset({"zoneinformation", "thresholdinformation"})
 
 
-#: where the client may send requests (``connectors.http``): Autotask's hosts, or what the operator allowed
-AUTOTASK = RemoteSystem(
-    name="Autotask", public_hosts=AUTOTASK_HOSTS, address="zone URL", example="webservices.autotask.net"
-)
+class _Found(enum.Enum):
+    APPLIED = "applied"  # a lost adjustment's answer: the units already equal what it set
 
 
 def zone_origin(zone_url: str) -> str:
@@ -81,15 +78,6 @@ def zone_origin(zone_url: str) -> str:
     return value
 
 
-@contextmanager
-def _answered(budget: HourlyBudget | None) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        if budget is not None:
-            budget.after_request()
-
-
 class AutotaskClient:
     def __init__(
         self,
@@ -100,17 +88,11 @@ class AutotaskClient:
         zone_url: str = DEFAULT_ZONE_URL,
         api_base: str | None = None,
         impersonation_resource_id: int | None = None,
-        http: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         budget: HourlyBudget | None = None,
         slots: EndpointSlots | None = None,
-        rate_limiter: RateLimiter | None = None,
-        max_retries: int = 5,
-        max_rate_limit_waits: int = 20,
-        max_retry_after: float = 300.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         for name, value in (("user name", username), ("secret", secret), ("integration code", integration_code)):
@@ -121,32 +103,28 @@ class AutotaskClient:
         self.zone_url = zone_origin(zone_url)
         self.impersonation_resource_id = impersonation_resource_id
         self.__secret = secret.strip()
-        self._owns_http = http is None
-        # every request, the zone-discovered base URL's and next-page links included, passes the host check
-        self._http = http or httpx.Client(transport=guarded(AUTOTASK, transport), timeout=timeout)
         self.budget = budget
         self.slots = slots or EndpointSlots()
-        self._limiter: RateLimiter = rate_limiter or Unlimited()
-        self.max_retries = max_retries
-        self.max_rate_limit_waits = max_rate_limit_waits
-        self.max_retry_after = max_retry_after
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self._sleep = sleep
+        # every request, the zone-discovered base URL's and next-page links included, passes the host check
+        self._http = HttpClient(
+            AUTOTASK, transport=transport, timeout=timeout, pacing=self._pace, retry=retry, sleep=sleep
+        )
         self._lock = threading.Lock()
         self._api_base = api_base.rstrip("/") if api_base else None
         self._zone: ZoneInformation | None = None
-        #: every HTTP request actually sent (retries, zone and threshold look-ups included)
-        self.requests_sent = 0
 
     # -- plumbing -------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"AutotaskClient(username={self.username!r}, zone_url={self.zone_url!r})"
 
+    @property
+    def requests_sent(self) -> int:
+        """Every HTTP request actually sent (retries, zone and threshold look-ups included)."""
+        return self._http.requests_sent
+
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        self._http.close()
 
     def __enter__(self) -> AutotaskClient:
         return self
@@ -168,9 +146,29 @@ class AutotaskClient:
             headers["ImpersonationResourceId"] = str(self.impersonation_resource_id)
         return headers
 
-    def _count(self) -> None:
-        with self._lock:
-            self.requests_sent += 1
+    @contextmanager
+    def _pace(self, method: str, url: str) -> Iterator[None]:
+        """What one attempt holds while it is sent (the shared policy's ``pacing`` hook): a request of the
+        hourly budget (the zone and threshold look-ups excepted) and a slot of its endpoint's thread limit."""
+        path = urlsplit(url).path
+        budget = self.budget if endpoint_of(path) not in _OUTSIDE_BUDGET else None
+        if budget is not None:
+            budget.before_request(self.threshold_information)
+        try:
+            with self.slots.for_path(path):
+                yield
+        finally:
+            if budget is not None:
+                budget.after_request()
+
+    def _zone_moved(self, _refused: AuthenticationFailed) -> bool:
+        """After a 401 (the shared policy's ``renew`` hook): look the zone up again; send again if it moved."""
+        previous = self._api_base
+        self.zone_information()
+        if self._api_base == previous:
+            return False
+        log.info("Autotask zone moved to %s; retrying", self._api_base)
+        return True
 
     def _send(
         self,
@@ -182,75 +180,19 @@ class AutotaskClient:
         record: str | None = None,
         permission: Permission | None = None,
         idempotent: bool = True,
-        budgeted: bool = True,
     ) -> httpx.Response:
-        """Send one logical request (``path`` under the API base, or a full ``url``), retrying what may be
-        retried: 429s after their Retry-After, 5xx and transport failures of idempotent calls (and of any call
-        that never reached Autotask), a 401 once after looking the zone up again. Raises ``seatsync.errors``."""
-        failures = rate_limited = 0
-        rediscovered = False
-        while True:
-            target = url or self.api_base + path
-            endpoint_path = urlsplit(target).path
-            budget = self.budget if budgeted else None
-            if budget is not None:
-                budget.before_request(self.threshold_information)
-            self._limiter.acquire()
-            maybe_processed = True
-            with self.slots.for_path(endpoint_path), _answered(budget):
-                self._count()
-                started = time.monotonic()
-                try:
-                    response = self._http.request(
-                        method, target, json=json, headers=self._headers(write=method != "GET" and not idempotent)
-                    )
-                except httpx.HTTPError as exc:
-                    maybe_processed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                    error: ConnectorError = error_for_exception(exc, method=method, path=endpoint_path)
-                else:
-                    log.debug(
-                        "%s %s -> %s in %.0f ms",
-                        method,
-                        endpoint_path,
-                        response.status_code,
-                        (time.monotonic() - started) * 1e3,
-                    )
-                    if response.is_success:
-                        return response
-                    error = error_for_response(response, record=record, permission=permission)
-            if isinstance(error, AuthenticationFailed) and not rediscovered and url is None:
-                rediscovered = True
-                previous = self._api_base
-                self.zone_information()
-                if self._api_base != previous:
-                    log.info("Autotask zone moved to %s; retrying", self._api_base)
-                    continue
-                raise error
-            if isinstance(error, RateLimited):
-                rate_limited += 1
-                wait = error.retry_after if error.retry_after is not None else 60.0
-                if rate_limited > self.max_rate_limit_waits or wait > self.max_retry_after:
-                    raise error
-                log.info("Autotask rate limit: waiting %.1f s", wait)
-                self._sleep(wait)
-                continue
-            if isinstance(error, RetriableError) and (idempotent or not maybe_processed):
-                failures += 1
-                if failures <= self.max_retries:
-                    self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                    continue
-            raise error
+        """Send one logical request (``path`` under the API base, or a full ``url``) under the shared policy; a
+        401 on the API base looks the zone up again. Raises ``seatsync.errors``."""
+        headers = self._headers(write=method != "GET" and not idempotent)
+        renew = self._zone_moved if url is None else None
+        for attempt in self._http.attempts(idempotent=idempotent, renew=renew):
+            target = url or self.api_base + path  # the zone's base, looked up again after a 401
+            with attempt:
+                return self._http.send_once(method, target, json=json, headers=headers, record=record, right=permission)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise RequestRejected(
-                f"Autotask answered {response.request.method} {response.request.url.path} with something that is "
-                f"not JSON: {remote_message(response)}",
-                system=SYSTEM,
-                status_code=response.status_code,
-            ) from None
+        return self._http.json(response)
 
     def _parse(self, model: type[M], value: Any, what: str) -> M:
         try:
@@ -264,37 +206,31 @@ class AutotaskClient:
 
     def zone_information(self) -> ZoneInformation:
         """``GET {zone_url}/atservicesrest/v1.0/zoneInformation?user=U`` (no secret): where the tenant lives."""
-        url = f"{self.zone_url}/atservicesrest/v1.0/zoneInformation"
-        failures = 0
-        while True:
-            self._count()
-            try:
-                response = self._http.get(url, params={"user": self.username}, headers={"Accept": "application/json"})
-            except httpx.HTTPError as exc:
-                error: ConnectorError = error_for_exception(exc, method="GET", path=urlsplit(url).path)
-            else:
-                if response.is_success:
-                    break
-                if response.status_code == 500:
-                    # Autotask's answer to an unknown or blank user
-                    raise AuthenticationFailed(
-                        f"Autotask at {self.zone_url} does not know the API user {self.username!r}; use the API "
-                        f"user's user name (an e-mail address). Autotask said: {remote_message(response)}",
-                        system=SYSTEM,
-                        status_code=500,
-                        method="GET",
-                        path=urlsplit(url).path,
-                    )
-                error = error_for_response(response, record=f"the zone of API user {self.username!r}")
-            failures += 1
-            if not isinstance(error, RetriableError) or failures > self.max_retries:
-                raise error
-            self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+        response = self._http.send(
+            "GET",
+            f"{self.zone_url}/atservicesrest/v1.0/zoneInformation",
+            params={"user": self.username},
+            headers={"Accept": "application/json"},
+            record=f"the zone of API user {self.username!r}",
+            translate=self._unknown_user,
+        )
         zone = self._parse(ZoneInformation, self._json(response), "zone information")
         with self._lock:
             self._zone = zone
             self._api_base = zone.api_base
         return zone
+
+    def _unknown_user(self, response: httpx.Response, error: ConnectorError) -> ConnectorError:
+        if response.status_code != 500:
+            return error
+        # Autotask's answer to an unknown or blank user: not worth retrying
+        said = remote_message(response)
+        return restate(
+            error,
+            AuthenticationFailed,
+            f"Autotask at {self.zone_url} does not know the API user {self.username!r}; use the API user's user "
+            f"name (an e-mail address).{f' Autotask said: {said}' if said else ''}",
+        )
 
     @property
     def api_base(self) -> str:
@@ -305,7 +241,7 @@ class AutotaskClient:
 
     def threshold_information(self) -> ThresholdInformation:
         """The MSP's hourly request count across every integration (this read is outside the budget)."""
-        response = self._send("GET", "/ThresholdInformation", record="the request threshold", budgeted=False)
+        response = self._send("GET", "/ThresholdInformation", record="the request threshold")
         return self._parse(ThresholdInformation, self._json(response), "threshold information")
 
     # -- generic calls --------------------------------------------------------------------------------
@@ -452,20 +388,18 @@ class AutotaskClient:
             "effectiveDate": effective_date.isoformat(),
             "unitChange": int(unit_change),
         }
-        failures = 0
-        while True:
-            try:
-                return self.create(
-                    "/ContractServiceAdjustments", body, record=record, permission=Permission.CONTRACT_SERVICES_ADJUST
-                )
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                row = self.units_on(contract_service_id=contract_service_id, day=effective_date)
-                if row is not None and row.units == expect_units:
-                    return None
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+
+        def applied() -> _Found | None:
+            row = self.units_on(contract_service_id=contract_service_id, day=effective_date)
+            return _Found.APPLIED if row is not None and row.units == expect_units else None
+
+        created = self._http.once_or_found(
+            lambda: self.create(
+                "/ContractServiceAdjustments", body, record=record, permission=Permission.CONTRACT_SERVICES_ADJUST
+            ),
+            applied,
+        )
+        return None if isinstance(created, _Found) else created
 
     def contract_notes(self, contract_id: int, *, title: str | None = None) -> list[ContractNote]:
         filters = [eq("contractID", int(contract_id))]
@@ -477,23 +411,20 @@ class AutotaskClient:
 
     def create_contract_note(self, contract_id: int, *, title: str, description: str) -> int:
         """A note on the contract; after a lost answer a note with the same title is taken as this one."""
-        failures = 0
-        while True:
-            try:
-                return self.create(
-                    f"/Contracts/{int(contract_id)}/Notes",
-                    {"contractID": int(contract_id), "title": title, "description": description},
-                    record=f"a note on contract {contract_id}",
-                    permission=Permission.CONTRACT_NOTES_ADD,
-                )
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                found = self.contract_notes(contract_id, title=title)
-                if found:
-                    return found[0].id
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+
+        def found() -> int | None:
+            notes = self.contract_notes(contract_id, title=title)
+            return notes[0].id if notes else None
+
+        return self._http.once_or_found(
+            lambda: self.create(
+                f"/Contracts/{int(contract_id)}/Notes",
+                {"contractID": int(contract_id), "title": title, "description": description},
+                record=f"a note on contract {contract_id}",
+                permission=Permission.CONTRACT_NOTES_ADD,
+            ),
+            found,
+        )
 
     def note_attachments(self, note_id: int) -> list[NoteAttachment]:
         """The note's attachments (without their data)."""
@@ -520,23 +451,19 @@ class AutotaskClient:
             "contractNoteID": int(note_id),
             "data": base64.b64encode(content).decode(),
         }
-        failures = 0
-        while True:
-            try:
-                return self.create(
-                    f"/ContractNotes/{int(note_id)}/Attachments",
-                    body,
-                    record=f"the attachment {filename!r} of contract note {note_id}",
-                    permission=Permission.CONTRACT_NOTES_ADD,
-                )
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                for attachment in self.note_attachments(note_id):
-                    if attachment.title == title:
-                        return attachment.id
-                self._sleep(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+
+        def found() -> int | None:
+            return next((a.id for a in self.note_attachments(note_id) if a.title == title), None)
+
+        return self._http.once_or_found(
+            lambda: self.create(
+                f"/ContractNotes/{int(note_id)}/Attachments",
+                body,
+                record=f"the attachment {filename!r} of contract note {note_id}",
+                permission=Permission.CONTRACT_NOTES_ADD,
+            ),
+            found,
+        )
 
     def attachment_data(self, note_id: int, attachment_id: int) -> bytes:
         """The file itself (only the child GET by id returns ``data``)."""

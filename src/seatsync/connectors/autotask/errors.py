@@ -1,31 +1,21 @@
-"""One error policy: translate an Autotask answer into ``seatsync.errors`` (no httpx error leaks past here).
+"""What the shared HTTP policy (``connectors.http``) needs to know about Autotask, and the permissions it names.
 
 Autotask answers errors as ``{"errors": ["...", ...]}`` (strings; some versions send ``{message, field}``
-objects). Besides 401/403/404/429 it uses HTTP 500 for many refusals a retry cannot fix: a missing
-permission ("does not have the adequate permissions"), a missing record ("No matching records found"),
-an edit inside an approved and posted contract period, and business-rule violations. Those are recognised
-by their words; any other 500 is taken as a server failure worth retrying.
+objects), which the shared ``remote_message`` reads. Besides 401/403/404/429 it uses HTTP 500 for many refusals
+a retry cannot fix: a missing permission ("does not have the adequate permissions"), a missing record ("No
+matching records found"), an edit inside an approved and posted contract period. ``refine`` (the system's hook
+into ``error_for_status``) recognises those by their words; any other 500 stays a server failure worth retrying.
+A 429 without Retry-After waits a minute.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 import httpx
 
-from seatsync.connectors.http import parse_retry_after
-from seatsync.errors import (
-    AuthenticationFailed,
-    ConnectorError,
-    PermissionDenied,
-    PostedPeriod,
-    RateLimited,
-    RecordNotFound,
-    RequestRejected,
-    ServerError,
-    TransportError,
-)
+from seatsync.connectors.http import AUTOTASK_HOSTS, RemoteSystem, remote_message, restate
+from seatsync.errors import ConnectorError, PermissionDenied, PostedPeriod, RateLimited, RecordNotFound
 
 SYSTEM = "Autotask"
 #: clients that see a 429 without Retry-After wait a minute (go-autotask does)
@@ -56,29 +46,13 @@ _NOT_FOUND_WORDS = ("no matching records found",)
 _POSTED_WORDS = ("approved and posted",)
 
 
-def remote_messages(response: httpx.Response) -> list[str]:
-    """Autotask's own words: each entry of ``errors`` (strings or ``{message, field}``), else the text."""
+def lacks(right: str) -> str:
+    """The advice after a refusal naming ``right`` (a ``Permission``)."""
     try:
-        body: Any = response.json()
+        where = f" ({Permission(right).where})"
     except ValueError:
-        text = response.text.strip()
-        return [text[:300] if text else response.reason_phrase]
-    found: list[str] = []
-    if isinstance(body, dict):
-        for item in body.get("errors") or []:
-            if isinstance(item, dict):
-                message = str(item.get("message") or "").strip()
-                if message:
-                    found.append(message + (f" ({item['field']})" if item.get("field") else ""))
-            elif str(item).strip():
-                found.append(str(item).strip())
-        if not found and body.get("message"):
-            found.append(str(body["message"]))
-    return found or [response.reason_phrase or f"HTTP {response.status_code}"]
-
-
-def remote_message(response: httpx.Response) -> str:
-    return "; ".join(remote_messages(response))
+        where = ""
+    return f"the API user's security level lacks the permission '{right}'{where}"
 
 
 def _says(said: str, words: tuple[str, ...]) -> bool:
@@ -86,54 +60,42 @@ def _says(said: str, words: tuple[str, ...]) -> bool:
     return any(word in lowered for word in words)
 
 
-def error_for_response(
-    response: httpx.Response, *, record: str | None = None, permission: Permission | None = None
-) -> ConnectorError:
-    """The error a non-2xx answer means. ``record`` names what was asked for, ``permission`` what it needs."""
-    request = response.request
-    method, path = request.method, request.url.path
-    where: dict[str, Any] = {"system": SYSTEM, "status_code": response.status_code, "method": method, "path": path}
-    what = record or f"{method} {path}"
+def refine(response: httpx.Response, error: ConnectorError, what: str, right: str | None) -> ConnectorError:
+    """Autotask's refusals sent as HTTP 500, read by their words; a minute's wait for a 429 that names none."""
+    if isinstance(error, RateLimited) and error.retry_after is None:
+        error.retry_after = DEFAULT_RETRY_AFTER
+        return error
+    if response.status_code != 500:
+        return error
     said = remote_message(response)
-    status = response.status_code
-    if status == 401:
-        return AuthenticationFailed(
-            "Autotask rejected the API user (user name, secret or integration code); check them, and that the "
-            f"API user is active and on an API-only security level. Autotask said: {said}",
-            **where,
+    if _says(said, _PERMISSION_WORDS):
+        needed = lacks(right) if right else "a permission this call needs"
+        return restate(
+            error, PermissionDenied, f"Autotask refused {what}: {needed}. Autotask said: {said}", right=right
         )
-    if status == 403 or (status == 500 and _says(said, _PERMISSION_WORDS)):
-        needed = f"the permission '{permission}' ({permission.where})" if permission else "a permission this call needs"
-        return PermissionDenied(
-            f"Autotask refused {what}: the API user's security level lacks {needed}. Autotask said: {said}",
-            right=str(permission) if permission else None,
-            **where,
+    if _says(said, _NOT_FOUND_WORDS):
+        return restate(
+            error, RecordNotFound, f"Autotask has no {what} (deleted, or the id is wrong). Autotask said: {said}"
         )
-    if status == 404 or (status == 500 and _says(said, _NOT_FOUND_WORDS)):
-        return RecordNotFound(f"Autotask has no {what} (deleted, or the id is wrong). Autotask said: {said}", **where)
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimited(
-            f"Autotask is limiting requests ({said})",
-            retry_after=DEFAULT_RETRY_AFTER if retry_after is None else retry_after,
-            **where,
-        )
-    if status == 500 and _says(said, _POSTED_WORDS):
-        return PostedPeriod(
+    if _says(said, _POSTED_WORDS):
+        return restate(
+            error,
+            PostedPeriod,
             f"Autotask refused {what}: the contract period is already approved and posted, so its units cannot "
             f"change; bill the difference in the next open period (or un-post it in Autotask). Autotask said: {said}",
-            **where,
         )
-    if status >= 500:
-        return ServerError(f"Autotask failed {method} {path} with HTTP {status}: {said}", **where)
-    return RequestRejected(f"Autotask refused {what} (HTTP {status}): {said}", **where)
+    return error
 
 
-def error_for_exception(exc: httpx.HTTPError, *, method: str, path: str) -> TransportError:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__})"
-    return TransportError(
-        f"the request to Autotask ({method} {path}) {kind}; the connection may be down or the server slow",
-        system=SYSTEM,
-        method=method,
-        path=path,
-    )
+#: where the client may send requests and what its answers mean (``connectors.http``)
+AUTOTASK = RemoteSystem(
+    name=SYSTEM,
+    public_hosts=AUTOTASK_HOSTS,
+    address="zone URL",
+    example="webservices.autotask.net",
+    unauthorized="it rejected the API user (user name, secret or integration code); check them, and that the API "
+    "user is active and on an API-only security level",
+    forbidden="the API user's security level lacks a permission this call needs",
+    right_advice=lacks,
+    refine=refine,
+)

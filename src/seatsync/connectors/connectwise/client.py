@@ -493,7 +493,7 @@ class ConnectWiseClient:
         self, path: str, body: dict[str, Any], *, record: str, right: Right, lookup: Callable[[], M | None]
     ) -> Any:
         """POST once; after a maybe-processed failure, ``lookup`` finds what the lost answer created."""
-        found = self._once_or_found(
+        found = self._http.once_or_found(
             lambda: self._send("POST", self.base_url + path, json=body, record=record, right=right, idempotent=False),
             lookup,
         )

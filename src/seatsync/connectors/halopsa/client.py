@@ -6,9 +6,11 @@
     client.upsert_licences([{"id": 812, "client_id": 45, "name": "Acme Phishing", "count": 42}])
 
 The token comes from ``POST {auth_url}/token`` (``?tenant=`` on hosted Halo), is kept until shortly before it
-expires, and is fetched again once when the API answers 401. Requests are paced under hosted Halo's limit
-(300 per rolling 5 minutes) and a 429 holds everyone sharing the limiter off, with back-off from 5 s to 60 s
-(HaloPSA sends no documented Retry-After). Every error is a ``seatsync.errors`` class (``errors.py``).
+expires, and is fetched again once when the API answers 401 (the shared policy's ``renew`` hook). Requests go
+through the shared HTTP policy (``connectors.http``): paced under hosted Halo's limit (300 per rolling 5 minutes);
+a 429 holds everyone sharing the limiter off for its Retry-After (seconds or a date) or, without one (HaloPSA
+documents none), for a jittered back-off from 5 s to 60 s; 5xx and transport failures back off with jitter; every
+answer's five body shapes are read by the shared ``error_for_status`` (``errors.py`` has HaloPSA's words).
 Thread-safe: one client may be shared by worker threads.
 """
 
@@ -26,26 +28,12 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from seatsync.config import Settings, get_settings
-from seatsync.connectors.halopsa.errors import (
-    SYSTEM,
-    Permission,
-    error_for_exception,
-    error_for_response,
-    error_for_token_response,
-    oauth_error,
-)
+from seatsync.connectors.halopsa.errors import HALOPSA, SYSTEM, Permission, ScopeRefused, token_refusal
 from seatsync.connectors.halopsa.models import Customer, Item, NewLicence, SoftwareLicence, Token
 from seatsync.connectors.halopsa.pagination import MAX_PAGE_SIZE, PageFormatError, Paging
-from seatsync.connectors.http import HALOPSA_HOSTS, RemoteSystem, guarded
-from seatsync.connectors.limits import RateLimiter, TokenBucket, backoff_delay
-from seatsync.errors import (
-    AuthenticationFailed,
-    ConfigurationError,
-    ConnectorError,
-    RateLimited,
-    RequestRejected,
-    RetriableError,
-)
+from seatsync.connectors.http import HttpClient, RetryPolicy
+from seatsync.connectors.limits import RateLimiter, TokenBucket
+from seatsync.errors import AuthenticationFailed, ConfigurationError, RequestRejected
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -57,6 +45,9 @@ HOSTED_WINDOW = 300.0
 DEFAULT_BUDGET = 0.95
 #: a token is fetched again this long before it expires
 TOKEN_MARGIN = 60.0
+#: the shared policy's numbers for HaloPSA: fewer retries than the default, and a 429 (which names no wait)
+#: backs off from 5 s to a minute: the rolling window frees up slowly
+RETRY = RetryPolicy(max_retries=4, max_rate_limit_waits=8, rate_limit_base=5.0, rate_limit_cap=60.0)
 
 
 def _origin(value: str, what: str) -> str:
@@ -102,10 +93,6 @@ def rolling_window_limiter(
     return TokenBucket(rate, window, burst=burst, sleep=sleep, clock=clock)
 
 
-#: where the client may send requests (``connectors.http``): hosted HaloPSA, or what the operator allowed
-HALOPSA = RemoteSystem(name="HaloPSA", public_hosts=HALOPSA_HOSTS, address="URL", example="yourcompany.halopsa.com")
-
-
 class HaloPSAClient:
     def __init__(
         self,
@@ -116,14 +103,10 @@ class HaloPSAClient:
         auth_url: str | None = None,
         halo_tenant: str | None = None,
         scope: str = "all",
-        http: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         limiter: RateLimiter | None = None,
-        max_retries: int = 4,
-        max_rate_limit_waits: int = 8,
-        rate_limit_backoff: tuple[float, float] = (5.0, 60.0),
-        backoff: tuple[float, float] = (0.5, 30.0),
+        retry: RetryPolicy = RETRY,
         token_margin: float = TOKEN_MARGIN,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -139,36 +122,42 @@ class HaloPSAClient:
         self.client_id = client_id.strip()
         self.__secret = client_secret.strip()
         self.scope = scope.strip()
-        self._owns_http = http is None
-        # every request (token, API, next pages) passes the outbound-host check
-        self._http = http or httpx.Client(transport=guarded(HALOPSA, transport), timeout=timeout)
+        settings = settings or get_settings()
         if limiter is None:
-            settings = settings or get_settings()
             limiter = rolling_window_limiter(settings.halopsa_rate_limit, settings.halopsa_rate_window, sleep=sleep)
-        self._limiter: RateLimiter = limiter
-        self.max_retries = max_retries
-        self.max_rate_limit_waits = max_rate_limit_waits
-        self.rate_limit_backoff = rate_limit_backoff
-        self.backoff = backoff
+        # every request (token, API, next pages) passes the outbound-host check
+        self._http = HttpClient(
+            HALOPSA,
+            transport=transport,
+            timeout=timeout,
+            limiter=limiter,
+            retry=retry,
+            allowed_hosts=settings.allowed_hosts,
+            sleep=sleep,
+            monotonic=clock,
+        )
         self.token_margin = token_margin
-        self._sleep = sleep
         self._clock = clock
-        self._lock = threading.Lock()
         self._token_lock = threading.Lock()  # one token fetch at a time: a new token may void the older one
         self._token: Token | None = None
         self._token_expires = 0.0
-        self._hold_until = 0.0
-        #: what was sent (retries included), for benchmarks, run records and tests
-        self.requests_sent = 0
-        self.token_requests = 0
-        self.rate_limited = 0
+        self._sent = threading.local()  # the token this thread's last request carried (forgotten after a 401)
 
     def __repr__(self) -> str:
         return f"HaloPSAClient(url={self.base_url!r}, client_id={self.client_id!r})"
 
+    @property
+    def requests_sent(self) -> int:
+        """What was sent (retries and token requests included), for benchmarks, run records and tests."""
+        return self._http.requests_sent
+
+    @property
+    def rate_limited(self) -> int:
+        """429 answers seen."""
+        return self._http.rate_limited
+
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        self._http.close()
 
     def __enter__(self) -> HaloPSAClient:
         return self
@@ -206,15 +195,15 @@ class HaloPSAClient:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.__secret}
         if self.scope:
             form["scope"] = self.scope
-        params = {"tenant": self.halo_tenant} if self.halo_tenant else None
-        response = self._request("POST", self.token_url, data=form, params=params, authenticated=False)
-        if response.status_code == 400 and self.scope and oauth_error(response) == "invalid_scope":
+        try:
+            response = self._token_request(form)
+        except ScopeRefused:
+            if "scope" not in form:
+                raise
             # an application not granted every scope asked for: take what it has, and say so per call
             log.info("HaloPSA refused scope %r; asking for the application's own scopes", self.scope)
             form.pop("scope")
-            response = self._request("POST", self.token_url, data=form, params=params, authenticated=False)
-        if not response.is_success:
-            raise error_for_token_response(response)
+            response = self._token_request(form)
         try:
             return Token.model_validate(response.json())
         except (ValueError, ValidationError):
@@ -227,93 +216,26 @@ class HaloPSAClient:
                 path=urlsplit(self.token_url).path,
             ) from None
 
-    # -- sending: the one retry and response policy ----------------------------------------------------
+    def _token_request(self, form: Mapping[str, str]) -> httpx.Response:
+        return self._http.send(
+            "POST",
+            self.token_url,
+            data=form,
+            params={"tenant": self.halo_tenant} if self.halo_tenant else None,
+            headers={"Accept": "application/json"},
+            record="a token",
+            translate=token_refusal,
+        )
 
-    def _wait_for_hold(self) -> None:
-        while True:
-            with self._lock:
-                until = self._hold_until
-            wait = until - self._clock()
-            if wait <= 0:
-                return
-            self._sleep(wait)
-            with self._lock:
-                if self._hold_until <= until:
-                    return
+    # -- sending: the shared policy, with a bearer token renewed once after a 401 ------------------------
 
-    def _hold(self, seconds: float) -> None:
-        with self._lock:
-            self._hold_until = max(self._hold_until, self._clock() + seconds)
-        pause = getattr(self._limiter, "pause", None)
-        if callable(pause):
-            pause(seconds)
-
-    def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        record: str | None = None,
-        permission: Permission | None = None,
-        idempotent: bool = True,
-        authenticated: bool = True,
-    ) -> httpx.Response:
-        """Send one logical request, retrying what may be retried. The token endpoint's own refusals are
-        returned (``_fetch_token`` reads them); everything else that fails raises ``seatsync.errors``."""
-        path = urlsplit(url).path
-        failures = rate_limited = 0
-        refreshed = False
-        while True:
-            self._limiter.acquire()
-            self._wait_for_hold()
-            headers = {"Accept": "application/json"}
-            token = self.token() if authenticated else None
-            if token is not None:
-                headers["Authorization"] = f"Bearer {token.access_token}"
-            with self._lock:
-                self.requests_sent += 1
-                if not authenticated:
-                    self.token_requests += 1
-            maybe_processed = True
-            try:
-                response = self._http.request(method, url, params=params, json=json, data=data, headers=headers)
-            except httpx.HTTPError as exc:
-                maybe_processed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                error: ConnectorError = error_for_exception(exc, method=method, path=path)
-                log.debug("%s %s failed: %s", method, path, type(exc).__name__)
-            else:
-                log.debug("%s %s -> %s", method, path, response.status_code)
-                if response.is_success:
-                    return response
-                if response.status_code == 401 and token is not None and not refreshed:
-                    # an expired or voided token: fetch a new one, once
-                    refreshed = True
-                    self._forget_token(token)
-                    continue
-                if not authenticated and response.status_code < 500 and response.status_code != 429:
-                    return response
-                error = error_for_response(response, record=record, permission=permission)
-            if isinstance(error, RateLimited):
-                # a 429 was not processed: any request may be repeated
-                rate_limited += 1
-                with self._lock:
-                    self.rate_limited += 1
-                base, cap = self.rate_limit_backoff
-                wait = error.retry_after if error.retry_after is not None else min(cap, base * 2 ** (rate_limited - 1))
-                if rate_limited > self.max_rate_limit_waits:
-                    raise error
-                log.info("HaloPSA rate limit: waiting %.1f s", wait)
-                self._hold(wait)
-                continue
-            if isinstance(error, RetriableError) and (idempotent or not maybe_processed):
-                failures += 1
-                if failures <= self.max_retries:
-                    self._sleep(backoff_delay(failures, base=self.backoff[0], cap=self.backoff[1]))
-                    continue
-            raise error
+    def _renew(self, _refused: AuthenticationFailed) -> bool:
+        """After a 401 (the shared policy's ``renew`` hook): an expired or voided token; fetch a new one."""
+        used: Token | None = getattr(self._sent, "token", None)
+        if used is None:
+            return False
+        self._forget_token(used)
+        return True
 
     def _api(
         self,
@@ -326,27 +248,21 @@ class HaloPSAClient:
         permission: Permission,
         idempotent: bool = True,
     ) -> Any:
-        response = self._request(
-            method,
-            self.api_url + path,
-            params=params,
-            json=json,
-            record=record,
-            permission=permission,
-            idempotent=idempotent,
-        )
-        if not response.content.strip():
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise RequestRejected(
-                f"HaloPSA answered {method} {path} with something that is not JSON",
-                system=SYSTEM,
-                status_code=response.status_code,
-                method=method,
-                path=path,
-            ) from None
+        """One API call under the shared policy; the answer's JSON (``None`` when empty)."""
+        for attempt in self._http.attempts(idempotent=idempotent, renew=self._renew):
+            token = self._sent.token = self.token()  # a token request's own failure is raised as it is
+            with attempt:
+                response = self._http.send_once(
+                    method,
+                    self.api_url + path,
+                    params=params,
+                    json=json,
+                    headers={"Accept": "application/json", "Authorization": f"Bearer {token.access_token}"},
+                    record=record,
+                    right=permission,
+                )
+                return self._http.json(response)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     @staticmethod
     def _parse(model: type[M], data: Any, what: str) -> M:
@@ -469,33 +385,30 @@ class HaloPSAClient:
     def create_licence(self, new: NewLicence) -> SoftwareLicence:
         """Create a subscription under a client. Not idempotent: after an answer that may have been lost the
         client's subscriptions are read, and one with the same name and item is taken as this one."""
-        failures = 0
-        while True:
-            try:
-                saved = self.upsert_licences([new.body()])
-            except RetriableError:
-                failures += 1
-                if failures > self.max_retries:
-                    raise
-                for licence in self.list_licences(client_id=new.client_id, include_inactive=True):
-                    if licence.name == new.name and (new.item_id is None or licence.item_id == new.item_id):
-                        return licence
-                self._sleep(backoff_delay(failures, base=self.backoff[0], cap=self.backoff[1]))
-                continue
-            if saved:
-                return saved[0]
-            found = [
-                licence
-                for licence in self.list_licences(client_id=new.client_id, include_inactive=True)
-                if licence.name == new.name
-            ]
-            if not found:
-                raise RequestRejected(
-                    f"HaloPSA accepted the new subscription {new.name!r} but it cannot be found under client "
-                    f"{new.client_id}",
-                    system=SYSTEM,
-                )
-            return max(found, key=lambda licence: licence.id)
+
+        def found() -> SoftwareLicence | None:
+            for licence in self.list_licences(client_id=new.client_id, include_inactive=True):
+                if licence.name == new.name and (new.item_id is None or licence.item_id == new.item_id):
+                    return licence
+            return None
+
+        saved = self._http.once_or_found(lambda: self.upsert_licences([new.body()]), found)
+        if isinstance(saved, SoftwareLicence):
+            return saved
+        if saved:
+            return saved[0]
+        named = [
+            licence
+            for licence in self.list_licences(client_id=new.client_id, include_inactive=True)
+            if licence.name == new.name
+        ]
+        if not named:
+            raise RequestRejected(
+                f"HaloPSA accepted the new subscription {new.name!r} but it cannot be found under client "
+                f"{new.client_id}",
+                system=SYSTEM,
+            )
+        return max(named, key=lambda licence: licence.id)
 
     def probe_licence_edit(self) -> None:
         """An empty save (``POST /api/SoftwareLicence`` with ``[]``): nothing to change, but the permission is

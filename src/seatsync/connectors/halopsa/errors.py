@@ -1,4 +1,4 @@
-"""One error policy for HaloPSA: its five error-body shapes, translated into ``seatsync.errors``.
+"""What the shared HTTP policy needs to know about HaloPSA: its five error-body shapes, its permissions, its token.
 
 HaloPSA answers errors in several shapes, depending on the layer that refused the request:
 
@@ -8,7 +8,8 @@ HaloPSA answers errors in several shapes, depending on the layer that refused th
     {"resultCode": 1, "errorMessage": "..."}               (business rules)
     {"error": "invalid_client", "error_description": "..."} (the token endpoint, OAuth style)
 
-``remote_message`` reads any of them (and plain text); ``error_for_response`` picks the class.
+The shared policy (``connectors.http``) reads every one of them (``remote_message``) and picks the class
+(``error_for_status``); what is HaloPSA's own is here: the permissions it names, and the token endpoint's refusals.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ from typing import Any
 
 import httpx
 
-from seatsync.connectors.http import parse_retry_after
+from seatsync.connectors.http import HALOPSA_HOSTS, RemoteSystem, remote_message, restate
 from seatsync.errors import (
     AuthenticationFailed,
     ConnectorError,
     PermissionDenied,
     RateLimited,
-    RecordNotFound,
     RequestRejected,
     ServerError,
-    TransportError,
 )
 
 SYSTEM = "HaloPSA"
@@ -73,29 +72,13 @@ _AGENT = {
 }
 
 
-def _words_of(body: Any) -> str:
-    if isinstance(body, str):
-        return body.strip()
-    if isinstance(body, dict):
-        for key in ("error_description", "errorMessage", "Message", "message", "error", "ClassName"):
-            value = body.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-        if "resultCode" in body:
-            return f"result code {body['resultCode']}"
-    if isinstance(body, list) and body:
-        return "; ".join(_words_of(item) for item in body[:5] if _words_of(item))
-    return ""
-
-
-def remote_message(response: httpx.Response) -> str:
-    """HaloPSA's own words, whichever of its error shapes the body has; the raw text when not JSON."""
+def lacks(right: str) -> str:
+    """The advice after a 403 naming ``right`` (a ``Permission``): both places HaloPSA looks."""
     try:
-        body: Any = response.json()
+        advice = Permission(right).advice()
     except ValueError:
-        text = response.text.strip()
-        return text[:300] if text else response.reason_phrase
-    return _words_of(body)[:300] or response.reason_phrase
+        advice = right
+    return f"the application's scopes or its login agent's rights lack {advice}"
 
 
 def oauth_error(response: httpx.Response) -> str | None:
@@ -108,72 +91,40 @@ def oauth_error(response: httpx.Response) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def error_for_token_response(response: httpx.Response) -> ConnectorError:
-    """A refused client-credentials token request."""
-    where: dict[str, Any] = {
-        "system": SYSTEM,
-        "status_code": response.status_code,
-        "method": "POST",
-        "path": response.request.url.path,
-    }
+def token_refusal(response: httpx.Response, error: ConnectorError) -> ConnectorError:
+    """A refused client-credentials token request (the token call's ``translate``): 429 and 5xx stay the shared
+    policy's (retried), any other refusal names what to check."""
+    if isinstance(error, RateLimited | ServerError):
+        return error
     said = remote_message(response)
+    said = f" HaloPSA said: {said}" if said else ""
     code = oauth_error(response)
-    if response.status_code == 429 or response.status_code >= 500:
-        return error_for_response(response, record="a token")
     if code in ("invalid_client", "unauthorized_client", "invalid_grant") or response.status_code == 401:
-        return AuthenticationFailed(
+        return restate(
+            error,
+            AuthenticationFailed,
             "HaloPSA refused the API application's client id and secret (check them, that the application's "
             "authentication method is 'Client ID and Secret (Services)', that it is active, and on hosted Halo "
-            f"the tenant name). HaloPSA said: {said}",
-            **where,
+            f"the tenant name).{said}",
         )
     if code == "invalid_scope":
-        return PermissionDenied(f"HaloPSA refused the scopes asked for. HaloPSA said: {said}", **where)
-    return RequestRejected(f"HaloPSA refused the token request (HTTP {response.status_code}): {said}", **where)
+        return restate(error, ScopeRefused, f"HaloPSA refused the scopes asked for.{said}")
+    return restate(error, RequestRejected, f"HaloPSA refused the token request (HTTP {response.status_code}).{said}")
 
 
-def error_for_response(
-    response: httpx.Response, *, record: str | None = None, permission: Permission | None = None
-) -> ConnectorError:
-    """The error a non-2xx API answer means. ``record`` names what was asked for, ``permission`` what it needs."""
-    request = response.request
-    method, path = request.method, request.url.path
-    where: dict[str, Any] = {"system": SYSTEM, "status_code": response.status_code, "method": method, "path": path}
-    what = record or f"{method} {path}"
-    said = remote_message(response)
-    status = response.status_code
-    if status == 401:
-        return AuthenticationFailed(
-            "HaloPSA refused the access token even after a new one was fetched; check that the API application "
-            f"is still active and its login agent enabled. HaloPSA said: {said}",
-            **where,
-        )
-    if status == 403:
-        needed = permission.advice() if permission else "a permission this call needs"
-        return PermissionDenied(
-            f"HaloPSA refused {what}: the application's scopes or its login agent's rights lack {needed}. "
-            f"HaloPSA said: {said}",
-            right=str(permission) if permission else None,
-            **where,
-        )
-    if status == 404:
-        return RecordNotFound(f"HaloPSA has no {what} (deleted, or the id is wrong). HaloPSA said: {said}", **where)
-    if status == 429:
-        return RateLimited(
-            f"HaloPSA is rate-limiting requests ({said})",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            **where,
-        )
-    if status >= 500:
-        return ServerError(f"HaloPSA failed {method} {path} with HTTP {status}: {said}", **where)
-    return RequestRejected(f"HaloPSA refused {what} (HTTP {status}): {said}", **where)
+class ScopeRefused(PermissionDenied):
+    """The token endpoint refused the scopes asked for (``invalid_scope``): ask for the application's own."""
 
 
-def error_for_exception(exc: httpx.HTTPError, *, method: str, path: str) -> TransportError:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__})"
-    return TransportError(
-        f"the request to HaloPSA ({method} {path}) {kind}; the connection may be down or the server slow",
-        system=SYSTEM,
-        method=method,
-        path=path,
-    )
+#: where the client may send requests and what its answers mean (``connectors.http``): the five body shapes
+#: above are read by the shared ``remote_message``
+HALOPSA = RemoteSystem(
+    name=SYSTEM,
+    public_hosts=HALOPSA_HOSTS,
+    address="URL",
+    example="yourcompany.halopsa.com",
+    unauthorized="the access token was refused even after a new one was fetched; check that the API application "
+    "is still active and its login agent enabled",
+    forbidden="the application's scopes or its login agent's rights lack a permission this call needs",
+    right_advice=lacks,
+)
