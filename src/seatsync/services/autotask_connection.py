@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings, get_settings
@@ -31,14 +29,13 @@ from seatsync.connectors.autotask import (
 from seatsync.db.models import Integration, Tenant
 from seatsync.errors import (
     AuthenticationFailed,
-    ConfigurationError,
     ConnectorError,
     PermissionDenied,
     RecordNotFound,
     RequestRejected,
 )
-from seatsync.security.secrets import SecretBox
-from seatsync.services.connectwise_connection import IntegrationStatus, RightStatus
+from seatsync.services import psa_connection
+from seatsync.services.psa_connection import IntegrationStatus, RightStatus
 
 KIND = "autotask"
 #: every permission the billing integration needs, in the order they are checked
@@ -138,10 +135,6 @@ def tenant_pacing(tenant_id: int, settings: Settings) -> tuple[HourlyBudget, End
 # -- stored credentials ------------------------------------------------------------------------------------
 
 
-def _integration(session: Session, tenant: Tenant) -> Integration | None:
-    return session.scalar(select(Integration).where(Integration.tenant_id == tenant.id, Integration.kind == KIND))
-
-
 def _build_client(
     *,
     tenant: Tenant,
@@ -183,19 +176,17 @@ def _run_check(client: AutotaskClient) -> tuple[ConnectionResult, str | None]:
     return ConnectionResult(IntegrationStatus.CONNECTED, None, checks), zone.api_base
 
 
-def _record(integration: Integration, result: ConnectionResult) -> None:
-    now = datetime.now(UTC)
-    integration.status = result.status.value
-    integration.status_reason = result.reason
-    integration.checked_at = now
+def _permissions(result: ConnectionResult) -> dict[str, Any]:
     # the last check's permissions, shown on the Integrations page after its redirect (as ConnectWise's rights)
-    integration.settings = {
-        **(integration.settings or {}),
+    return {
         "permissions": [{"permission": c.setting, "status": c.status.value, "detail": c.detail} for c in result.checks],
         "missing_permissions": [str(p) for p in result.missing],
     }
-    if result.status is IntegrationStatus.CONNECTED and integration.connected_at is None:
-        integration.connected_at = now
+
+
+def _record(integration: Integration, result: ConnectionResult) -> None:
+    integration.settings = {**(integration.settings or {}), **_permissions(result)}
+    psa_connection.record(integration, result)
 
 
 def connect(
@@ -231,26 +222,21 @@ def connect(
     )
     with client:
         result, api_base = _run_check(client)
-    integration = _integration(session, tenant)
-    working = (
-        integration is not None
-        and integration.secret is not None
-        and integration.status == IntegrationStatus.CONNECTED.value
-    )
-    if result.status is not IntegrationStatus.CONNECTED and working:
+    integration = psa_connection.integration_of(session, tenant, KIND)
+    if result.status is not IntegrationStatus.CONNECTED and psa_connection.working(integration):
         result.kept_previous = True
         result.reason = f"{result.reason}; the working credentials stored before were kept"
         return result
-    if integration is None:
-        integration = Integration(tenant_id=tenant.id, kind=KIND)
-        session.add(integration)
-    integration.settings = {"zone_url": origin, "username": client.username, "api_base": api_base}
-    integration.secret = SecretBox.for_session(session, settings, sealing=True).seal(
-        {"secret": secret.strip(), "integration_code": integration_code.strip()}
+    psa_connection.store(
+        session,
+        tenant=tenant,
+        kind=KIND,
+        row=integration,
+        values={"zone_url": origin, "username": client.username, "api_base": api_base, **_permissions(result)},
+        secret={"secret": secret.strip(), "integration_code": integration_code.strip()},
+        result=result,
+        settings=settings,
     )
-    integration.connected_at = None
-    _record(integration, result)
-    session.flush()
     return result
 
 
@@ -264,7 +250,7 @@ def check_connection(
     """Re-run the check on the stored credentials (the web page's "Check connection") and record it."""
     with client_for(session, tenant=tenant, transport=transport, settings=settings) as client:
         result, api_base = _run_check(client)
-    integration = _integration(session, tenant)
+    integration = psa_connection.integration_of(session, tenant, KIND)
     assert integration is not None
     if api_base:
         integration.settings = {**integration.settings, "api_base": api_base}
@@ -274,32 +260,18 @@ def check_connection(
 
 
 def get_integration(session: Session, *, tenant: Tenant) -> Integration | None:
-    return _integration(session, tenant)
+    return psa_connection.integration_of(session, tenant, KIND)
 
 
 def mark_broken(session: Session, *, tenant: Tenant, reason: str) -> None:
     """The stored credentials were refused (401 during a push): ``broken`` with the reason, until checked again."""
-    integration = _integration(session, tenant)
-    if integration is None or integration.status == IntegrationStatus.DISCONNECTED:
-        return
-    integration.status = IntegrationStatus.BROKEN.value
-    integration.status_reason = reason
-    integration.checked_at = datetime.now(UTC)
-    session.flush()
+    psa_connection.mark_broken(session, tenant=tenant, kind=KIND, reason=reason)
 
 
 def disconnect(session: Session, *, tenant: Tenant) -> bool:
     """Forget the secret and integration code (the user name and zone stay, to pre-fill a reconnect).
     Returns whether anything was connected."""
-    integration = _integration(session, tenant)
-    if integration is None or integration.secret is None:
-        return False
-    integration.secret = None
-    integration.status = IntegrationStatus.DISCONNECTED.value
-    integration.status_reason = None
-    integration.connected_at = None
-    session.flush()
-    return True
+    return psa_connection.forget_secret(session, tenant=tenant, kind=KIND)
 
 
 def client_for(
@@ -316,12 +288,9 @@ def client_for(
     Close the client when done (``with client_for(...) as client:``).
     """
     settings = settings or get_settings()
-    integration = _integration(session, tenant)
-    if integration is None or integration.secret is None or integration.status == IntegrationStatus.DISCONNECTED:
-        raise ConfigurationError(
-            f"tenant {tenant.slug!r} is not connected to Autotask; run `seatsync connect autotask --tenant {tenant.slug} ...`"
-        )
-    sealed = SecretBox.for_session(session, settings).open(integration.secret)
+    integration, sealed = psa_connection.open_stored(
+        session, tenant=tenant, kind=KIND, system="Autotask", settings=settings
+    )
     stored = integration.settings
     return _build_client(
         tenant=tenant,

@@ -11,15 +11,12 @@ addition, an upload form without a file). A right that cannot be probed that way
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings, get_settings
@@ -33,7 +30,9 @@ from seatsync.errors import (
     PermissionDenied,
     RequestRejected,
 )
-from seatsync.security.secrets import SecretBox
+from seatsync.services import psa_connection
+from seatsync.services.psa_connection import IntegrationStatus as IntegrationStatus  # re-exported
+from seatsync.services.psa_connection import RightStatus as RightStatus  # re-exported
 
 KIND = "connectwise"
 #: how many agreements are searched for an addition to probe Agreements › Edit on
@@ -41,18 +40,6 @@ PROBE_AGREEMENTS = 5
 #: integration settings a reconnect keeps (``seatsync.services.cw_catalog``)
 KEPT_SETTINGS = ("catalog",)
 _DENIED = "ConnectWise answered 403: grant this in System › Security Roles, on the API member's role"
-
-
-class IntegrationStatus(enum.StrEnum):
-    CONNECTED = "connected"
-    BROKEN = "broken"
-    DISCONNECTED = "disconnected"
-
-
-class RightStatus(enum.StrEnum):
-    PRESENT = "present"
-    MISSING = "missing"
-    UNCHECKED = "unchecked"
 
 
 #: every right the billing integration needs, in the order they are checked
@@ -249,7 +236,7 @@ def tenant_pacing(tenant_id: int, settings: Settings) -> tuple[TokenBucket, thre
 
 
 def _integration(session: Session, tenant: Tenant) -> Integration | None:
-    return session.scalar(select(Integration).where(Integration.tenant_id == tenant.id, Integration.kind == KIND))
+    return psa_connection.integration_of(session, tenant, KIND)
 
 
 def _build_client(
@@ -297,20 +284,17 @@ def _run_check(client: ConnectWiseClient) -> tuple[ConnectionResult, str | None]
     return ConnectionResult(IntegrationStatus.CONNECTED, None, checks), codebase
 
 
-def _record(integration: Integration, result: ConnectionResult) -> None:
-    now = datetime.now(UTC)
-    rights = [{"right": c.setting, "status": c.status.value, "detail": c.detail} for c in result.checks]
+def _rights(result: ConnectionResult) -> dict[str, Any]:
     # the last check's rights stay with the integration: the page shows them after its redirect, Preview reads them
-    integration.settings = {
-        **(integration.settings or {}),
+    return {
         "missing_rights": [str(r) for r in result.missing],
-        "rights": rights,
+        "rights": [{"right": c.setting, "status": c.status.value, "detail": c.detail} for c in result.checks],
     }
-    integration.status = result.status.value
-    integration.status_reason = result.reason
-    integration.checked_at = now
-    if result.status is IntegrationStatus.CONNECTED and integration.connected_at is None:
-        integration.connected_at = now
+
+
+def _record(integration: Integration, result: ConnectionResult) -> None:
+    integration.settings = {**(integration.settings or {}), **_rights(result)}
+    psa_connection.record(integration, result)
 
 
 def connect(
@@ -354,32 +338,28 @@ def connect(
     with client:
         result, codebase = _run_check(client)
     integration = _integration(session, tenant)
-    working = (
-        integration is not None
-        and integration.secret is not None
-        and integration.status == IntegrationStatus.CONNECTED.value
-    )
-    if working and result.status is not IntegrationStatus.CONNECTED:
+    if psa_connection.working(integration) and result.status is not IntegrationStatus.CONNECTED:
         result.stored = False
         return result
-    if integration is None:
-        integration = Integration(tenant_id=tenant.id, kind=KIND)
-        session.add(integration)
     # choices made on other pages (the catalog products) outlive a reconnect
-    kept = {k: v for k, v in (integration.settings or {}).items() if k in KEPT_SETTINGS}
-    integration.settings = {
-        **kept,
-        "site": client.origin,
-        "company_id": client.company_id,
-        "client_id": client_id,
-        "codebase": codebase,
-    }
-    integration.secret = SecretBox.for_session(session, settings, sealing=True).seal(
-        {"public_key": public_key.strip(), "private_key": private_key.strip()}
+    kept = {k: v for k, v in ((integration.settings if integration else None) or {}).items() if k in KEPT_SETTINGS}
+    psa_connection.store(
+        session,
+        tenant=tenant,
+        kind=KIND,
+        row=integration,
+        values={
+            **kept,
+            "site": client.origin,
+            "company_id": client.company_id,
+            "client_id": client_id,
+            "codebase": codebase,
+            **_rights(result),
+        },
+        secret={"public_key": public_key.strip(), "private_key": private_key.strip()},
+        result=result,
+        settings=settings,
     )
-    integration.connected_at = None
-    _record(integration, result)
-    session.flush()
     return result
 
 
@@ -408,13 +388,7 @@ def get_integration(session: Session, *, tenant: Tenant) -> Integration | None:
 
 def mark_broken(session: Session, *, tenant: Tenant, reason: str) -> None:
     """The stored credentials were refused (401 during a push): ``broken`` with the reason, until checked again."""
-    integration = _integration(session, tenant)
-    if integration is None or integration.status == IntegrationStatus.DISCONNECTED:
-        return
-    integration.status = IntegrationStatus.BROKEN.value
-    integration.status_reason = reason
-    integration.checked_at = datetime.now(UTC)
-    session.flush()
+    psa_connection.mark_broken(session, tenant=tenant, kind=KIND, reason=reason)
 
 
 def disconnect(session: Session, *, tenant: Tenant) -> None:
@@ -443,12 +417,9 @@ def client_for(
     Close the client when done (``with client_for(...) as client:``).
     """
     settings = settings or get_settings()
-    integration = _integration(session, tenant)
-    if integration is None or integration.secret is None or integration.status == IntegrationStatus.DISCONNECTED:
-        raise ConfigurationError(
-            f"tenant {tenant.slug!r} is not connected to ConnectWise; run `seatsync connect connectwise --tenant {tenant.slug} ...`"
-        )
-    keys = SecretBox.for_session(session, settings).open(integration.secret)
+    integration, keys = psa_connection.open_stored(
+        session, tenant=tenant, kind=KIND, system="ConnectWise", settings=settings
+    )
     stored = integration.settings
     return _build_client(
         tenant=tenant,

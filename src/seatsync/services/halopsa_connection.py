@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings, get_settings
@@ -36,8 +34,8 @@ from seatsync.connectors.halopsa import (
 from seatsync.connectors.limits import TokenBucket
 from seatsync.db.models import Integration, Tenant
 from seatsync.errors import AuthenticationFailed, ConfigurationError, ConnectorError, PermissionDenied
-from seatsync.security.secrets import SecretBox
-from seatsync.services.connectwise_connection import IntegrationStatus, RightStatus
+from seatsync.services import psa_connection
+from seatsync.services.psa_connection import IntegrationStatus, RightStatus
 
 KIND = "halopsa"
 #: every permission the billing push needs, in the order they are checked
@@ -170,7 +168,7 @@ def tenant_limiter(tenant_id: int, settings: Settings) -> TokenBucket:
 
 
 def integration(session: Session, *, tenant: Tenant) -> Integration | None:
-    return session.scalar(select(Integration).where(Integration.tenant_id == tenant.id, Integration.kind == KIND))
+    return psa_connection.integration_of(session, tenant, KIND)
 
 
 def _build_client(
@@ -207,26 +205,20 @@ def _run_check(client: HaloPSAClient) -> ConnectionResult:
     return ConnectionResult(IntegrationStatus.CONNECTED, None, checks)
 
 
-def _record(row: Integration, result: ConnectionResult) -> None:
-    now = datetime.now(UTC)
-    row.status = result.status.value
-    row.status_reason = result.reason
-    row.checked_at = now
+def _permissions(result: ConnectionResult) -> dict[str, Any]:
     # the last check's permissions, shown on the Integrations page after its redirect (as ConnectWise's rights)
-    row.settings = {
-        **(row.settings or {}),
+    return {
         "permissions": [
             {"permission": c.setting, "scope": c.permission.value, "status": c.status.value, "detail": c.detail}
             for c in result.checks
         ],
         "missing_permissions": [p.value for p in result.missing],
     }
-    if result.status is IntegrationStatus.CONNECTED and row.connected_at is None:
-        row.connected_at = now
 
 
-def _working(row: Integration | None) -> bool:
-    return row is not None and row.secret is not None and row.status == IntegrationStatus.CONNECTED
+def _record(row: Integration, result: ConnectionResult) -> None:
+    row.settings = {**(row.settings or {}), **_permissions(result)}
+    psa_connection.record(row, result)
 
 
 def connect(
@@ -266,18 +258,20 @@ def connect(
     ) as client:
         result = _run_check(client)
     row = integration(session, tenant=tenant)
-    if result.status is not IntegrationStatus.CONNECTED and _working(row):
+    if result.status is not IntegrationStatus.CONNECTED and psa_connection.working(row):
         result.stored = False
         result.reason = f"{result.reason}; the new credentials were not stored, the working ones are kept"
         return result
-    if row is None:
-        row = Integration(tenant_id=tenant.id, kind=KIND)
-        session.add(row)
-    row.settings = stored
-    row.secret = SecretBox.for_session(session, settings, sealing=True).seal({"client_secret": client_secret.strip()})
-    row.connected_at = None
-    _record(row, result)
-    session.flush()
+    psa_connection.store(
+        session,
+        tenant=tenant,
+        kind=KIND,
+        row=row,
+        values={**stored, **_permissions(result)},
+        secret={"client_secret": client_secret.strip()},
+        result=result,
+        settings=settings,
+    )
     return result
 
 
@@ -300,15 +294,7 @@ def check_connection(
 
 def disconnect(session: Session, *, tenant: Tenant) -> bool:
     """Forget the secret (the non-secret settings stay, to pre-fill a reconnect; mappings and history stay)."""
-    row = integration(session, tenant=tenant)
-    if row is None or row.secret is None:
-        return False
-    row.secret = None
-    row.status = IntegrationStatus.DISCONNECTED.value
-    row.status_reason = None
-    row.connected_at = None
-    session.flush()
-    return True
+    return psa_connection.forget_secret(session, tenant=tenant, kind=KIND)
 
 
 def client_for(
@@ -324,12 +310,7 @@ def client_for(
     ``client_options`` go to ``HaloPSAClient`` (``timeout``, ``retry``, ``sleep``, ``limiter`` ...).
     """
     settings = settings or get_settings()
-    row = integration(session, tenant=tenant)
-    if row is None or row.secret is None or row.status == IntegrationStatus.DISCONNECTED:
-        raise ConfigurationError(
-            f"tenant {tenant.slug!r} is not connected to HaloPSA; run `seatsync connect halopsa --tenant {tenant.slug} ...`"
-        )
-    secret = SecretBox.for_session(session, settings).open(row.secret)
+    row, secret = psa_connection.open_stored(session, tenant=tenant, kind=KIND, system="HaloPSA", settings=settings)
     return _build_client(
         tenant=tenant,
         stored=row.settings,
