@@ -113,3 +113,23 @@ def test_companies_page_archives_a_client_that_left(app_client: TestClient) -> N
     assert "Northwind Traders archived: 2026-10 is still pushed" in app_client.get("/companies").text
     assert app_client.get("/api/v1/companies/a-002").json()["archived"] is True
     assert 'aria-label="Archive Northwind Traders"' not in app_client.get("/companies", params={"q": "a-002"}).text
+
+
+def test_companies_since_is_the_first_event_in_the_data(app_client: TestClient) -> None:
+    """Issue 17.8: "Since" is the company's first status change (months of history), not the import's date; a
+    company without users yet is there since its import."""
+    csrf = form_login(app_client, "admin@a.test")
+
+    def since(company_id: str) -> str:
+        row = re.search(rf"<code>{company_id}</code>.*?<td>([^<]*)</td></tr>", app_client.get("/companies").text, re.S)
+        assert row, company_id
+        return row.group(1)
+
+    assert since("a-001") == "2026-09-01"  # the seed's users became active then
+    earlier = b"user_id,company_id,email,name,status,at\nold-1,a-001,old@a.test,Old,active,2026-03-05T10:00:00Z\n"
+    files = {"file": ("users.csv", earlier, "text/csv")}
+    app_client.post("/companies/upload", data={"csrf_token": csrf, "kind": "users"}, files=files)
+    assert since("a-001") == "2026-03-05" and since("a-002") == "2026-09-01"  # seen at once after an import
+    files = {"file": ("companies.csv", b"company_id,name\nz-9,Zed Newcomer\n", "text/csv")}
+    app_client.post("/companies/upload", data={"csrf_token": csrf, "kind": "companies"}, files=files)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", since("z-9"))  # no users yet: the day it was imported

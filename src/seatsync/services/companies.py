@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from seatsync.db.models import Company, Tenant
+from seatsync.db.models import Company, StatusEvent, Tenant
 from seatsync.domain.rules import Rule
 from seatsync.errors import NotFound, UserInputError
 from seatsync.services.directory import Directory, Entry
 from seatsync.services.tenants import parse_rule
 
-__all__ = ["archive_company", "get_company", "search_companies", "set_company_rule"]
+__all__ = ["FirstSeenCache", "archive_company", "first_events", "get_company", "search_companies", "set_company_rule"]
 
 
 def search_companies(directory: Directory, *, q: str | None, page: int, per_page: int) -> tuple[int, list[Entry]]:
@@ -49,3 +51,47 @@ def archive_company(session: Session, *, tenant: Tenant, company_id: str, at: da
     company.archived, company.archived_at = True, at
     session.flush()
     return company
+
+
+def first_events(session: Session, *, tenant_id: int) -> dict[int, datetime]:
+    """The earliest status change of each company of the tenant (one pass over the count index)."""
+    query = (
+        select(StatusEvent.company_pk, func.min(StatusEvent.at))
+        .where(StatusEvent.tenant_id == tenant_id)
+        .group_by(StatusEvent.company_pk)
+    )
+    return {pk: at for pk, at in session.execute(query).all()}  # noqa: C416 - rows, typed as pairs
+
+
+class FirstSeenCache:
+    """Each company's first instant in the data (the Companies page's "Since"): its users' earliest status
+    change, else, without users yet, when the company was imported. The tenant's earliest changes are reused
+    while its newest status change is the same (events are only ever added), so a page does not read every event
+    of the tenant each time."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._store: dict[int, tuple[object, dict[int, datetime]]] = {}
+        self._size = size
+
+    def get(self, session: Session, *, tenant_id: int, company_pks: Collection[int]) -> dict[int, datetime]:
+        if not company_pks:
+            return {}
+        mark = session.execute(
+            # unary +: SQLite walks the primary key backwards instead of all the tenant's rows
+            text("SELECT id FROM status_events WHERE +tenant_id = :t ORDER BY id DESC LIMIT 1"),
+            {"t": tenant_id},
+        ).scalar()
+        with self._lock:
+            found = self._store.get(tenant_id)
+        if found is None or found[0] != mark:
+            found = (mark, first_events(session, tenant_id=tenant_id))
+            with self._lock:
+                if len(self._store) >= self._size and tenant_id not in self._store:
+                    self._store.pop(next(iter(self._store)))
+                self._store[tenant_id] = found
+        events = found[1]
+        created = session.execute(
+            select(Company.id, Company.created_at).where(Company.tenant_id == tenant_id, Company.id.in_(company_pks))
+        ).all()
+        return {pk: min(events[pk], at) if pk in events else at for pk, at in created}

@@ -16,11 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
-from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import MonthlySchedule
@@ -216,13 +214,8 @@ def companies_page(
     if page_no > max(1, -(-total // PAGE_SIZE)):  # past the end: the last page
         page_no = max(1, -(-total // PAGE_SIZE))
         total, rows = search_companies(directory, q=q, page=page_no, per_page=PAGE_SIZE)
-    added = dict(
-        db.execute(
-            select(Company.id, Company.created_at).where(
-                Company.tenant_id == tenant.id, Company.id.in_([c.pk for c in rows])
-            )
-        ).all()
-    )
+    # "Since": the company's first status change in the data (months of history), not the day it was imported
+    added = state.first_seen.get(db, tenant_id=tenant.id, company_pks=[c.pk for c in rows])
     return page(
         request,
         "companies.html",

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from seatsync.config import Settings
+from seatsync.services.companies import FirstSeenCache
 from seatsync.services.directory import DirectoryCache
 from seatsync.web.auth import Clock
 
@@ -34,6 +35,8 @@ class AppState:
     counts: CountCache = field(default_factory=lambda: _counts())
     #: each tenant's companies and mappings, reused while its directory revision is unchanged
     directories: DirectoryCache = field(default_factory=DirectoryCache)
+    #: each company's first instant in the data (the Companies page's "Since"), reused while no event is added
+    first_seen: FirstSeenCache = field(default_factory=FirstSeenCache)
     #: which companies the push-result filters show, reused while no run of the period runs
     outcomes: OutcomeCache = field(default_factory=lambda: _outcomes())
 
