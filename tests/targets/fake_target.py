@@ -26,6 +26,7 @@ from seatsync.services.billing import count_billable
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
+    Disconnected,
     Evidence,
     ItemKey,
     PlannedRow,
@@ -112,8 +113,8 @@ class FakeTarget:
     def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
         return ConnectionCheck("connected" if CONNECTED.get(tenant.id) else "broken")
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None:
-        CONNECTED.pop(tenant.id, None)
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        return Disconnected(CONNECTED.pop(tenant.id, None) is not None, "the fake credentials are forgotten")
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         return datetime(2026, 1, 1, tzinfo=UTC) if CONNECTED.get(tenant.id) else None

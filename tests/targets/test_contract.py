@@ -179,3 +179,20 @@ def test_a_push_by_hand_holds_the_rows_over_the_threshold_until_confirmed(
     confirmed = push(contract, target_key, approve_over_threshold=True)
     assert contract.remote() == expected
     assert {results(contract, confirmed)[k].outcome for k in held} == {Outcome.SUCCEEDED}
+
+
+def test_disconnect_forgets_the_credentials_and_says_so(contract: ContractWorld, target_key: str) -> None:
+    """``seatsync disconnect TARGET`` and the web's Disconnect, through the seam: connected, then not."""
+    target = get_target(target_key)
+    with Session(contract.engine) as session, session.begin():
+        tenant = session.get(Tenant, contract.tenant_id)
+        assert tenant is not None
+        assert target.connected_since(session, tenant=tenant) is not None
+        done = target.disconnect(session, tenant=tenant)
+        assert done.was_connected and done.summary(target.label).startswith(f"{target.label} disconnected: ")
+        assert "(mappings and history are kept)" in done.summary(target.label)
+        assert target.connected_since(session, tenant=tenant) is None
+        again = target.disconnect(session, tenant=tenant)
+        assert not again.was_connected and again.summary(target.label) == (
+            f"{target.label} was not connected: nothing to forget."
+        )

@@ -172,10 +172,13 @@ def test_every_form_action_redirects_to_a_page_and_a_reload_sends_nothing(
         pushed = set(session.scalars(select(PushRun.target).where(PushRun.period == "2026-09")))
     assert pushed == {"connectwise", "autotask", "halopsa", "gradient"}
 
-    post("/integrations/autotask/disconnect", to=integrations, said="ok: Autotask disconnected")
-    post("/integrations/halopsa/disconnect", to=integrations, said="ok: HaloPSA disconnected")
-    post("/integrations/gradient/disconnect", to=integrations, said="ok: Gradient disconnected")
-    post("/integrations/connectwise/disconnect", to=integrations, said="ok: ConnectWise disconnected")
+    # Disconnect, one form action for every registered target, in the same words as `seatsync disconnect`
+    for target, label, forgot in [("autotask", "Autotask", "the secret"), ("halopsa", "HaloPSA", "the client secret"),
+                                  ("gradient", "Gradient", "the partner token"), ("connectwise", "ConnectWise", "the keys")]:  # fmt: skip
+        post("/integrations/{target}/disconnect", path=f"/integrations/{target}/disconnect", to=integrations,
+             said=f"ok: {label} disconnected: {forgot}")  # fmt: skip
+    post("/integrations/{target}/disconnect", path="/integrations/autotask/disconnect", to=integrations,
+         said="ok: Autotask was not connected: nothing to forget.")  # fmt: skip
     post("/logout", to="/login")
 
     assert _page_form_routes(client) - done == set(), "every form action is covered here"

@@ -1,4 +1,4 @@
-"""Autotask commands: ``sandbox autotask``, ``connect autotask``, ``disconnect autotask``."""
+"""Autotask commands: ``sandbox autotask`` and ``connect autotask``."""
 
 from __future__ import annotations
 
@@ -126,23 +126,6 @@ def connect_autotask(tenant_slug: str, username: str, secret: str, integration_c
         return
     stored = "nothing changed" if result.kept_previous else "credentials stored"
     raise click.ClickException(f"{stored}, but the connection is {result.status.value}: {result.reason}")
-
-
-@click.command("autotask")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@database_option
-def disconnect_autotask(tenant_slug: str) -> None:
-    """Forget the Autotask API user's secret (mappings and history are kept)."""
-    from seatsync.services import autotask_connection as service
-    from seatsync.services.tenants import get_tenant
-
-    with transaction(app_context().engine) as session:
-        forgot = service.disconnect(session, tenant=get_tenant(session, slug=tenant_slug))
-    click.echo(
-        f"Autotask disconnected for {tenant_slug}; the secret is forgotten"
-        if forgot
-        else f"{tenant_slug} was not connected to Autotask"
-    )
 
 
 @click.command("autotask")
@@ -336,7 +319,6 @@ def push_autotask(
 
 __all__ = [
     "connect_autotask",
-    "disconnect_autotask",
     "map_autotask",
     "push_autotask",
     "sandbox_autotask",

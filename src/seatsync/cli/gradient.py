@@ -1,4 +1,4 @@
-"""Gradient commands: ``sandbox gradient``, ``connect gradient``, ``disconnect gradient``, ``sync-accounts``,
+"""Gradient commands: ``sandbox gradient``, ``connect gradient``, ``sync-accounts``,
 ``push gradient``."""
 
 from __future__ import annotations
@@ -79,19 +79,6 @@ def sync_accounts(tenant_slug: str) -> None:
     if failure is not None:
         raise failure
     click.echo(f"accounts: {report.summary()}")
-
-
-@click.command("gradient")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@database_option
-def disconnect_gradient(tenant_slug: str) -> None:
-    """Tell Gradient the integration is inactive and forget the partner token."""
-    with transaction(app_context().engine) as session:
-        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
-        note = gradient_service.disconnect(session, tenant=tenant)
-    click.echo(f"Gradient disconnected for {tenant_slug}; the partner token is forgotten")
-    if note:
-        click.echo(note)
 
 
 def _previous_month(zone_name: str) -> BillingPeriod:

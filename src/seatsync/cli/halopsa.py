@@ -1,4 +1,4 @@
-"""HaloPSA commands: ``sandbox halopsa``, ``connect halopsa``, ``disconnect halopsa``."""
+"""HaloPSA commands: ``sandbox halopsa`` and ``connect halopsa``."""
 
 from __future__ import annotations
 
@@ -102,23 +102,6 @@ def connect_halopsa(
     if not result.stored:
         raise click.ClickException(f"the check failed: {result.reason}")
     raise click.ClickException(f"credentials stored, but the connection is {result.status.value}: {result.reason}")
-
-
-@click.command("halopsa")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@database_option
-def disconnect_halopsa(tenant_slug: str) -> None:
-    """Forget the HaloPSA application's secret (mappings and history are kept)."""
-    from seatsync.services import halopsa_connection as service
-    from seatsync.services.tenants import get_tenant
-
-    with transaction(app_context().engine) as session:
-        forgot = service.disconnect(session, tenant=get_tenant(session, slug=tenant_slug))
-    click.echo(
-        f"HaloPSA disconnected for {tenant_slug}; the client secret is forgotten"
-        if forgot
-        else f"{tenant_slug} was not connected to HaloPSA"
-    )
 
 
 @click.command("halopsa")

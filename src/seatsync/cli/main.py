@@ -1,7 +1,7 @@
 """The ``seatsync`` console script: every command, by name, imported only when it runs (``seatsync.cli.lazy``).
 
 Adding a command is one line here: ``cli.lazy("name", "seatsync.cli.module:command", "Its first help line.")``,
-or ``GROUP.lazy(...)`` to join a group (``sandbox``, ``connect``, ``disconnect``, ``map``, ``push``).
+or ``GROUP.lazy(...)`` to join a group (``sandbox``, ``connect``, ``map``, ``push``).
 ``tests/test_cli_lazy.py`` checks that each line's help is the command's own.
 """
 
@@ -134,21 +134,10 @@ connect.lazy(
     "Check the API application and each permission the billing push needs, and store it (encrypted).",
 )
 
-disconnect = cli.lazy_group("disconnect", "Disconnect a tenant from a billing system.")
-disconnect.lazy(
-    "gradient",
-    "seatsync.cli.gradient:disconnect_gradient",
-    "Tell Gradient the integration is inactive and forget the partner token.",
-)
-disconnect.lazy(
-    "autotask",
-    "seatsync.cli.autotask:disconnect_autotask",
-    "Forget the Autotask API user's secret (mappings and history are kept).",
-)
-disconnect.lazy(
-    "halopsa",
-    "seatsync.cli.halopsa:disconnect_halopsa",
-    "Forget the HaloPSA application's secret (mappings and history are kept).",
+cli.lazy(
+    "disconnect",
+    "seatsync.cli.disconnect:disconnect",
+    "Forget a billing target's credentials (mappings and history are kept).",
 )
 
 map_group = cli.lazy_group("map", "Map companies to a PSA's company, contract and item.")

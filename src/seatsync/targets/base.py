@@ -169,6 +169,23 @@ class ConnectionCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Disconnected:
+    """What a disconnect did: whether anything was connected, what it forgot (``"the keys are forgotten"``) and
+    anything the user should know (Gradient could not be told)."""
+
+    was_connected: bool
+    forgot: str
+    note: str | None = None
+
+    def summary(self, label: str) -> str:
+        """One sentence for every surface: ``ConnectWise disconnected: the keys are forgotten (…)``."""
+        if not self.was_connected:
+            return f"{label} was not connected: nothing to forget."
+        said = f"{label} disconnected: {self.forgot} (mappings and history are kept)."
+        return f"{said} {self.note}" if self.note else said
+
+
+@dataclass(frozen=True, slots=True)
 class Choice:
     """One choice the mapper offers (a PSA company, a contract, an item), the target's id as text."""
 
@@ -230,7 +247,9 @@ class BillingTarget(Protocol):
         """Check the stored connection again, naming each right that is missing."""
         ...
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None: ...
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        """Forget the credentials (the non-secret settings, mappings and history stay)."""
+        ...
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         """When the working connection was made; None when not connected (or broken)."""
@@ -312,6 +331,7 @@ __all__ = [
     "Choice",
     "ClientFactory",
     "ConnectionCheck",
+    "Disconnected",
     "Evidence",
     "ItemKey",
     "ItemRef",

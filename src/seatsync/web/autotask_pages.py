@@ -1,5 +1,5 @@
-"""The Integrations page's Autotask section: connect (naming each missing permission), check, disconnect (asked
-first, on the page)."""
+"""The Integrations page's Autotask section: connect (naming each missing permission), check (disconnect, asked
+first on the page, is every target's ``/integrations/{target}/disconnect``)."""
 
 from __future__ import annotations
 
@@ -83,14 +83,6 @@ def autotask_check_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at_now, exc)
     return flash_redirect(INTEGRATIONS, *_said(result))
-
-
-@router.post("/integrations/autotask/disconnect")
-def autotask_disconnect_submit(
-    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at_now: Now
-) -> Response:
-    at.disconnect(db, tenant=tenant)
-    return flash_redirect(INTEGRATIONS, "Autotask disconnected: the secret is forgotten (mappings are kept).")
 
 
 @router.get("/autotask/billing")

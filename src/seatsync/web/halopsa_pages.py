@@ -1,5 +1,5 @@
-"""The Integrations page's HaloPSA section: connect (naming each missing permission), check, disconnect (asked
-first, on the page)."""
+"""The Integrations page's HaloPSA section: connect (naming each missing permission), check (disconnect, asked
+first on the page, is every target's ``/integrations/{target}/disconnect``)."""
 
 from __future__ import annotations
 
@@ -83,14 +83,6 @@ def halopsa_check_submit(
     except SeatsyncError as exc:
         return _failed(request, db, tenant, halo_now, exc)
     return flash_redirect(INTEGRATIONS, *_said(result))
-
-
-@router.post("/integrations/halopsa/disconnect")
-def halopsa_disconnect_submit(
-    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, halo_now: Now
-) -> Response:
-    halo.disconnect(db, tenant=tenant)
-    return flash_redirect(INTEGRATIONS, "HaloPSA disconnected: the client secret is forgotten (mappings are kept).")
 
 
 # --- HaloPSA › Billing (the mapper) -------------------------------------------------------------------------------

@@ -566,12 +566,18 @@ def cw_check_submit(
     return _done(flash, "ok" if ok else "error")
 
 
-@router.post("/integrations/connectwise/disconnect")
-def cw_disconnect_submit(
-    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
+@router.post("/integrations/{target}/disconnect")
+def disconnect_submit(
+    target: Annotated[str, PathParam(min_length=1, max_length=40)],
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
 ) -> Response:
-    cw.disconnect(db, tenant=tenant)
-    return _done("ConnectWise disconnected: the keys are forgotten (mappings and history are kept).")
+    """Disconnect any registered target (the page asks first): its credentials are forgotten, mappings and
+    history kept; the same words as ``seatsync disconnect TARGET``."""
+    chosen = get_target(target)  # an unknown key: 404 naming the known ones
+    done = chosen.disconnect(db, tenant=tenant)
+    return _done(done.summary(chosen.label), "error" if done.note else "ok")
 
 
 @router.post("/integrations/gradient/connect")
@@ -594,14 +600,6 @@ def gradient_connect_submit(
     if result.sync_error:
         return _done(f"{flash} The account sync failed: {result.sync_error}", "error")
     return _done(flash)
-
-
-@router.post("/integrations/gradient/disconnect")
-def gradient_disconnect_submit(
-    request: Request, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
-) -> Response:
-    note = gradient_service.disconnect(db, tenant=tenant)
-    return _done(note or "Gradient disconnected: the token is forgotten (history is kept).", "error" if note else "ok")
 
 
 @router.post("/integrations/gradient/sync")

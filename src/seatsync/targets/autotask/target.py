@@ -24,6 +24,7 @@ from seatsync.targets.autotask import push
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
+    Disconnected,
     Evidence,
     ItemKey,
     PlannedRow,
@@ -85,8 +86,8 @@ class AutotaskTarget:
     def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
         return _check(at.check_connection(session, tenant=tenant, settings=settings))
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None:
-        at.disconnect(session, tenant=tenant)
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        return Disconnected(at.disconnect(session, tenant=tenant), "the secret is forgotten")
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         found = at.get_integration(session, tenant=tenant)

@@ -22,6 +22,7 @@ from seatsync.services import mappings
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
+    Disconnected,
     Evidence,
     ItemKey,
     ItemRef,
@@ -80,8 +81,11 @@ class ConnectWiseTarget:
     def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
         return _check(cw.check_connection(session, tenant=tenant, settings=settings))
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None:
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        found = cw.get_integration(session, tenant=tenant)
+        was = found is not None and found.secret is not None  # before: disconnect changes this very row
         cw.disconnect(session, tenant=tenant)
+        return Disconnected(was, "the keys are forgotten")
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         found = cw.get_integration(session, tenant=tenant)

@@ -22,6 +22,7 @@ from seatsync.services import gradient as gradient_service
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
+    Disconnected,
     Evidence,
     ItemKey,
     PlannedRow,
@@ -82,8 +83,12 @@ class GradientTarget:
         gradient_service.mark_working(session, tenant=tenant)
         return ConnectionCheck(integration.status, integration.status_reason)
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None:
-        gradient_service.disconnect(session, tenant=tenant)
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        found = gradient_service.get_integration(session, tenant=tenant)
+        was = found is not None and found.status != gradient_service.ConnectionStatus.DISCONNECTED
+        note = gradient_service.disconnect(session, tenant=tenant)
+        told = "" if note or not was else " and Gradient knows the integration is inactive"
+        return Disconnected(was, f"the partner token is forgotten{told}", note)
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         found = gradient_service.get_integration(session, tenant=tenant)

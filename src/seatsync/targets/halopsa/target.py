@@ -22,6 +22,7 @@ from seatsync.services import halopsa_mappings, psa_mappings
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
+    Disconnected,
     Evidence,
     ItemKey,
     PlannedRow,
@@ -82,8 +83,8 @@ class HaloPSATarget:
     def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
         return _check(halo.check_connection(session, tenant=tenant, settings=settings))
 
-    def disconnect(self, session: Session, *, tenant: Tenant) -> None:
-        halo.disconnect(session, tenant=tenant)
+    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
+        return Disconnected(halo.disconnect(session, tenant=tenant), "the client secret is forgotten")
 
     def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
         found = halo.integration(session, tenant=tenant)
