@@ -25,12 +25,19 @@ class DemoProcess:
     """``with DemoProcess(env, database_url, password) as demo: demo.url, demo.connectwise_url, demo.lines``"""
 
     def __init__(
-        self, env: dict[str, str], database_url: str | None, password: str, *, cwd: Path | None = None
+        self,
+        env: dict[str, str],
+        database_url: str | None,
+        password: str,
+        *,
+        cwd: Path | None = None,
+        options: tuple[str, ...] = (),
     ) -> None:
-        """``database_url=None``: the demo's default, ``seatsync-demo.db`` in ``cwd``."""
+        """``database_url=None``: the demo's default, ``seatsync-demo.db`` in ``cwd``; ``options``: more of the
+        command's options (``--connectwise-port`` ...)."""
         self.port = free_port()
         self.password = password
-        command = [sys.executable, "-m", "seatsync", "demo", "--port", str(self.port), "--password", password]
+        command = [sys.executable, "-m", "seatsync", "demo", "--port", str(self.port), "--password", password, *options]
         if database_url is not None:
             command += ["--database-url", database_url]
         self.process = subprocess.Popen(
@@ -71,6 +78,7 @@ class DemoProcess:
             self.connectwise_url = self.wait_for(r"ConnectWise sandbox: (http://\S+)").group(1)
             self.gradient_url = self.wait_for(r"Gradient sandbox: (http://\S+)").group(1)
             self.halopsa_url = self.wait_for(r"HaloPSA sandbox: (http://\S+)").group(1)
+            self.autotask_url = self.wait_for(r"Autotask sandbox: (http://\S+)").group(1)
         except BaseException:
             self.close()
             raise

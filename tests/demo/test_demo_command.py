@@ -3,12 +3,17 @@ Ctrl-C stops it cleanly, and a second start reuses the data (mappings still vali
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from seatsync.demo.runner import Demo
+from seatsync.errors import UserInputError
+from seatsync.sandboxes.server import free_port
 from tests.demo.helpers import DemoProcess, browser_login
 
 EMAIL = "admin@demo.local"
@@ -76,8 +81,15 @@ def test_demo_runs_pushes_stops_on_sigint_and_restarts_with_its_data(
         assert seconds < 8
     assert demo.lines[-1] == "demo stopped"
 
-    with DemoProcess(subprocess_env, database_url, "second-password") as again:
+    # the second start chooses its sandboxes' ports (--NAME-port; 0, the default, is any free one)
+    ports = {name: free_port() for name in ("connectwise", "gradient", "autotask", "halopsa")}
+    chosen = tuple(word for name, port in ports.items() for word in (f"--{name}-port", str(port)))
+    with DemoProcess(subprocess_env, database_url, "second-password", options=chosen) as again:
         assert any("reused" in line for line in again.lines)
+        assert again.connectwise_url == f"http://127.0.0.1:{ports['connectwise']}"
+        assert again.gradient_url == f"http://127.0.0.1:{ports['gradient']}"
+        assert again.autotask_url == f"http://127.0.0.1:{ports['autotask']}"
+        assert again.halopsa_url == f"http://127.0.0.1:{ports['halopsa']}"
         with browser_login(again.url, EMAIL, "second-password") as client:
             preview = client.post("/api/v1/pushes/preview", json={}).json()
             # what was pushed before the restart is what the fresh sandbox holds: nothing to change, no drift
@@ -89,3 +101,17 @@ def test_demo_runs_pushes_stops_on_sigint_and_restarts_with_its_data(
             assert len(gradient["accounts"]) == 34 and len(gradient["mappings"]["accounts"]) == 34
         code, _ = again.interrupt()
         assert code == 0
+
+
+def test_a_busy_sandbox_port_is_refused_naming_its_option(tmp_path: Path) -> None:
+    """Before anything is created: the option to change is named."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        with pytest.raises(UserInputError, match=rf"127.0.0.1:{port} .*choose another --halopsa-port"):
+            Demo(database_url=url, port=0, sandbox_ports={"halopsa": port}).start()
+        with pytest.raises(UserInputError, match="a port of their own"):
+            Demo(database_url=url, port=0, sandbox_ports={"gradient": 8765, "autotask": 8765}).start()
+    assert not (tmp_path / "demo.db").exists()

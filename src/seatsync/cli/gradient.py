@@ -22,7 +22,13 @@ from seatsync.services import tenants as tenant_service
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8092, show_default=True, type=int)
 @click.option("--latency-ms", default=0.0, show_default=True, type=float, help="Delay before every API answer.")
-@click.option("--rate-limit", default=100.0, show_default=True, type=float, help="Requests a second (0: none).")
+@click.option(
+    "--rate-limit",
+    default=6000.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Requests a minute per vendor key before 429 (Gradient documents 100 a second: 6000; 0: none).",
+)
 @click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Share of 500s/drops.")
 @click.option("--seed", default="demo", show_default=True, type=click.Choice(["demo", "empty"]))
 def sandbox_gradient(host: str, port: int, latency_ms: float, rate_limit: float, fault_rate: float, seed: str) -> None:
@@ -31,11 +37,12 @@ def sandbox_gradient(host: str, port: int, latency_ms: float, rate_limit: float,
 
     from seatsync.sandboxes.gradient import GradientSandbox, create_app
 
-    app = create_app(
-        GradientSandbox.seeded(seed), latency_ms=latency_ms, rate_limit=rate_limit or None, fault_rate=fault_rate
-    )
+    per_second = rate_limit / 60 if rate_limit else None  # the sandbox's bucket refills per second
+    app = create_app(GradientSandbox.seeded(seed), latency_ms=latency_ms, rate_limit=per_second, fault_rate=fault_rate)
+    limit = f"{rate_limit:g} requests a minute" if rate_limit else "no rate limit"
     click.echo(
-        f"Gradient sandbox at http://{host}:{port} (seed {seed}; MSP side under /_sandbox/state and /_sandbox/map)"
+        f"Gradient sandbox at http://{host}:{port} (seed {seed}; {limit}; MSP side under /_sandbox/state and "
+        "/_sandbox/map)"
     )
     if seed == "demo":
         click.echo("vendor key demo-vendor, partner token demo-partner")

@@ -34,8 +34,8 @@ cli.lazy("catalog", "seatsync.cli.catalog:catalog", "The catalog products a targ
 cli.lazy(
     "demo",
     "seatsync.cli.demo:demo",
-    "Run the demo: a demo tenant with companies and users, sandbox ConnectWise and Gradient servers connected to "
-    "it, and the web app.",
+    "Run the demo: a demo tenant with companies and users, sandbox ConnectWise, Autotask, HaloPSA and Gradient "
+    "servers connected to it, and the web app.",
 )
 cli.lazy(
     "history",

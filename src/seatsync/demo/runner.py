@@ -70,7 +70,11 @@ def configure_environment(database_url: str) -> None:
     get_settings.cache_clear()
 
 
-def check_port_free(host: str, port: int) -> None:
+#: the sandboxes the demo runs, each on ``--NAME-port`` (0: any free port)
+SANDBOXES = ("connectwise", "gradient", "autotask", "halopsa")
+
+
+def check_port_free(host: str, port: int, option: str = "--port") -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -78,7 +82,7 @@ def check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise UserInputError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port") from None
+            raise UserInputError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another {option}") from None
 
 
 @dataclass
@@ -120,10 +124,18 @@ class Demo:
         port: int = 8000,
         password: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sandbox_ports: dict[str, int] | None = None,
     ) -> None:
         self.database_url = database_url
         self.host = host
         self.port = port
+        #: each sandbox's port on 127.0.0.1 (``SANDBOXES``; missing or 0: any free one)
+        self.sandbox_ports = dict(sandbox_ports or {})
+        unknown = set(self.sandbox_ports) - set(SANDBOXES)
+        if unknown:
+            raise UserInputError(
+                f"no demo sandbox {', '.join(sorted(unknown))} (the sandboxes: {', '.join(SANDBOXES)})"
+            )
         self.password = password
         self.now = now
         self.engine: Engine | None = None
@@ -135,6 +147,11 @@ class Demo:
         if self.password is not None:
             setup.check_password(self.password)
         check_port_free(self.host, self.port)
+        chosen = [p for p in self.sandbox_ports.values() if p]
+        if len(set(chosen)) < len(chosen) or self.port in chosen:
+            raise UserInputError("the web app and each sandbox need a port of their own: choose different ports")
+        for name, port in self.sandbox_ports.items():
+            check_port_free("127.0.0.1", port, f"--{name}-port")
         settings = get_settings()
         try:
             return self._start(settings)
@@ -149,9 +166,9 @@ class Demo:
         summary = setup.ensure_tenant(engine, now=self.now(), password=password)
 
         cw_sandbox = ConnectWiseSandbox(seed="demo")
-        cw_server = self._sandbox(create_cw_app(cw_sandbox))
+        cw_server = self._sandbox("connectwise", create_cw_app(cw_sandbox))
         gradient_sandbox = GradientSandbox.seeded("demo")
-        gradient_server = self._sandbox(create_gradient_app(gradient_sandbox, rate_limit=None))
+        gradient_server = self._sandbox("gradient", create_gradient_app(gradient_sandbox, rate_limit=None))
 
         notes: list[str] = []
         connected = setup.connect_connectwise(
@@ -170,7 +187,7 @@ class Demo:
         if summary.created:
             setup.first_gradient_push(engine, tenant_id=summary.tenant_id, now=self.now())
         autotask_sandbox = AutotaskSandbox(seed="demo", slowdown_ms=0)
-        autotask_server = self._sandbox(create_autotask_app(autotask_sandbox))
+        autotask_server = self._sandbox("autotask", create_autotask_app(autotask_sandbox))
         from seatsync.demo.autotask import connect_autotask
 
         at_connected = connect_autotask(
@@ -179,7 +196,7 @@ class Demo:
         if at_connected.status is not at_connected.status.CONNECTED:
             raise ConfigurationError(f"the demo could not connect to its Autotask sandbox: {at_connected.reason}")
         halo_sandbox = HaloPSASandbox(seed="demo", rate_limit=None)
-        halo_server = self._sandbox(create_halopsa_app(halo_sandbox))
+        halo_server = self._sandbox("halopsa", create_halopsa_app(halo_sandbox))
         halo = demo_halopsa.connect_halopsa(
             engine, tenant_id=summary.tenant_id, url=halo_server.url, sandbox=halo_sandbox, settings=settings
         )
@@ -212,10 +229,14 @@ class Demo:
             notes=notes,
         )
 
-    def _sandbox(self, app: Any) -> BackgroundServer:
-        server = BackgroundServer(app, host="127.0.0.1", port=0)
+    def _sandbox(self, name: str, app: Any) -> BackgroundServer:
+        port = self.sandbox_ports.get(name, 0)
+        server = BackgroundServer(app, host="127.0.0.1", port=port)
         self._sandboxes.append(server)
-        return server.start()
+        try:
+            return server.start()
+        except RuntimeError as exc:
+            raise UserInputError(f"cannot listen on 127.0.0.1:{port}: choose another --{name}-port") from exc
 
     def stop(self) -> None:
         """Stop the web app first (no new pushes), let a running push finish briefly, then the sandboxes."""

@@ -1,7 +1,8 @@
 """The Gradient sandbox as an ASGI app: the vendor API of the reference, plus the MSP side under ``/_sandbox``.
 
 Conditions of the real service, for ``/api`` paths only: ``latency_ms`` before each answer, 429 (with
-``Retry-After``) above ``rate_limit`` requests a second — a token bucket holding one second's worth, so a
+``Retry-After``) above ``rate_limit`` requests a second (``seatsync sandbox gradient --rate-limit`` takes requests
+a minute, like every sandbox, and passes a sixtieth) — a token bucket holding one second's worth, so a
 client pacing itself at the limit is never refused — and, with probability ``fault_rate``, a fault: half are
 500s before anything is done, half are dropped connections *after* the request took effect (the answer is lost,
 the change is not), which is what makes retries interesting.
