@@ -926,6 +926,7 @@ def run_view(
     request: Request, run_id: IdPath, principal: CurrentOperator, tenant: Tenant, db: DbSession, state: State
 ) -> Response:
     run = runs.get_run(db, tenant_id=tenant.id, run_id=run_id)
+    results = runs.run_results(db, tenant_id=tenant.id, run_id=run_id)
     return page(
         request,
         "run.html",
@@ -933,6 +934,7 @@ def run_view(
             "nav": "history",
             "tenant": tenant,
             "run": push_routes.run_out(db, run, state),
-            "results": runs.run_results(db, tenant_id=tenant.id, run_id=run_id),
+            "results": results,
+            "retried": sum(1 for r in results if r.result.attempts > 1),
         },
     )

@@ -51,3 +51,38 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// a running push's page (History › Run, where "Push now" leads) follows it: the status, the counts and the rows are
+// read again from the server as results arrive; a pause with nothing new says it is waiting (rate limit or retry);
+// the finished run's summary stays on the page
+(() => {
+  const live = document.getElementById("run-live");
+  const runId = live?.dataset.followRun;
+  if (!runId) return;
+  const name = live.dataset.targetName || "the target";
+  let lastDone = -1;
+  let stillSince = Date.now();
+  let mark = "";
+  const follow = async () => {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      const run = await seatsync.api("GET", `/api/v1/pushes/${runId}`);
+      if (run.done !== lastDone) { lastDone = run.done; stillSince = Date.now(); }
+      const now = `${run.status}|${run.done}|${run.succeeded}|${run.unchanged}|${run.failed}|${run.blocked}`;
+      if (now !== mark) {
+        mark = now;
+        const page = await fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        const fresh = new DOMParser().parseFromString(await page.text(), "text/html").getElementById("run-live");
+        if (fresh) live.innerHTML = fresh.innerHTML;
+      }
+      const waiting = document.getElementById("run-waiting");
+      if (run.status !== "running") {
+        if (waiting) waiting.textContent = "";
+        seatsync.toast(run.status === "succeeded" ? "Push finished" : `Push finished: ${run.status}`, run.status !== "succeeded");
+        return;
+      }
+      if (waiting) waiting.textContent = Date.now() - stillSince > 4000 ? ` · waiting for ${name} (rate limit or retry)` : "";
+    }
+  };
+  follow().catch((error) => seatsync.toast(error.message, true));
+})();
