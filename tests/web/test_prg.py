@@ -101,6 +101,7 @@ def test_every_form_action_redirects_to_a_page_and_a_reload_sends_nothing(
     post("/companies/upload", {"kind": "companies"}, to="/companies", said="ok: companies.csv",
          files={"file": ("companies.csv", b"company_id,name\nz-1,Zulu Ltd\n", "text/csv")})  # fmt: skip
     post("/companies/rule", {"company_id": "z-1", "rule": "peak"}, to="/companies")
+    post("/companies/archive", {"company_id": "z-1"}, to="/companies", said="ok: Zulu Ltd archived: 2026-10")
     post("/companies/archive", {"company_id": "z-1"}, to="/companies", said="ok: Zulu Ltd archived")
     post("/tokens", {"name": "script", "role": "viewer"}, to="/tokens", said="ok: Token “script” created")
     token_id = re.search(r'action="/tokens/(\d+)/revoke"', client.get("/tokens").text)
