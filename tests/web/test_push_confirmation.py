@@ -61,6 +61,8 @@ def test_the_api_marks_the_rows_over_the_threshold_and_holds_them_unless_confirm
     assert {r["company_id"]: r["outcome"] for r in run["results"]}["a-002"] == "succeeded"
     assert float(cw_sandbox.additions[additions["a-002"]]["quantity"]) == 3
     assert app_client.get("/api/v1/approvals").json() == []  # superseded by the push that sent it
+    assert "rows over the approval threshold confirmed" in app_client.get(f"/history/{run['id']}").text
+    assert "rows over the approval threshold confirmed" not in app_client.get(f"/history/{held.json()['run_id']}").text
 
 
 def test_without_a_threshold_nothing_is_marked_nor_held(

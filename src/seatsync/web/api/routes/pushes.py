@@ -133,6 +133,9 @@ class RunOut(BaseModel):
     dry_run: bool
     forced: bool
     retry_failed: bool
+    approved_over_threshold: bool = Field(
+        False, description="its operator confirmed the rows over the approval threshold"
+    )
     skip_invoiced: bool = Field(False, description="rows whose period was already invoiced were left out")
     total: int
     succeeded: int
