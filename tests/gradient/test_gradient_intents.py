@@ -27,7 +27,7 @@ def test_a_count_sent_by_a_killed_run_is_recorded_unconfirmed_on_it_and_retried(
     sat = service_ids(gradient.sandbox)["sat"]
     with transaction(world.engine) as session:
         killed = runs.start_run(
-            session, tenant_id=world.tenant.id, target=runs.Target.GRADIENT, period=str(PERIOD), started_by="x"
+            session, tenant_id=world.tenant.id, target="gradient", period=str(PERIOD), started_by="x"
         )
         killed.pid = 2**22 + 12345  # above pid_max: the process is gone
         killed_id = killed.id
