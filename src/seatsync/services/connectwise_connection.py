@@ -391,16 +391,10 @@ def mark_broken(session: Session, *, tenant: Tenant, reason: str) -> None:
     psa_connection.mark_broken(session, tenant=tenant, kind=KIND, reason=reason)
 
 
-def disconnect(session: Session, *, tenant: Tenant) -> None:
-    """Forget the keys (the non-secret settings stay, to pre-fill a reconnect)."""
-    integration = _integration(session, tenant)
-    if integration is None:
-        return
-    integration.secret = None
-    integration.status = IntegrationStatus.DISCONNECTED.value
-    integration.status_reason = None
-    integration.connected_at = None
-    session.flush()
+def disconnect(session: Session, *, tenant: Tenant) -> bool:
+    """Forget the keys (the non-secret settings stay, to pre-fill a reconnect). Returns whether anything was
+    connected."""
+    return psa_connection.forget_secret(session, tenant=tenant, kind=KIND)
 
 
 def client_for(

@@ -5,56 +5,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.connectors.autotask import DEFAULT_ZONE_URL, ENDPOINT_CONCURRENCY, AutotaskClient
-from seatsync.db.models import Company, PushRun, Tenant
+from seatsync.db.models import PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
 from seatsync.errors import AuthenticationFailed
 from seatsync.push.intents import Pending
-from seatsync.push.reports import rebuild_report
 from seatsync.services import autotask_connection as at
 from seatsync.services import autotask_mappings
 from seatsync.targets.autotask import push
 from seatsync.targets.base import (
     Choice,
     ConnectionCheck,
-    Disconnected,
-    Evidence,
     ItemKey,
     PlannedRow,
     Prepared,
     PushOptions,
-    RightCheck,
     RowResult,
     Scope,
     refuse_skip_invoiced,
 )
+from seatsync.targets.psa import PsaTarget, connection_check
 
 
-def _check(result: at.ConnectionResult) -> ConnectionCheck:
-    rights = tuple(RightCheck(c.setting, c.status.value, c.detail) for c in result.checks)
-    return ConnectionCheck(result.status.value, result.reason, rights)
-
-
-class AutotaskTarget:
+class AutotaskTarget(PsaTarget[AutotaskClient]):
     key = "autotask"
     label = "Autotask"
     queue = "autotask"
-    #: pushed from the web, the CLI or a job (its own monthly schedule through ``seatsync schedule``)
-    scheduled = False
-    schedule_day = 1
 
-    def default_period(self, current: BillingPeriod) -> BillingPeriod:
-        return current  # the PSAs: the month in progress
-
-    def rate_limit_key(self, settings: Settings, tenant_id: int) -> str:
-        return f"autotask:tenant:{tenant_id}"  # Autotask counts requests per database, i.e. per tenant
+    def __init__(self) -> None:
+        super().__init__(at, push, forgot="the secret is forgotten")
 
     def concurrency(self, settings: Settings) -> int:
         return ENDPOINT_CONCURRENCY  # Autotask's thread limit per endpoint
@@ -81,33 +65,7 @@ class AutotaskTarget:
             zone_url=credentials.get("zone_url") or DEFAULT_ZONE_URL,
             settings=settings,
         )
-        return _check(result)
-
-    def check(self, session: Session, *, tenant: Tenant, settings: Settings) -> ConnectionCheck:
-        return _check(at.check_connection(session, tenant=tenant, settings=settings))
-
-    def disconnect(self, session: Session, *, tenant: Tenant) -> Disconnected:
-        return Disconnected(at.disconnect(session, tenant=tenant), "the secret is forgotten")
-
-    def connected_since(self, session: Session, *, tenant: Tenant) -> datetime | None:
-        found = at.get_integration(session, tenant=tenant)
-        if found is None or found.status != at.IntegrationStatus.CONNECTED or found.secret is None:
-            return None
-        return found.connected_at or found.checked_at
-
-    def require_connection(self, session: Session, *, tenant: Tenant, settings: Settings) -> None:
-        at.client_for(session, tenant=tenant, settings=settings).close()  # says how to connect when it cannot
-
-    def mark_broken(self, session: Session, *, tenant: Tenant, reason: str) -> None:
-        at.mark_broken(session, tenant=tenant, reason=reason)
-
-    def client(
-        self, session: Session, tenant: Tenant, *, settings: Settings, engine: Engine, shared_pacing: bool
-    ) -> AutotaskClient:
-        from seatsync.jobs import observe
-
-        # the hourly budget reads Autotask's own count of the MSP's requests: it is shared by every worker as is
-        return at.client_for(session, tenant=tenant, settings=settings, transport=observe.MeteredTransport("autotask"))
+        return connection_check(result)
 
     # -- pushing
 
@@ -131,38 +89,17 @@ class AutotaskTarget:
             return Prepared(units=[push.Unit(t, work) for t in remote], local=local, fatal=exc)
         return Prepared(units=[push.Unit(t, work) for t in remote], local=local)
 
-    def apply(self, client: Any, unit: Any, *, options: PushOptions, final: bool) -> RowResult:
-        return push.push_one(client, unit, options)
-
     def read_back(self, client: Any, pending: Pending) -> RowResult:
         return push.read_back(client, pending)
 
-    def not_sent(self, unit: Any, reason: str) -> RowResult:
-        return push.not_sent(unit, reason)
-
-    def conclude(self, client: Any, results: Sequence[RowResult], *, options: PushOptions) -> str | None:
-        return None
-
     def record(self, session: Session, *, run: PushRun, results: Sequence[RowResult]) -> None:
         push.confirm(session, run=run, results=results)
-
-    def after_run(
-        self, session: Session, *, tenant: Tenant, results: Sequence[RowResult], options: PushOptions
-    ) -> None:
-        return None
 
     def plan(self, session: Session, *, tenant: Tenant, period: BillingPeriod, client: Any) -> list[PlannedRow]:
         work = push.load(session, tenant=tenant, period=period, with_reports=False)
         with ThreadPoolExecutor(ENDPOINT_CONCURRENCY, thread_name_prefix="autotask-preview") as pool:
             push.read_ahead(client, work, pool, notes=False)
         return push.preview_rows(client, work)
-
-    def evidence(self, session: Session, *, tenant: Tenant, run: PushRun, company_pk: int) -> Evidence | None:
-        company = session.get(Company, company_pk)
-        if company is None or company.tenant_id != tenant.id:
-            return None
-        report = rebuild_report(session, tenant=tenant, run=run, company=company)
-        return Evidence(report.filename, report.content, report.sha256)
 
     # -- the mapper's choices
 
