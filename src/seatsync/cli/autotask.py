@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,10 +13,17 @@ from seatsync.cli.context import (
     clear_option,
     cleared_psa_mapping,
     database_option,
-    skip_invoiced_option,
 )
-from seatsync.cli.push import APPROVE_OVER_THRESHOLD
+from seatsync.cli.output import render
+from seatsync.cli.push import PushCommand, number, push_options
 from seatsync.db.engine import transaction
+from seatsync.push import runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from seatsync.db.models import PushRun, Tenant
+    from seatsync.targets.base import PushOptions
 
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
 
@@ -227,94 +234,53 @@ def suggestions(
     return header, rows, saved
 
 
+class _AutotaskPush(PushCommand):
+    key = "autotask"
+    progress = False
+
+    def plan(self, session: Session, tenant: Tenant, *, options: PushOptions, shown: str, tenant_slug: str) -> bool:
+        from seatsync.services import autotask_connection
+        from seatsync.targets.autotask import TARGET
+
+        with autotask_connection.client_for(session, tenant=tenant, settings=app_context().settings) as client:
+            plan = TARGET.plan(session, tenant=tenant, period=options.period, client=client)
+        header = ["company_id", "company", "product", "before", "after", "action", "reason"]
+        rows = [
+            [r.company.company_id, r.company.name, r.product or "all", number(r.before), number(r.after),
+             r.action.value, r.reason or ""]
+            for r in plan
+        ]  # fmt: skip
+        click.echo(f"plan for {tenant_slug}, {shown} (dry run: nothing is written)")
+        click.echo(render(header, rows, "table"), nl=False)
+        return True
+
+    def table(self, results: list[runs.ResultRow]) -> tuple[list[str], list[list[object]]]:
+        header = ["company_id", "company", "product", "before", "after", "outcome", "reason"]
+        rows: list[list[object]] = [
+            [x.company_id, x.company_name, x.result.product or "all", number(x.result.quantity_before),
+             number(x.result.quantity_after), x.result.outcome, x.result.reason or ""]
+            for x in results
+        ]  # fmt: skip
+        return header, rows
+
+    def failed(self, run: PushRun, results: list[runs.ResultRow]) -> bool:
+        # a failed, blocked or unconfirmed item, or a run that failed; rows held for approval are not a failure
+        bad = any(x.result.outcome in (o.value for o in runs.BAD) for x in results)
+        return bad or run.status == runs.RunStatus.FAILED
+
+
 @click.command("autotask")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
-@click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
-@click.option("--retry-failed", is_flag=True, help="Re-run only the items that failed in the latest push.")
-@click.option("--force", is_flag=True, help="Also push rows blocked as drift (a posted period is never changed).")
-@skip_invoiced_option
-@APPROVE_OVER_THRESHOLD
-@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
-@database_option
-def push_autotask(
-    tenant_slug: str,
-    period: str | None,
-    dry_run: bool,
-    retry_failed: bool,
-    force: bool,
-    skip_invoiced: bool,
-    approve_over: bool,
-    started_by: str,
-) -> None:
+@push_options(
+    retry_failed="Re-run only the items that failed in the latest push.",
+    force="Also push rows blocked as drift (a posted period is never changed).",
+)
+def push_autotask(**flags: Any) -> None:
     """Adjust each mapped contract service's units on the period's first day to the billable users and attach
     the report to a contract note.
 
     Exits 0 only when every mapped item ended succeeded or unchanged.
     """
-    from datetime import UTC, datetime
-
-    from seatsync.cli.output import render
-    from seatsync.cli.push import confirm_over_threshold, held_note, number, period_note
-    from seatsync.domain.periods import BillingPeriod, time_zone
-    from seatsync.push import engine as push_engine
-    from seatsync.push import runs
-    from seatsync.services import autotask_connection
-    from seatsync.services.tenants import get_tenant
-    from seatsync.targets.autotask import TARGET
-    from seatsync.targets.base import PushOptions
-
-    context = app_context()
-    engine = context.engine
-    with transaction(engine) as session:
-        tenant = get_tenant(session, slug=tenant_slug)
-        tenant_id = tenant.id
-        chosen = (
-            BillingPeriod.parse(period)
-            if period
-            else TARGET.default_period(BillingPeriod.containing(datetime.now(UTC), time_zone(tenant.time_zone)))
-        )
-        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, in a dry run too
-        options = PushOptions(
-            period=chosen, force=force, retry_failed=retry_failed, started_by=started_by, skip_invoiced=skip_invoiced
-        )
-        TARGET.check_options(options)  # an option Autotask cannot honour is refused, in a dry run too
-        if dry_run:
-            with autotask_connection.client_for(session, tenant=tenant, settings=context.settings) as client:
-                plan = TARGET.plan(session, tenant=tenant, period=chosen, client=client)
-            header = ["company_id", "company", "product", "before", "after", "action", "reason"]
-            rows = [
-                [r.company.company_id, r.company.name, r.product or "all", number(r.before), number(r.after),
-                 r.action.value, r.reason or ""]
-                for r in plan
-            ]  # fmt: skip
-            click.echo(f"plan for {tenant_slug}, {chosen}{state} (dry run: nothing is written)")
-            click.echo(render(header, rows, "table"), nl=False)
-            return
-    approve = confirm_over_threshold(tenant_id, TARGET.key, chosen, given=approve_over)
-    options = dataclasses.replace(options, approve_over_threshold=approve)
-    run_id = push_engine.push(
-        engine, tenant_id=tenant_id, target=TARGET.key, options=options, settings=context.settings
-    )
-    with transaction(engine) as session:
-        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
-        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
-        header = ["company_id", "company", "product", "before", "after", "outcome", "reason"]
-        rows = [
-            [x.company_id, x.company_name, x.result.product or "all", number(x.result.quantity_before),
-             number(x.result.quantity_after), x.result.outcome, x.result.reason or ""]
-            for x in results
-        ]  # fmt: skip
-        click.echo(render(header, rows, "table"), nl=False)
-        click.echo(
-            f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
-            f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
-        )
-        if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
-            click.echo(note)
-        bad = any(x.result.outcome in (o.value for o in runs.BAD) for x in results)
-    if bad or run.status == runs.RunStatus.FAILED:
-        click.get_current_context().exit(1)
+    _AutotaskPush().run(**flags)
 
 
 __all__ = [

@@ -3,19 +3,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from seatsync.cli.context import app_context, database_option, skip_invoiced_option
+from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
-from seatsync.cli.push import APPROVE_OVER_THRESHOLD
+from seatsync.cli.push import PushCommand, number, push_options
 from seatsync.connectors.gradient import DEFAULT_URL
 from seatsync.db.engine import transaction
-from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import AuthenticationFailed, SeatsyncError
+from seatsync.push import runs
 from seatsync.services import gradient as gradient_service
 from seatsync.services import tenants as tenant_service
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from seatsync.db.models import PushRun, Tenant
+    from seatsync.targets.base import PushOptions
 
 
 @click.command("gradient")
@@ -88,108 +94,70 @@ def sync_accounts(tenant_slug: str) -> None:
     click.echo(f"accounts: {report.summary()}")
 
 
-def _previous_month(zone_name: str) -> BillingPeriod:
-    return BillingPeriod.containing(datetime.now(UTC), time_zone(zone_name)).previous()
+class _GradientPush(PushCommand):
+    key = "gradient"
+
+    def plan(self, session: Session, tenant: Tenant, *, options: PushOptions, shown: str, tenant_slug: str) -> bool:
+        from seatsync.push import gradient as gradient_push
+
+        items = gradient_push.plan(session, tenant=tenant, period=options.period)
+        click.echo(f"counts for {tenant_slug}, {shown} (dry run: nothing is sent or written)")
+        rows = [
+            [
+                i.company_id,
+                i.company_name,
+                i.service_name,
+                i.count,
+                "" if i.service_id else "service not registered",
+            ]
+            for i in items
+        ]
+        click.echo(render(["account", "company", "service", "count", "note"], rows, "table"), nl=False)
+        click.echo(f"{len(items)} count(s) would be sent; accounts missing in Gradient would be created first")
+        return True
+
+    def open_stored(self, session: Session, tenant: Tenant) -> None:
+        gradient_service.client_for(session, tenant=tenant).close()  # the stored token must open (the right key)
+
+    def table(self, results: list[runs.ResultRow]) -> tuple[list[str], list[list[object]]]:
+        from seatsync.push.gradient import SERVICE_NAMES as names
+
+        rows: list[list[object]] = [
+            [
+                r.company_id,
+                r.company_name,
+                names.get(r.result.product or "", r.result.product or ""),
+                number(r.result.billable),
+                r.result.outcome,
+                r.result.reason or "",
+            ]
+            for r in results
+        ]
+        return ["account", "company", "service", "count", "outcome", "reason"], rows
+
+    def summary(self, run: PushRun, results: list[runs.ResultRow], *, shown: str, dry_run: bool) -> str:
+        unconfirmed = sum(r.result.outcome == runs.Outcome.UNCONFIRMED for r in results)
+        said = (
+            f"run {run.id} ({shown}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
+            f"{run.failed} failed" + (f", {unconfirmed} unconfirmed (push again)" if unconfirmed else "")
+        )
+        return f"{said}\n{run.status_reason}" if run.status_reason else said
+
+    def failed(self, run: PushRun, results: list[runs.ResultRow]) -> bool:
+        ok = {runs.Outcome.SUCCEEDED.value, runs.Outcome.NOT_MAPPED.value}
+        return run.status == runs.RunStatus.FAILED or any(r.result.outcome not in ok for r in results)
 
 
 @click.command("gradient")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--period", default=None, help="YYYY-MM (default: the previous month in the tenant's time zone).")
-@click.option("--dry-run", is_flag=True, help="Print the counts that would be sent; send and write nothing.")
-@click.option("--retry-failed", is_flag=True, help="Re-send only the counts that failed in the latest push.")
-@click.option("--force", is_flag=True, help="Accepted for every target; nothing is ever blocked in Gradient.")
-@skip_invoiced_option
-@APPROVE_OVER_THRESHOLD
-@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
-@database_option
-def push_gradient(
-    tenant_slug: str,
-    period: str | None,
-    dry_run: bool,
-    retry_failed: bool,
-    force: bool,
-    skip_invoiced: bool,
-    approve_over: bool,
-    started_by: str,
-) -> None:
+@push_options(
+    month="previous",
+    dry_run="Print the counts that would be sent; send and write nothing.",
+    retry_failed="Re-send only the counts that failed in the latest push.",
+    force="Accepted for every target; nothing is ever blocked in Gradient.",
+)
+def push_gradient(**flags: Any) -> None:
     """Set each account's unit count of each subscribed service in Gradient to its billable users.
 
     Exits 0 only when every mapped account and service succeeded ("not mapped in Gradient" is not a failure).
     """
-    from seatsync.cli.push import _Bar, confirm_over_threshold, held_note, number, period_note
-    from seatsync.push import gradient as gradient_push
-    from seatsync.push import runs
-    from seatsync.targets.base import PushOptions
-    from seatsync.targets.registry import get_target
-
-    engine = app_context().engine
-    with transaction(engine) as session:
-        tenant = tenant_service.get_tenant(session, slug=tenant_slug)
-        tenant_id = tenant.id
-        chosen = BillingPeriod.parse(period) if period else _previous_month(tenant.time_zone)
-        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
-        options = PushOptions(
-            chosen, retry_failed=retry_failed, force=force, started_by=started_by, skip_invoiced=skip_invoiced
-        )
-        get_target("gradient").check_options(options)  # an option Gradient cannot honour: refused, in a dry run too
-        if dry_run:
-            items = gradient_push.plan(session, tenant=tenant, period=chosen)
-            click.echo(f"counts for {tenant_slug}, {chosen}{state} (dry run: nothing is sent or written)")
-            rows = [
-                [
-                    i.company_id,
-                    i.company_name,
-                    i.service_name,
-                    i.count,
-                    "" if i.service_id else "service not registered",
-                ]
-                for i in items
-            ]
-            click.echo(render(["account", "company", "service", "count", "note"], rows, "table"), nl=False)
-            click.echo(f"{len(items)} count(s) would be sent; accounts missing in Gradient would be created first")
-            return
-        # the stored token must open (the right key) before a run is recorded
-        gradient_service.client_for(session, tenant=tenant).close()
-    approve = confirm_over_threshold(tenant_id, "gradient", chosen, given=approve_over)
-    bar = _Bar()
-    try:
-        run_id = gradient_push.run_gradient_push(
-            engine,
-            tenant_id=tenant_id,
-            period=chosen,
-            started_by=started_by,
-            progress=bar,
-            retry_failed=retry_failed,
-            force=force,
-            approve_over_threshold=approve,
-        )
-    finally:
-        bar.close()
-    with transaction(engine) as session:
-        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
-        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
-    names = gradient_push.SERVICE_NAMES
-    rows = [
-        [
-            r.company_id,
-            r.company_name,
-            names.get(r.result.product or "", r.result.product or ""),
-            number(r.result.billable),
-            r.result.outcome,
-            r.result.reason or "",
-        ]
-        for r in results
-    ]
-    click.echo(render(["account", "company", "service", "count", "outcome", "reason"], rows, "table"), nl=False)
-    unconfirmed = sum(r.result.outcome == runs.Outcome.UNCONFIRMED for r in results)
-    click.echo(
-        f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.not_mapped} not mapped in Gradient, "
-        f"{run.failed} failed" + (f", {unconfirmed} unconfirmed (push again)" if unconfirmed else "")
-    )
-    if run.status_reason:
-        click.echo(run.status_reason)
-    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
-        click.echo(note)
-    ok = {runs.Outcome.SUCCEEDED.value, runs.Outcome.NOT_MAPPED.value}
-    if run.status == runs.RunStatus.FAILED or any(r.result.outcome not in ok for r in results):
-        click.get_current_context().exit(1)
+    _GradientPush().run(**flags)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -12,10 +13,10 @@ from seatsync.cli.context import (
     clear_option,
     cleared_psa_mapping,
     database_option,
-    skip_invoiced_option,
 )
-from seatsync.cli.push import APPROVE_OVER_THRESHOLD
+from seatsync.cli.push import PushCommand, number, push_options
 from seatsync.db.engine import transaction
+from seatsync.push import runs
 
 
 @click.command("halopsa")
@@ -194,93 +195,39 @@ def map_halopsa(
         )
 
 
+class _HaloPSAPush(PushCommand):
+    key = "halopsa"  # a dry run is a run of its own: its rows say what would be set
+
+    def table(self, results: list[runs.ResultRow]) -> tuple[list[str], list[list[object]]]:
+        header = ["company_id", "company", "product", "subscription", "before", "after", "outcome", "reason"]
+        rows: list[list[object]] = [
+            [
+                x.company_id,
+                x.company_name,
+                x.result.product or "all",
+                x.result.item_id or "",
+                number(x.result.quantity_before),
+                number(x.result.quantity_after),
+                x.result.outcome,
+                x.result.reason or "",
+            ]
+            for x in results
+        ]
+        return header, rows
+
+
 @click.command("halopsa")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
-@click.option("--dry-run", is_flag=True, help="Record what would be set (before -> after, reason); send nothing.")
-@click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
-@click.option("--force", is_flag=True, help="Also push blocked rows (a count changed in HaloPSA, an inactive one).")
-@skip_invoiced_option
-@APPROVE_OVER_THRESHOLD
-@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
-@database_option
-def push_halopsa(
-    tenant_slug: str,
-    period: str | None,
-    dry_run: bool,
-    retry_failed: bool,
-    force: bool,
-    skip_invoiced: bool,
-    approve_over: bool,
-    started_by: str,
-) -> None:
+@push_options(
+    dry_run="Record what would be set (before -> after, reason); send nothing.",
+    retry_failed="Re-run only the companies that failed in the latest push.",
+    force="Also push blocked rows (a count changed in HaloPSA, an inactive one).",
+)
+def push_halopsa(**flags: Any) -> None:
     """Set each mapped company's HaloPSA subscription count to its billable users (evidence in its notes).
 
     Exits 0 only when every mapped company ended succeeded or unchanged (or, in a dry run, planned).
     """
-    from seatsync.cli.output import render
-    from seatsync.cli.push import _Bar, _period, confirm_over_threshold, held_note, number, period_note
-    from seatsync.push import engine as push_engine
-    from seatsync.push import runs
-    from seatsync.services.tenants import get_tenant
-    from seatsync.targets import PushOptions
-
-    engine = app_context().engine
-    with transaction(engine) as session:
-        tenant = get_tenant(session, slug=tenant_slug)
-        tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
-        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
-    approve = approve_over if dry_run else confirm_over_threshold(tenant_id, "halopsa", chosen, given=approve_over)
-    options = PushOptions(
-        chosen,
-        dry_run=dry_run,
-        retry_failed=retry_failed,
-        force=force,
-        started_by=started_by,
-        skip_invoiced=skip_invoiced,
-        approve_over_threshold=approve,
-    )
-    bar = _Bar()
-    try:
-        run_id = push_engine.push(
-            engine,
-            tenant_id=tenant_id,
-            target="halopsa",
-            options=options,
-            progress=bar,
-            settings=app_context().settings,
-        )
-    finally:
-        bar.close()
-    with transaction(engine) as session:
-        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
-        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
-    header = ["company_id", "company", "product", "subscription", "before", "after", "outcome", "reason"]
-    rows = [
-        [
-            x.company_id,
-            x.company_name,
-            x.result.product or "all",
-            x.result.item_id or "",
-            number(x.result.quantity_before),
-            number(x.result.quantity_after),
-            x.result.outcome,
-            x.result.reason or "",
-        ]
-        for x in results
-    ]
-    click.echo(render(header, rows, "table"), nl=False)
-    click.echo(
-        f"run {run.id} ({chosen}{state}{', dry run' if dry_run else ''}): {run.status}; {run.succeeded} succeeded, "
-        f"{run.unchanged} unchanged, {run.failed} failed, {run.blocked} blocked, "
-        f"{run.skipped + run.not_mapped} not mapped"
-    )
-    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
-        click.echo(note)
-    good = {o.value for o in runs.GOOD} | {runs.Outcome.PLANNED.value}
-    passed = good | {runs.Outcome.NOT_MAPPED.value, runs.Outcome.SKIPPED.value}
-    if any(r.result.outcome not in passed for r in results):
-        click.get_current_context().exit(1)
+    _HaloPSAPush().run(**flags)
 
 
 def suggestions(

@@ -5,20 +5,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from seatsync.cli.context import app_context, billed_together_option, database_option, skip_invoiced_option
+from seatsync.cli.context import F, app_context, billed_together_option, database_option, skip_invoiced_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import product_name
 from seatsync.push import runs
 from seatsync.push.runs import GOOD, Outcome
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from seatsync.db.models import PushRun, Tenant
+    from seatsync.targets.base import ClientFactory, PushOptions
 
 NOT_PUSHED = (Outcome.NOT_MAPPED.value, Outcome.SKIPPED.value)
 
@@ -210,12 +218,6 @@ def push_group() -> None:
     """Push a period's billable counts to a billing system."""
 
 
-def _period(value: str | None, zone_name: str) -> BillingPeriod:
-    if value:
-        return BillingPeriod.parse(value)
-    return BillingPeriod.containing(datetime.now(UTC), time_zone(zone_name))
-
-
 def period_note(period: BillingPeriod, zone: str) -> str:
     """ " (in progress)" for the current month, "" for a closed one; a month that has not started raises
     ``PeriodNotStarted`` (exit 2)."""
@@ -338,90 +340,188 @@ class _Bar:
             self.bar.__exit__(None, None, None)
 
 
+# -- one ``push TARGET`` command, whichever the target ---------------------------------------------------------
+
+
+def push_options(
+    *,
+    retry_failed: str,
+    force: str,
+    dry_run: str = "Print the plan (before -> after, action, reason); write nothing.",
+    month: str = "current",
+) -> Callable[[F], F]:
+    """The options of every ``push TARGET`` command, in the order ``--help`` lists them; a target words those
+    whose meaning is its own (``month``: the period pushed by default, as the target's ``default_period``)."""
+    stack = [
+        click.option("--tenant", "tenant_slug", required=True, help="Tenant slug."),
+        click.option("--period", default=None, help=f"YYYY-MM (default: the {month} month in the tenant's time zone)."),
+        click.option("--dry-run", is_flag=True, help=dry_run),
+        click.option("--retry-failed", is_flag=True, help=retry_failed),
+        click.option("--force", is_flag=True, help=force),
+        skip_invoiced_option,
+        APPROVE_OVER_THRESHOLD,
+        click.option(
+            "--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history)."
+        ),
+        database_option,
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(stack):  # the first listed is applied last, so --help lists them in this order
+            func = option(func)
+        return func
+
+    return decorate
+
+
+class PushCommand:
+    """What ``seatsync push TARGET`` does, the same for every target (``run``); a target's command module
+    overrides what its command does its own way: the dry run's plan, the result table, the summary, the exit."""
+
+    #: the target key (``seatsync.targets.registry``)
+    key: str
+    #: a progress bar while pushing (on a terminal)
+    progress = True
+
+    def plan(self, session: Session, tenant: Tenant, *, options: PushOptions, shown: str, tenant_slug: str) -> bool:
+        """Print a dry run's plan and say True; False: the dry run is a run of its own (rows ``planned``)."""
+        return False
+
+    def open_stored(self, session: Session, tenant: Tenant) -> None:
+        """Before a run is recorded: anything that must open first, so that a wrong key leaves no failed run."""
+
+    def client_factory(self) -> ClientFactory | None:
+        """The run's clients (None: the engine's, from the stored connection)."""
+        return None
+
+    def table(self, results: list[runs.ResultRow]) -> tuple[list[str], list[list[object]]]:
+        return RESULT_HEADER, result_rows(results)
+
+    def summary(self, run: PushRun, results: list[runs.ResultRow], *, shown: str, dry_run: bool) -> str:
+        return (
+            f"run {run.id} ({shown}{', dry run' if dry_run else ''}): {run.status}; {run.succeeded} succeeded, "
+            f"{run.unchanged} unchanged, {run.failed} failed, {run.blocked} blocked, "
+            f"{run.skipped + run.not_mapped} not mapped"
+        )
+
+    def failed(self, run: PushRun, results: list[runs.ResultRow]) -> bool:
+        """Whether the command exits 1: a row that is neither good, planned, not mapped nor skipped."""
+        passed = {o.value for o in GOOD} | {Outcome.PLANNED.value, *NOT_PUSHED}
+        return any(r.result.outcome not in passed for r in results)
+
+    def run(
+        self,
+        *,
+        tenant_slug: str,
+        period: str | None,
+        dry_run: bool,
+        retry_failed: bool,
+        force: bool,
+        skip_invoiced: bool,
+        approve_over: bool,
+        started_by: str,
+    ) -> None:
+        from seatsync.push import engine as push_engine
+        from seatsync.services.tenants import get_tenant
+        from seatsync.targets.base import PushOptions
+        from seatsync.targets.registry import get_target
+
+        context = app_context()
+        engine = context.engine
+        target = get_target(self.key)
+        with transaction(engine) as session:
+            tenant = get_tenant(session, slug=tenant_slug)
+            tenant_id = tenant.id
+            chosen = (
+                BillingPeriod.parse(period)
+                if period
+                else target.default_period(BillingPeriod.containing(datetime.now(UTC), time_zone(tenant.time_zone)))
+            )
+            shown = f"{chosen}{period_note(chosen, tenant.time_zone)}"  # a month not started: exit 2, nothing sent
+            options = PushOptions(
+                chosen,
+                dry_run=dry_run,
+                retry_failed=retry_failed,
+                force=force,
+                started_by=started_by,
+                skip_invoiced=skip_invoiced,
+            )
+            target.check_options(options)  # an option the target cannot honour is refused, in a dry run too
+            if dry_run and self.plan(session, tenant, options=options, shown=shown, tenant_slug=tenant_slug):
+                return
+            if not dry_run:
+                self.open_stored(session, tenant)
+        approve = approve_over if dry_run else confirm_over_threshold(tenant_id, self.key, chosen, given=approve_over)
+        options = dataclasses.replace(options, approve_over_threshold=approve)
+        bar = _Bar() if self.progress else None
+        try:
+            run_id = push_engine.push(
+                engine,
+                tenant_id=tenant_id,
+                target=self.key,
+                options=options,
+                client_factory=self.client_factory(),
+                progress=bar,
+                settings=context.settings,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        with transaction(engine) as session:
+            run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
+            results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
+        header, rows = self.table(results)
+        click.echo(render(header, rows, "table"), nl=False)
+        click.echo(self.summary(run, results, shown=shown, dry_run=dry_run))
+        if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
+            click.echo(note)
+        if self.failed(run, results):
+            click.get_current_context().exit(1)
+
+
+class _ConnectWisePush(PushCommand):
+    key = "connectwise"
+
+    def plan(self, session: Session, tenant: Tenant, *, options: PushOptions, shown: str, tenant_slug: str) -> bool:
+        from seatsync.push.connectwise import preview
+
+        with _client(session, tenant) as client:
+            plan = preview(session, tenant=tenant, period=options.period, client=client)
+        header = ["company_id", "company", "before", "after", "action", "reason"]
+        rows = [
+            [
+                r.company.company_id + (f" ({r.product})" if r.product else ""),
+                r.company.name,
+                number(r.current_quantity),
+                number(r.proposed_quantity),
+                "skip (invoiced)" if options.skip_invoiced and r.already_invoiced else r.action.value,
+                "; ".join(x for x in (r.reason, r.note, r.invoice.describe() if r.invoice else None) if x),
+            ]
+            for r in plan.rows
+        ]
+        click.echo(f"plan for {tenant_slug}, {shown} (dry run: nothing is written)")
+        click.echo(render(header, rows, "table"), nl=False)
+        click.echo(", ".join(f"{n} {a.value}" for a, n in plan.counts().items()))
+        return True
+
+    def open_stored(self, session: Session, tenant: Tenant) -> None:
+        _client(session, tenant).close()  # the stored keys must open: a wrong key file leaves no failed run behind
+
+    def client_factory(self) -> ClientFactory | None:
+        return _client
+
+
 @push_group.command("connectwise")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
-@click.option("--period", default=None, help="YYYY-MM (default: the current month in the tenant's time zone).")
-@click.option("--dry-run", is_flag=True, help="Print the plan (before -> after, action, reason); write nothing.")
-@click.option("--retry-failed", is_flag=True, help="Re-run only the companies that failed in the latest push.")
-@click.option("--force", is_flag=True, help="Also push blocked companies (drift, cancelled or expired agreement ...).")
-@skip_invoiced_option
-@APPROVE_OVER_THRESHOLD
-@click.option("--by", "started_by", default="cli", show_default=True, help="Who starts it (kept in the history).")
-@database_option
-def push_connectwise(
-    tenant_slug: str,
-    period: str | None,
-    dry_run: bool,
-    retry_failed: bool,
-    force: bool,
-    skip_invoiced: bool,
-    approve_over: bool,
-    started_by: str,
-) -> None:
+@push_options(
+    retry_failed="Re-run only the companies that failed in the latest push.",
+    force="Also push blocked companies (drift, cancelled or expired agreement ...).",
+)
+def push_connectwise(**flags: Any) -> None:
     """Set each mapped company's ConnectWise addition to its billable users and attach the report.
 
     Exits 0 only when every mapped company ended succeeded or unchanged.
     """
-    from seatsync.push.connectwise import preview, run_push
-    from seatsync.services.tenants import get_tenant
-
-    engine = app_context().engine
-    with transaction(engine) as session:
-        tenant = get_tenant(session, slug=tenant_slug)
-        tenant_id, chosen = tenant.id, _period(period, tenant.time_zone)
-        state = period_note(chosen, tenant.time_zone)  # a month that has not started: exit 2, nothing sent
-        if not dry_run:
-            # the stored keys must open before a run is recorded: a wrong key file leaves no failed run behind
-            _client(session, tenant).close()
-        if dry_run:
-            with _client(session, tenant) as client:
-                plan = preview(session, tenant=tenant, period=chosen, client=client)
-            header = ["company_id", "company", "before", "after", "action", "reason"]
-            rows = [
-                [
-                    r.company.company_id + (f" ({r.product})" if r.product else ""),
-                    r.company.name,
-                    number(r.current_quantity),
-                    number(r.proposed_quantity),
-                    "skip (invoiced)" if skip_invoiced and r.already_invoiced else r.action.value,
-                    "; ".join(x for x in (r.reason, r.note, r.invoice.describe() if r.invoice else None) if x),
-                ]
-                for r in plan.rows
-            ]
-            click.echo(f"plan for {tenant_slug}, {chosen}{state} (dry run: nothing is written)")
-            click.echo(render(header, rows, "table"), nl=False)
-            click.echo(", ".join(f"{n} {a.value}" for a, n in plan.counts().items()))
-            return
-    approve = confirm_over_threshold(tenant_id, "connectwise", chosen, given=approve_over)
-    bar = _Bar()
-    try:
-        run_id = run_push(
-            engine,
-            tenant_id=tenant_id,
-            period=chosen,
-            client_factory=lambda s, t: _client(s, t),
-            started_by=started_by,
-            force=force,
-            retry_failed=retry_failed,
-            skip_invoiced=skip_invoiced,
-            approve_over_threshold=approve,
-            progress=bar,
-        )
-    finally:
-        bar.close()
-    with transaction(engine) as session:
-        run = runs.get_run(session, tenant_id=tenant_id, run_id=run_id)
-        results = runs.run_results(session, tenant_id=tenant_id, run_id=run_id)
-    click.echo(render(RESULT_HEADER, result_rows(results), "table"), nl=False)
-    click.echo(
-        f"run {run.id} ({chosen}{state}): {run.status}; {run.succeeded} succeeded, {run.unchanged} unchanged, "
-        f"{run.failed} failed, {run.blocked} blocked, {run.skipped + run.not_mapped} not mapped"
-    )
-    if note := held_note(results, run_id=run.id, tenant_slug=tenant_slug):
-        click.echo(note)
-    good = {o.value for o in GOOD}
-    if any(r.result.outcome not in good and r.result.outcome not in NOT_PUSHED for r in results):
-        click.get_current_context().exit(1)
+    _ConnectWisePush().run(**flags)
 
 
 @click.command("history")
