@@ -184,11 +184,6 @@ def _permissions(result: ConnectionResult) -> dict[str, Any]:
     }
 
 
-def _record(integration: Integration, result: ConnectionResult) -> None:
-    integration.settings = {**(integration.settings or {}), **_permissions(result)}
-    psa_connection.record(integration, result)
-
-
 def connect(
     session: Session,
     *,
@@ -250,12 +245,8 @@ def check_connection(
     """Re-run the check on the stored credentials (the web page's "Check connection") and record it."""
     with client_for(session, tenant=tenant, transport=transport, settings=settings) as client:
         result, api_base = _run_check(client)
-    integration = psa_connection.integration_of(session, tenant, KIND)
-    assert integration is not None
-    if api_base:
-        integration.settings = {**integration.settings, "api_base": api_base}
-    _record(integration, result)
-    session.flush()
+    found = {"api_base": api_base} if api_base else {}
+    psa_connection.recheck(session, tenant=tenant, kind=KIND, result=result, shown=_permissions(result), found=found)
     return result
 
 

@@ -292,11 +292,6 @@ def _rights(result: ConnectionResult) -> dict[str, Any]:
     }
 
 
-def _record(integration: Integration, result: ConnectionResult) -> None:
-    integration.settings = {**(integration.settings or {}), **_rights(result)}
-    psa_connection.record(integration, result)
-
-
 def connect(
     session: Session,
     *,
@@ -371,14 +366,10 @@ def check_connection(
     settings: Settings | None = None,
 ) -> ConnectionResult:
     """Re-run the check on the stored credentials (the web page's "Check connection") and record it."""
-    integration = _integration(session, tenant)
     with client_for(session, tenant=tenant, transport=transport, settings=settings) as client:
         result, codebase = _run_check(client)
-    assert integration is not None
-    if codebase:
-        integration.settings = {**integration.settings, "codebase": codebase}
-    _record(integration, result)
-    session.flush()
+    found = {"codebase": codebase} if codebase else {}
+    psa_connection.recheck(session, tenant=tenant, kind=KIND, result=result, shown=_rights(result), found=found)
     return result
 
 

@@ -216,11 +216,6 @@ def _permissions(result: ConnectionResult) -> dict[str, Any]:
     }
 
 
-def _record(row: Integration, result: ConnectionResult) -> None:
-    row.settings = {**(row.settings or {}), **_permissions(result)}
-    psa_connection.record(row, result)
-
-
 def connect(
     session: Session,
     *,
@@ -283,12 +278,9 @@ def check_connection(
     settings: Settings | None = None,
 ) -> ConnectionResult:
     """Re-run the check on the stored application (the web page's "Check connection") and record it."""
-    row = integration(session, tenant=tenant)
     with client_for(session, tenant=tenant, transport=transport, settings=settings) as client:
         result = _run_check(client)
-    assert row is not None
-    _record(row, result)
-    session.flush()
+    psa_connection.recheck(session, tenant=tenant, kind=KIND, result=result, shown=_permissions(result), found={})
     return result
 
 

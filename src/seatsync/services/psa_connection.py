@@ -3,6 +3,7 @@ sealed secret (``connectwise_connection``, ``autotask_connection`` and ``halopsa
 
     row = integration_of(session, tenant, "autotask")
     if not checked_ok and working(row): return result      # a failed check never replaces working credentials
+    recheck(session, tenant=t, kind="autotask", result=result, shown={...}, found={"api_base": ...})  # again
     store(session, tenant=t, kind="autotask", row=row, values={...}, secret={...}, result=result, settings=s)
     row, secret = open_stored(session, tenant=t, kind="autotask", system="Autotask", settings=s)
 """
@@ -53,6 +54,19 @@ def record(row: Integration, result: Checked) -> None:
     row.checked_at = now
     if result.status is IntegrationStatus.CONNECTED and row.connected_at is None:
         row.connected_at = now
+
+
+def recheck(
+    session: Session, *, tenant: Tenant, kind: str, result: Checked, shown: dict[str, Any], found: dict[str, Any]
+) -> None:
+    """Record a check of the stored credentials on their row: ``found`` (what the check looked up again: the
+    zone's API address, the codebase) and ``shown`` (the rights it checked, for the Integrations page), then the
+    check's status (``record``)."""
+    row = integration_of(session, tenant, kind)
+    assert row is not None  # the stored credentials just opened
+    row.settings = {**(row.settings or {}), **found, **shown}
+    record(row, result)
+    session.flush()
 
 
 def working(row: Integration | None) -> bool:
@@ -129,6 +143,7 @@ __all__ = [
     "integration_of",
     "mark_broken",
     "open_stored",
+    "recheck",
     "record",
     "store",
     "working",
