@@ -264,6 +264,189 @@ def run_isolated(url: str, companies_csv: Path, users_csv: Path, rows: int) -> t
         return result
 
 
+# --- a month in a long history against the same month in a short one ------------------------------------------
+
+#: the month counted in both histories: the last of the short one (the month being billed), the middle of the long
+#: one (history on both sides of it)
+HISTORY_MONTH = BillingPeriod(2026, 6)
+#: a user's stay in days (active, perhaps a sleep, then deleted): at most 60, so no stay that began before the short
+#: history (March or earlier) reaches the counted month, and the month sees the same users in both histories
+STAY_DAYS = (1, 60)
+RUNS = 5
+
+
+def _month_start(index: int) -> datetime:
+    """The first instant of the month ``index`` months after HISTORY_MONTH's (negative: before)."""
+    months = HISTORY_MONTH.year * 12 + HISTORY_MONTH.month - 1 + index
+    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
+
+
+def steady_history(folder: Path, months: range, per_month: int, companies: int, seed: int) -> tuple[Path, Path, Path]:
+    """Companies, users and activity over ``months`` (indices around HISTORY_MONTH): ``per_month`` users arrive in
+    each month, each generated from the month's own seed, so a month's arrivals are the same in every history that
+    holds the month."""
+    folder.mkdir(parents=True, exist_ok=True)
+    companies_csv, users_csv, activity_csv = folder / "companies.csv", folder / "users.csv", folder / "activity.csv"
+    with companies_csv.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["company_id", "name", "products"])
+        for c in range(companies):
+            writer.writerow([f"C{c:05d}", f"Company {c}", "sat;phishing"])
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    with users_csv.open("w", newline="") as users, activity_csv.open("w", newline="") as acts:
+        events, activity = csv.writer(users), csv.writer(acts)
+        events.writerow(["user_id", "company_id", "email", "name", "status", "at"])
+        activity.writerow(["user_id", "kind", "at"])
+        for index in months:
+            rng = random.Random(seed * 1000 + index)
+            first, after = _month_start(index), _month_start(index + 1)
+            seconds = int((after - first).total_seconds())
+            for n in range(per_month):
+                user = f"U{index + 500:03d}{n:06d}"
+                company = f"C{rng.randrange(companies):05d}"
+                at = first + timedelta(seconds=rng.randrange(seconds))
+                end = at + timedelta(seconds=rng.randrange(STAY_DAYS[0] * 86400, STAY_DAYS[1] * 86400))
+                history = [("active", company, at)]
+                if rng.random() < 0.4:  # a sleep inside the stay, then active again
+                    nap = at + (end - at) / 3
+                    history += [("sleeping", company, nap), ("active", company, nap + (end - at) / 3)]
+                history.append(("deleted", company, end))
+                for state, comp, instant in history:
+                    events.writerow([user, comp, f"{user}@example.com", f"User {user}", state, instant.strftime(stamp)])
+                if rng.random() < 0.7:
+                    activity.writerow(
+                        [user, rng.choice(("training", "phishing")), (at + (end - at) / 2).strftime(stamp)]
+                    )
+    return companies_csv, users_csv, activity_csv
+
+
+def _backend_cpu(engine: Any) -> Any:
+    """A function giving the CPU seconds (user + system) the PostgreSQL backend of ``engine``'s one pooled
+    connection has used, read from procfs (the server runs on this machine); None on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return lambda: 0.0
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return cpu
+
+
+def history_run(url: str, files: tuple[Path, Path, Path]) -> dict[Rule, tuple[float, float, dict[str, int]]]:
+    """Import one history, then per rule: (best wall s, best CPU s: this process + the server backend, counts)."""
+    from sqlalchemy.pool import StaticPool
+
+    companies_csv, users_csv, activity_csv = files
+    engine = make_engine(url)
+    upgrade(engine)
+    with transaction(engine) as session:
+        tenant = tenants.create_tenant(session, name=f"bench {uuid.uuid4().hex[:6]}")
+    for kind, path in (
+        (ImportKind.COMPANIES, companies_csv),
+        (ImportKind.USERS, users_csv),
+        (ImportKind.ACTIVITY, activity_csv),
+    ):
+        with transaction(engine) as session, path.open("rb") as stream:
+            import_file(session, tenant=tenant, kind=kind, stream=stream, source=path.name)
+    if engine.dialect.name == "postgresql":  # (as the main run: statistics of the loaded tables)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        engine.dispose()
+        # one connection for every count, so that the backend whose CPU is read is the one that counts
+        engine = make_engine(url, poolclass=StaticPool)
+    backend = _backend_cpu(engine)
+    out = {}
+    for rule in RULES:
+        walls, counts = [], {}
+        # CPU summed over the runs (procfs counts the backend's in 10 ms ticks), wall the best run
+        mine, theirs = time.process_time(), backend()
+        for _ in range(RUNS):
+            wall = time.perf_counter()
+            with transaction(engine) as session:
+                counted = count_billable(session, tenant=tenant, period=HISTORY_MONTH, rule=rule)
+            walls.append(time.perf_counter() - wall)
+            counts = {c.company_id: c.billable_users for c in counted if c.billable_users}
+        out[rule] = (min(walls), (time.process_time() - mine + backend() - theirs) / RUNS, counts)
+    engine.dispose()
+    return out
+
+
+def _history_child(url: str, files: tuple[Path, Path, Path], queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(history_run(url, files))
+
+
+def history_isolated(url: str, files: tuple[Path, Path, Path]) -> dict[Rule, tuple[float, float, dict[str, int]]]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_history_child, args=(url, files, queue))
+    child.start()
+    while True:
+        try:
+            found: dict[Rule, tuple[float, float, dict[str, int]]] = queue.get(timeout=1)
+        except Exception:  # queue.Empty: still working, unless the child died
+            if not child.is_alive():
+                raise SystemExit(f"the history process died (exit {child.exitcode})") from None
+            continue
+        child.join()
+        return found
+
+
+def history_lengths(args: argparse.Namespace, folder: Path) -> bool:
+    """Month HISTORY_MONTH in a 36-month history (18 months before it, 17 after) against the same month in a
+    3-month one (it and the two before it), the same arrivals each month; prints the cost ratio per rule."""
+    histories = {"3 months": range(-2, 1), "36 months": range(-18, 18)}
+    files = {
+        name: steady_history(folder / name.replace(" ", "_"), months, args.per_month, args.companies, args.seed)
+        for name, months in histories.items()
+    }
+    databases = [] if args.skip_sqlite else [("sqlite", lambda name: f"sqlite:///{folder / name.replace(' ', '_')}.db")]
+    pg_dbs: list[str] = []
+    if not args.skip_pg:
+        base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+        def pg_url(name: str) -> str:
+            db = f"seatsync_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{db}"')
+            pg_dbs.append(db)
+            return f"{base}/{db}"
+
+        databases.append(("postgresql", pg_url))
+    rows = []
+    try:
+        for database, url_of in databases:
+            found = {name: history_isolated(url_of(name), files[name]) for name in histories}
+            for rule in RULES:
+                short, long = found["3 months"][rule], found["36 months"][rule]
+                rows.append((database, rule.value, short, long, short[2] == long[2]))
+            print(f"{database}: both histories counted", flush=True)
+    finally:
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            for db in pg_dbs:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    print()
+    print(
+        f"month {HISTORY_MONTH} in a 3-month and a 36-month history ({args.per_month:,} users arriving a month, "
+        f"{args.companies:,} companies; wall: best of {RUNS}; CPU: mean of {RUNS}, this process + the PostgreSQL backend); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'database':<11} {'rule':<14} {'billable':>9} {'3m wall s':>10} {'36m wall s':>11} {'x wall':>7} "
+        f"{'3m CPU s':>9} {'36m CPU s':>10} {'x CPU':>6} {'same':>5}"
+    )
+    for database, rule, short, long, same in rows:
+        print(
+            f"{database:<11} {rule:<14} {sum(long[2].values()):>9,} {short[0]:>10.3f} {long[0]:>11.3f} "
+            f"{long[0] / short[0]:>7.2f} {short[1]:>9.3f} {long[1]:>10.3f} {long[1] / max(short[1], 1e-9):>6.2f} "
+            f"{'yes' if same else 'NO':>5}"
+        )
+    return all(r[-1] for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--companies", type=int, default=10_000)
@@ -272,8 +455,16 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--per-month", type=int, default=20_000, help="history lengths: users arriving a month")
+    parser.add_argument("--skip-history", action="store_true", help="without the 3-month / 36-month comparison")
+    parser.add_argument("--history-only", action="store_true", help="only the 3-month / 36-month comparison")
     args = parser.parse_args()
 
+    if args.history_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            if not history_lengths(args, Path(tmp)):
+                sys.exit("a month's counts differ between the histories")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         companies_csv, users_csv, events = generate(folder, args.companies, args.users, args.seed)
@@ -322,6 +513,10 @@ def main() -> None:
         )
     if not all(r[-1] for r in results):
         sys.exit("counts disagree with DuckDB")
+    if not args.skip_history:
+        with tempfile.TemporaryDirectory() as tmp:
+            if not history_lengths(args, Path(tmp)):
+                sys.exit("a month's counts differ between the histories")
 
 
 if __name__ == "__main__":

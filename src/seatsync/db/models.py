@@ -120,8 +120,9 @@ class StatusEvent(Base):
     __tablename__ = "status_events"
     __table_args__ = (
         UniqueConstraint("tenant_id", "user_id", "at", "status", "company_pk", name="uq_status_events_event"),
-        # the month's count: active intervals of a tenant still open or ending after the period's start
-        Index("ix_status_events_count", "tenant_id", "status", "valid_to", "at", "company_pk", "user_id"),
+        # the month's count: per length class, active intervals of a tenant starting in a range of instants
+        # (``seatsync.services.intervals``), read from the index alone; 0023_interval_span_class
+        Index("ix_status_events_span", "tenant_id", "status", "span_class", "at", "valid_to", "company_pk", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -133,6 +134,9 @@ class StatusEvent(Base):
     rank: Mapped[int] = mapped_column(SmallInteger)
     at: Mapped[datetime] = mapped_column()
     valid_to: Mapped[datetime | None] = mapped_column()
+    #: the interval's length class (``seatsync.services.intervals.SPAN_DAYS``), NULL while it is open: what bounds a
+    #: month's count to the intervals near the month
+    span_class: Mapped[int | None] = mapped_column(SmallInteger)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -11,12 +11,13 @@ status events are stored as intervals ``[at, valid_to)``, so
 Each company is counted under its own rule (``companies.billing_rule``) or else the tenant's; a caller may ask for
 one rule for every company (``rule=``). Every count and listed user carries the rule that produced it.
 
-The interval predicates are sargable (``seatsync.services.intervals``): a count reads the intervals that overlap
-the period, not the tenant's whole history.
+The interval predicates are sargable and bounded on both sides (``seatsync.services.intervals``, by each interval's
+length class): a count reads the intervals near the period, not the tenant's history before or after it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from seatsync.db.models import Company, Tenant
 from seatsync.db.types import UTCDateTime
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Product, Rule
-from seatsync.services.intervals import overlapping_active
+from seatsync.services.intervals import overlapping_active, span_bound_names, span_bounds
 
 __all__ = [
     "BillableUser",
@@ -161,14 +162,25 @@ def _labelled(rules: Iterable[Rule], *, pairs: bool) -> str:
     return " UNION ALL ".join(selects)
 
 
+#: the instants a count's SQL may name: the period's bounds and each length class's earliest start before them
+_INSTANTS = ("start", "end", *span_bound_names("start"), *span_bound_names("end"))
+
+
 def _query(sql: str) -> TextClause:
-    instants = [bindparam(name, type_=UTCDateTime()) for name in ("start", "end") if f":{name}" in sql]
+    instants = [bindparam(name, type_=UTCDateTime()) for name in _INSTANTS if re.search(rf":{name}\b", sql)]
     return text(sql).bindparams(*instants)
 
 
 def _params(tenant: Tenant, period: BillingPeriod, forced: Rule | None) -> dict[str, object]:
     start, end = period.bounds(time_zone(tenant.time_zone))
-    return {"tenant": tenant.id, "start": start, "end": end, "tenant_rule": (forced or Rule(tenant.billing_rule)).value}
+    return {
+        "tenant": tenant.id,
+        "start": start,
+        "end": end,
+        **span_bounds("start", start),
+        **span_bounds("end", end),
+        "tenant_rule": (forced or Rule(tenant.billing_rule)).value,
+    }
 
 
 def own_rules(session: Session, *, tenant: Tenant) -> tuple[tuple[int, str], ...]:

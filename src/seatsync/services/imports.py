@@ -12,7 +12,8 @@ Every import is atomic and idempotent:
 - the content's SHA-256 is kept per tenant and kind (``import_digests``): a users or activity import equal to the
   last one of its kind is found out by hashing alone ("nothing new").
 
-After user events are merged, each touched user's status intervals (``valid_to``) are recomputed in SQL.
+After user events are merged, each touched user's status intervals (``valid_to`` and its length class,
+``span_class``) are recomputed in SQL.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from seatsync.db.models import Company, ImportDigest, Tenant
 from seatsync.db.types import utcnow
 from seatsync.domain.rules import ALL_PRODUCTS, STATUS_RANK, ActivityKind, Product, Status
 from seatsync.errors import ImportRejected, RowError
+from seatsync.services.intervals import span_class_sql, span_days_sql
 
 BATCH = 5000
 KEEP_ERRORS = 100
@@ -682,7 +684,8 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
     changed are updated and new ones are inserted with theirs, so a first load writes each row exactly once.
     """
     params = {"tenant": tenant_id, "now": _stage_instant(session)(utcnow())}
-    pg = session.get_bind().dialect.name == "postgresql"
+    dialect = session.get_bind().dialect.name
+    pg = dialect == "postgresql"
     # user details: the row with the latest instant wins, whatever order files arrive in
     session.execute(
         text(
@@ -712,6 +715,8 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
         params,
     ).first()
     _create_staging(session, "staging_merged", _MERGED_STAGING)
+    # each interval's length, computed once per row (the length class reads it once per class)
+    span_days = span_days_sql(dialect, "h.at", "LEAD(h.at) OVER w")
     if stored is None:
         # a first import of these users (none has a stored event): their histories are the file's events alone,
         # each once (a row repeating another of the file changes nothing)
@@ -720,7 +725,7 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
                    CAST(NULL AS TIMESTAMP) AS valid_to
             FROM staging_users GROUP BY user_id, company_pk, status, rank, at
         """
-        merged = session.execute(text(_MERGE.format(history=history)), params)
+        merged = session.execute(text(_MERGE.format(history=history, span_days=span_days)), params)
         result.created = cast(CursorResult[Any], merged).rowcount
     else:
         result.created = _stage_new_events(session, params)
@@ -733,7 +738,7 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
                 UNION ALL
                 SELECT NULL, line, user_id, company_pk, status, rank, at, NULL FROM staging_new
             """
-            session.execute(text(_MERGE.format(history=history)), params)
+            session.execute(text(_MERGE.format(history=history, span_days=span_days)), params)
         _drop_staging(session, "staging_new")
     # rows repeating an event (stored before, or earlier in the same file) change nothing
     result.unchanged = result.rows - result.created
@@ -744,7 +749,7 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
             session.execute(
                 text(
                     f"""
-                    UPDATE status_events SET valid_to = m.next_at
+                    UPDATE status_events SET valid_to = m.next_at, span_class = {span_class_sql("m.span_days")}
                     FROM staging_merged m
                     WHERE m.id IS NOT NULL AND status_events.id = m.id AND m.old_valid_to {differs} m.next_at
                     """
@@ -754,9 +759,11 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
         # rows reach the unique index in its order (no ORDER BY: it would sort again what is sorted)
         session.execute(
             text(
-                """
-                INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, imported_at)
-                SELECT :tenant, user_id, company_pk, status, rank, at, next_at, :now
+                f"""
+                INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, span_class,
+                                           imported_at)
+                SELECT :tenant, user_id, company_pk, status, rank, at, next_at,
+                       {span_class_sql("span_days")}, :now
                 FROM staging_merged WHERE id IS NULL
                 """
             ),
@@ -768,14 +775,15 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
 _MERGED_STAGING = (
     "id BIGINT, line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
     "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP, next_line INTEGER, next_status VARCHAR(16), "
-    "next_company_pk INTEGER"
+    "next_company_pk INTEGER, span_days DOUBLE PRECISION"
 )
 #: the touched users' histories in order (ties at one instant by rank, then company id), each event with the next
 _MERGE = """
     INSERT INTO staging_merged (id, line, user_id, company_pk, status, rank, at, old_valid_to, next_at,
-                                next_line, next_status, next_company_pk)
+                                next_line, next_status, next_company_pk, span_days)
     SELECT h.id, h.line, h.user_id, h.company_pk, h.status, h.rank, h.at, h.valid_to,
-           LEAD(h.at) OVER w, LEAD(h.line) OVER w, LEAD(h.status) OVER w, LEAD(h.company_pk) OVER w
+           LEAD(h.at) OVER w, LEAD(h.line) OVER w, LEAD(h.status) OVER w, LEAD(h.company_pk) OVER w,
+           {span_days}
     FROM ({history}) h JOIN companies c ON c.id = h.company_pk
     WINDOW w AS (PARTITION BY h.user_id ORDER BY h.at, h.rank, c.company_id)
 """
