@@ -217,21 +217,17 @@ def connect(
     )
     with client:
         result, api_base = _run_check(client)
-    integration = psa_connection.integration_of(session, tenant, KIND)
-    if result.status is not IntegrationStatus.CONNECTED and psa_connection.working(integration):
-        result.kept_previous = True
-        result.reason = f"{result.reason}; the working credentials stored before were kept"
-        return result
-    psa_connection.store(
+    if not psa_connection.store_checked(
         session,
         tenant=tenant,
         kind=KIND,
-        row=integration,
         values={"zone_url": origin, "username": client.username, "api_base": api_base, **_permissions(result)},
         secret={"secret": secret.strip(), "integration_code": integration_code.strip()},
         result=result,
         settings=settings,
-    )
+    ):
+        result.kept_previous = True
+        result.reason = f"{result.reason}; the working credentials stored before were kept"
     return result
 
 

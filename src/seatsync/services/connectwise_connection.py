@@ -332,19 +332,11 @@ def connect(
     )
     with client:
         result, codebase = _run_check(client)
-    integration = _integration(session, tenant)
-    if psa_connection.working(integration) and result.status is not IntegrationStatus.CONNECTED:
-        result.stored = False
-        return result
-    # choices made on other pages (the catalog products) outlive a reconnect
-    kept = {k: v for k, v in ((integration.settings if integration else None) or {}).items() if k in KEPT_SETTINGS}
-    psa_connection.store(
+    result.stored = psa_connection.store_checked(
         session,
         tenant=tenant,
         kind=KIND,
-        row=integration,
         values={
-            **kept,
             "site": client.origin,
             "company_id": client.company_id,
             "client_id": client_id,
@@ -354,6 +346,7 @@ def connect(
         secret={"public_key": public_key.strip(), "private_key": private_key.strip()},
         result=result,
         settings=settings,
+        kept=KEPT_SETTINGS,  # choices made on other pages (the catalog products) outlive a reconnect
     )
     return result
 

@@ -252,21 +252,17 @@ def connect(
         options=dict(client_options or {}),
     ) as client:
         result = _run_check(client)
-    row = integration(session, tenant=tenant)
-    if result.status is not IntegrationStatus.CONNECTED and psa_connection.working(row):
-        result.stored = False
-        result.reason = f"{result.reason}; the new credentials were not stored, the working ones are kept"
-        return result
-    psa_connection.store(
+    if not psa_connection.store_checked(
         session,
         tenant=tenant,
         kind=KIND,
-        row=row,
         values={**stored, **_permissions(result)},
         secret={"client_secret": client_secret.strip()},
         result=result,
         settings=settings,
-    )
+    ):
+        result.stored = False
+        result.reason = f"{result.reason}; the new credentials were not stored, the working ones are kept"
     return result
 
 

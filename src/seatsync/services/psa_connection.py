@@ -5,6 +5,7 @@ sealed secret (``connectwise_connection``, ``autotask_connection`` and ``halopsa
     if not checked_ok and working(row): return result      # a failed check never replaces working credentials
     recheck(session, tenant=t, kind="autotask", result=result, shown={...}, found={"api_base": ...})  # again
     store(session, tenant=t, kind="autotask", row=row, values={...}, secret={...}, result=result, settings=s)
+    stored = store_checked(session, tenant=t, kind="autotask", values={...}, ...)  # the two lines above in one
     row, secret = open_stored(session, tenant=t, kind="autotask", system="Autotask", settings=s)
 """
 
@@ -97,6 +98,38 @@ def store(
     return row
 
 
+def store_checked(
+    session: Session,
+    *,
+    tenant: Tenant,
+    kind: str,
+    values: dict[str, Any],
+    secret: dict[str, str],
+    result: Checked,
+    settings: Settings,
+    kept: tuple[str, ...] = (),
+) -> bool:
+    """``store`` new credentials after their check, unless the check failed and the tenant's stored credentials
+    work: a failed check never replaces working credentials (returns False, nothing changed). Without working
+    ones they are stored even when broken, so the operator can fix the rights and check again. ``kept``: the
+    stored settings a reconnect keeps (choices made on other pages)."""
+    row = integration_of(session, tenant, kind)
+    if result.status is not IntegrationStatus.CONNECTED and working(row):
+        return False
+    before = {k: v for k, v in ((row.settings if row else None) or {}).items() if k in kept}
+    store(
+        session,
+        tenant=tenant,
+        kind=kind,
+        row=row,
+        values={**before, **values},
+        secret=secret,
+        result=result,
+        settings=settings,
+    )
+    return True
+
+
 def open_stored(
     session: Session, *, tenant: Tenant, kind: str, system: str, settings: Settings
 ) -> tuple[Integration, dict[str, Any]]:
@@ -146,5 +179,6 @@ __all__ = [
     "recheck",
     "record",
     "store",
+    "store_checked",
     "working",
 ]
