@@ -94,11 +94,15 @@ class Company(Base):
 
 
 class User(Base):
+    """A user's details. Only the importer writes these rows, for the tenant it imports for, and tenants are never
+    deleted: so no foreign key to tenants (on PostgreSQL its trigger locked the tenant row again for every user
+    upserted, about a third of an import's users upsert; 0024_users_without_tenant_key)."""
+
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column()
     user_id: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(300), default="")
