@@ -153,7 +153,7 @@ class AutotaskClient:
         path = urlsplit(url).path
         budget = self.budget if endpoint_of(path) not in _OUTSIDE_BUDGET else None
         if budget is not None:
-            budget.before_request(self.threshold_information)
+            budget.before_request(self._threshold_once)
         try:
             with self.slots.for_path(path):
                 yield
@@ -242,6 +242,17 @@ class AutotaskClient:
     def threshold_information(self) -> ThresholdInformation:
         """The MSP's hourly request count across every integration (this read is outside the budget)."""
         response = self._send("GET", "/ThresholdInformation", record="the request threshold")
+        return self._parse(ThresholdInformation, self._json(response), "threshold information")
+
+    def _threshold_once(self) -> ThresholdInformation:
+        """The budget's read: one attempt, never retried by the policy (each attempt counts at Autotask and the
+        budget keeps room for exactly one request a read; it takes a failed read as the hour still used)."""
+        response = self._http.send_once(
+            "GET",
+            self.api_base + "/ThresholdInformation",
+            headers=self._headers(write=False),
+            record="the request threshold",
+        )
         return self._parse(ThresholdInformation, self._json(response), "threshold information")
 
     # -- generic calls --------------------------------------------------------------------------------
