@@ -73,12 +73,15 @@ class HourlyBudget:
     The accounting that keeps the MSP under the share exactly:
 
     - ``read`` must send one request, never retried (each attempt would count at Autotask): a failed or lost
-      read is one request of the reserve spent, and the last reading stands (while waiting, the share is taken
-      as still used: the budget waits on and reads again after ``wait_seconds``).
+      read is one request of the reserve spent, and the last reading stands: while waiting the share is taken
+      as still used (the budget waits on and reads again after ``wait_seconds``; without any reading there is no
+      room); otherwise the last reading plus every request since still counts seatsync's own, and the next
+      check is a check interval later.
     - The reserve is spent by every read since the last reading that showed room for the next request: that
       reading counted every earlier read, so it refills the reserve. Requests are only admitted while the last
       reading, plus every request admitted since, leaves room; so Autotask's count is at most the share less the
-      reserve, plus the reads of the reserve.
+      reserve, plus the reads of the reserve (other integrations' requests are theirs: when they alone fill the
+      share, a wait's reads still add at most the reserve).
     - With the reserve used up (waits that failed to read, a push stopped after ``max_wait`` and started again)
       the budget reads nothing: it waits, without reading, until its oldest reads have left Autotask's rolling
       window (``requestThresholdTimeframe``; the window is measured by the budget's own waits, never a clock, so
