@@ -531,24 +531,11 @@ class ConnectWiseClient:
     ) -> M:
         """A creation that is not idempotent: after an answer that may have been lost (a timeout, a dropped
         connection, a 5xx), ``find`` looks for the record first, and one found is taken as this creation."""
-        found = self._once_or_found(post, find)
+        found = self._http.once_or_found(post, lambda: self._look(find))
         return found if not isinstance(found, httpx.Response) else self._parse(model, self._json(found), what, found)
 
-    def _once_or_found(self, post: Callable[[], httpx.Response], find: Callable[[], M | None]) -> httpx.Response | M:
-        """``post`` (a request sent with ``idempotent=False``: repeated inside only when it cannot have landed),
-        under the shared retry policy: each attempt after the first looks for what an earlier one may have
-        created, its answer lost, before posting again."""
-        for attempt in self._http.attempts():
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    existing = self._look(find, attempt.retry_state)
-                    if existing is not None:
-                        return existing
-                return post()
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
-
     @staticmethod
-    def _look(find: Callable[[], M | None], state: Any) -> M | None:
+    def _look(find: Callable[[], M | None]) -> M | None:
         """``find()`` after an attempt whose answer was lost; when the look itself fails, whether the creation
         happened is unknown: ``AmbiguousAnswer`` (never a blind second creation)."""
         try:
@@ -556,10 +543,8 @@ class ConnectWiseClient:
         except AuthenticationFailed:
             raise
         except ConnectorError as exc:
-            lost = state.outcome.exception() if state.outcome is not None else None
-            first = f" ({lost.message})" if isinstance(lost, ConnectorError) else ""
             raise AmbiguousAnswer(
-                f"the answer to a creation was lost{first} and looking for what it created failed: {exc.message}; "
+                f"the answer to a creation was lost and looking for what it created failed: {exc.message}; "
                 "it may have been created",
                 system=SYSTEM,
                 method=exc.method,
