@@ -64,6 +64,17 @@ def _flash(html: str) -> str | None:
     return f"{found.group(1)}: {found.group(2).strip()}" if found else None
 
 
+def _map_first_company(client: TestClient, target: str, company: str, csrf: str) -> None:
+    """Map the company to the PSA's first company (the switch keeps the chain above the item)."""
+    level = "client" if target == "halopsa" else "company"
+    found = client.get(f"/api/v1/mapper/{target}/choices/{level}", params={"q": "Acme"})
+    assert found.status_code == 200 and found.json(), (target, found.text)
+    field, url = {"connectwise": ("cw_company_id", "/api/v1/mappings/"), "autotask": ("at_company_id", "/api/v1/autotask/mappings/"),
+                  "halopsa": ("client_id", "/api/v1/halopsa/mappings/")}[target]  # fmt: skip
+    saved = client.put(url + company, json={field: int(found.json()[0]["id"])}, headers={"X-CSRF-Token": csrf})
+    assert saved.status_code == 200, (target, saved.text)
+
+
 def _page_form_routes(client: TestClient) -> set[str]:
     return {
         route.path
@@ -159,6 +170,16 @@ def test_every_form_action_redirects_to_a_page_and_a_reload_sends_nothing(
     assert '<option value="2" >Billing</option>' in client.get(boards).text
     post("/integrations/tickets/{target}/board", {"board_id": "2"}, path="/integrations/tickets/connectwise/board",
          to=integrations, said="ok: Tickets now go to the service board Billing.")  # fmt: skip
+
+    # a mapper row's "Bill products separately" and back, on every PSA's mapper: back to the same page
+    seeded = {"connectwise": "a-001", "autotask": "a-001", "halopsa": "a-001"}
+    for target, company in seeded.items():
+        page = f"/{target}/billing?filter=all"
+        _map_first_company(client, target, company, csrf)
+        post("/{target}/billing/products", {"company_id": company, "mode": "separate", "back": page},
+             path=f"/{target}/billing/products", to=page, said="ok: Acme Corp: each product has its own")  # fmt: skip
+        post("/{target}/billing/products", {"company_id": company, "mode": "together", "back": page},
+             path=f"/{target}/billing/products", to=page, said="ok: Acme Corp: one")  # fmt: skip
 
     run_id = held(world)
     post("/approvals/{run_id}", {"action": "reject-all"}, path=f"/approvals/{run_id}", to="/approvals",

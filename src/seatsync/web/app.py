@@ -150,7 +150,7 @@ def create_app(
     app.add_exception_handler(SeatsyncError, _seatsync_error)
     app.add_middleware(SecurityHeaders)
 
-    from seatsync.web import autotask_pages, catalog_pages, halopsa_pages, operator_pages, pages
+    from seatsync.web import autotask_pages, catalog_pages, halopsa_pages, operator_pages, pages, product_items_pages
     from seatsync.web.api import router as api_router
     from seatsync.web.api.routes import metrics as metrics_routes
 
@@ -160,6 +160,7 @@ def create_app(
     app.include_router(operator_pages.router)  # Operators
     app.include_router(autotask_pages.router)  # Integrations › Autotask
     app.include_router(halopsa_pages.router)  # Integrations › HaloPSA
+    app.include_router(product_items_pages.router)  # a mapper row's "Bill products separately"
     app.include_router(metrics_routes.router)  # /metrics (Prometheus)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -136,6 +136,7 @@ def autotask_mapper_view(
     connection = at_routes.connection_out(db, tenant)
     return mapper_page_response(
         request,
+        db=db,
         layout=LAYOUT,
         tenant=tenant,
         rows=cells,

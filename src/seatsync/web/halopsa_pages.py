@@ -165,6 +165,7 @@ def halopsa_mapper_view(
     connection = halo_routes.connection_out(db, tenant)
     return mapper_page_response(
         request,
+        db=db,
         layout=halo_mapper.LAYOUT,
         tenant=tenant,
         rows=rows,

@@ -4,6 +4,7 @@ enhances them (saving a mapping at once, live push progress)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,9 +17,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
+from seatsync.db.models import Company
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import MonthlySchedule
@@ -378,6 +381,7 @@ def mapper_view(
     connection = cw_routes.connection_out(db, tenant, row=integration)
     return mapper_page_response(
         request,
+        db=db,
         layout=cw_mapper.LAYOUT,
         tenant=tenant,
         rows=rows,
@@ -401,6 +405,7 @@ def mapper_view(
 def mapper_page_response(
     request: Request,
     *,
+    db: Session,
     layout: MapperLayout,
     tenant: TenantRow,
     rows: list[RowCells],
@@ -427,6 +432,21 @@ def mapper_page_response(
     if period < current and period not in periods:
         periods.append(period)
     labels = {**FILTER_LABELS, Filter.DRIFT: f"Changed in {layout.name}"}
+    csrf = None
+    if admin and rows:
+        # only an admin's rows offer "Bill products separately": the companies of this page with both products
+        both = set(
+            db.scalars(
+                select(Company.id).where(
+                    Company.id.in_([r.pk for r in rows]),
+                    Company.products.contains("sat"),
+                    Company.products.contains("phishing"),
+                )
+            )
+        )
+        rows = [replace(r, both_products=True) if r.pk in both else r for r in rows]
+        csrf = getattr(getattr(request.state, "principal", None), "csrf_token", None)
+    back = layout.path + ("?" + request.url.query if request.url.query else "")
     return page(
         request,
         "mapper.html",
@@ -435,7 +455,7 @@ def mapper_page_response(
             "layout": layout,
             "tenant": tenant,
             "rows": rows,
-            "rows_html": render_rows(layout, rows, admin=admin),
+            "rows_html": render_rows(layout, rows, admin=admin, csrf=csrf, back=back),
             "period": str(period),
             "periods": periods,
             "q": q,

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 PRODUCT_LABELS = {"": "", "sat": "Training", "phishing": "Phishing"}
 
 
+def switch_label(apart: bool) -> str:
+    """What a row's switch between one item for all products and one per product says (docs say the same)."""
+    return "One item for all products" if apart else "Bill products separately"
+
+
 @dataclass(frozen=True, slots=True)
 class Level:
     """One choice of the chain."""
@@ -178,6 +183,13 @@ class RowCells:
     saved_date: str
     saved_title: str
     extras: tuple[Markup, ...] = field(default=())
+    #: the company subscribes to both products: an admin's row offers to bill them apart (or together again)
+    both_products: bool = False
+
+    @property
+    def apart(self) -> bool:
+        """The company's products are billed on separate items (the item level has one cell per product)."""
+        return bool(self.choices and any(c.product for c in self.choices[-1]))
 
     @property
     def mapped(self) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from seatsync.web.mappers.base import ChoiceCell, MapperLayout, RowCells, StatusCell
+from seatsync.web.mappers.base import ChoiceCell, MapperLayout, RowCells, StatusCell, switch_label
 
 
 def _attr(name: str, value: str) -> str:
@@ -48,12 +48,33 @@ def _status(s: StatusCell) -> str:
     )
 
 
-def render_rows(layout: MapperLayout, rows: Sequence[RowCells], *, admin: bool) -> Markup:
+def _switch(layout: MapperLayout, v: RowCells, csrf: str, back: str) -> str:
+    """An admin's "Bill products separately" / "One item for all products" form (post/redirect/get)."""
+    return (
+        f'<form method="post" action="/{layout.target}/billing/products" class="products-switch">'
+        f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'
+        f'<input type="hidden" name="company_id" value="{escape(v.company_id)}">'
+        f'<input type="hidden" name="mode" value="{"together" if v.apart else "separate"}">'
+        f'<input type="hidden" name="back" value="{escape(back)}">'
+        f'<button type="submit" class="small link-plain" aria-describedby="n{v.pk}">{switch_label(v.apart)}</button>'
+        "</form>"
+    )
+
+
+def render_rows(
+    layout: MapperLayout, rows: Sequence[RowCells], *, admin: bool, csrf: str | None = None, back: str = ""
+) -> Markup:
+    """``csrf`` (an admin's): rows of companies with both products get the switch between one item and one per
+    product; ``back`` is the page it returns to."""
     readonly = "" if admin else " readonly"
     out: list[str] = []
     for v in rows:
+        switch = _switch(layout, v, csrf, back or layout.path) if admin and csrf and v.both_products else ""
+        # the switch sits under the item choices it changes (not in the row's heading, which names every box)
         cells = "".join(
-            "\n<td>" + "".join(_choice(layout, level, v.pk, c, readonly) for c in column)
+            "\n<td>"
+            + "".join(_choice(layout, level, v.pk, c, readonly) for c in column)
+            + (switch if level == len(v.choices) - 1 else "")
             for level, column in enumerate(v.choices)
         )
         extras = "".join(f"\n<td>{x}" for x in v.extras)
