@@ -6,7 +6,13 @@ answers and the client's timeout, so the test takes seconds; the proportions are
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
 
 from seatsync.connectors.connectwise import ConnectWiseClient
 from seatsync.connectors.http import RetryPolicy
@@ -95,19 +101,86 @@ def test_500_updates_with_faults_and_rate_limit_apply_exactly_once() -> None:
     assert violations_of_retry_after(requests) == []
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # "send", "answer" or "sleep", as the client under test did it
+    thread: int
+    at: float  # time.monotonic() in the client
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class Timeline(httpx.BaseTransport):
+    """The client's own send and answer times (its transport) and its sleeps, per thread: load can only
+    stretch them, never make an honoured Retry-After look early."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def _add(self, kind: str, status: int | None = None, retry_after: float | None = None) -> None:
+        with self._lock:
+            self.events.append(Event(kind, threading.get_ident(), time.monotonic(), status, retry_after))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._add("send")
+        response = self.inner.handle_request(request)
+        after = response.headers.get("Retry-After")
+        self._add("answer", status=response.status_code, retry_after=float(after) if after else None)
+        return response
+
+    def sleep(self, seconds: float) -> None:
+        self._add("sleep")
+        time.sleep(seconds)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def early_sends(events: list[Event]) -> list[str]:
+    """Sends the client made before a 429's Retry-After was over, on the client's clock. The thread that got the
+    429 may send nothing until Retry-After after the answer; another thread, nothing once it has begun a request
+    after the 429's thread started holding off (a request it had begun before may still go out: it is in flight)."""
+    found = []
+    for refused in (e for e in events if e.kind == "answer" and e.status == 429):
+        assert refused.retry_after is not None
+        until = refused.at + refused.retry_after - 1e-3
+        # the 429's thread starts holding off at its first sleep after it (none: it never held off at all)
+        held = next(
+            (e.at for e in events if e.kind == "sleep" and e.thread == refused.thread and e.at >= refused.at), math.inf
+        )
+        for index, send in enumerate(events):
+            if send.kind != "send" or not refused.at < send.at < until:
+                continue
+            previous = next(
+                (e for e in reversed(events[:index]) if e.thread == send.thread and e.kind == "answer"), None
+            )
+            if send.thread == refused.thread or (previous is not None and previous.at > held):
+                found.append(
+                    f"429 answered at {refused.at:.3f} (Retry-After {refused.retry_after}), sent at {send.at:.3f}"
+                )
+    return found
+
+
 def test_every_429_is_honoured_even_by_a_client_set_too_fast() -> None:
     sandbox = ConnectWiseSandbox(seed="demo", rate_limit=20, rate_window_seconds=1.0)
+    timeline = Timeline()
     with BackgroundServer(create_app(sandbox)) as server:
         client = _client(
-            server.url, rate_limiter=Unlimited(), concurrency=4, retry=RetryPolicy(max_rate_limit_waits=50)
+            server.url,
+            rate_limiter=Unlimited(),
+            concurrency=4,
+            retry=RetryPolicy(max_rate_limit_waits=50),
+            transport=timeline,
+            sleep=timeline.sleep,
         )
         with client, ThreadPoolExecutor(4) as pool:
             client.base_url  # noqa: B018
             found = list(pool.map(lambda _: client.get_addition(100, 1001).id, range(60)))
     assert found == [1001] * 60
-    requests = list(sandbox.requests)
-    refused = [r for r in requests if r.status == 429]
+    refused = [e for e in timeline.events if e.kind == "answer" and e.status == 429]
     assert refused, "the client was set faster than the sandbox's limit, so some requests must be refused"
-    assert all(r.retry_after and r.retry_after <= 1.0 for r in refused)
-    assert violations_of_retry_after(requests) == []
-    assert sum(r.status == 200 for r in requests) == 60
+    assert all(e.retry_after and e.retry_after <= 1.0 for e in refused)
+    assert early_sends(timeline.events) == []
+    assert sum(e.kind == "answer" and e.status == 200 for e in timeline.events) == 60 + 1  # and the codebase
