@@ -32,7 +32,9 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> BackgroundServer:
+    def start(self, timeout: float = 60.0) -> BackgroundServer:
+        # an upper bound only (it polls the server's state, and stops at once if the thread died): a loaded
+        # machine may take seconds to start one
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
