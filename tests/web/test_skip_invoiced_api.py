@@ -54,3 +54,30 @@ def test_a_target_that_cannot_honour_it_answers_422(admin: TestClient, connected
         assert refused.status_code == 422, refused.text
         assert f"a {target} push cannot honour skip invoiced" in refused.json()["detail"]
     assert admin.get("/api/v1/pushes").json() == []
+
+
+def test_approving_rows_of_a_run_that_skipped_invoiced_periods_keeps_skipping(
+    admin: TestClient, connected: BackgroundServer, cw_sandbox: ConnectWiseSandbox
+) -> None:
+    """Held by a run with skip_invoiced, Acme's row is approved after ConnectWise invoiced the period: the approval's
+    push skips it as its run would have (nothing written), instead of setting the quantity on an invoiced period."""
+    agreement, addition = _map_acme(admin)
+    cw_sandbox.additions[addition]["quantity"] = 1000  # far from the count: over any threshold
+    schedule = {"day": "5", "at": "06:00", "period": "previous", "approve_above_seats": 1}
+    assert admin.put("/api/v1/schedules/connectwise", json=schedule).status_code == 200
+    started = admin.post("/api/v1/pushes", json={"period": "2026-10", "skip_invoiced": True})
+    assert started.status_code == 202, started.text
+    held = wait_for_run(admin, started.json()["run_id"])
+    assert held["skip_invoiced"] is True
+    waiting = admin.get("/api/v1/approvals").json()
+    assert any(r["company_id"] == "a-001" for run in waiting for r in run["rows"]), waiting
+
+    cw_sandbox.agreements[agreement].update(nextInvoiceDate="2026-12-01T00:00:00Z", prorateFlag=True)
+    approved = admin.post(f"/api/v1/approvals/{held['id']}/approve", json={"company_ids": ["a-001"]})
+    assert approved.status_code == 200, approved.text
+    sent = wait_for_run(admin, approved.json()["run_id"])
+    assert sent["skip_invoiced"] is True and sent["succeeded"] == 0
+    detail = admin.get(f"/api/v1/pushes/{sent['id']}", params={"results": "true"}).json()
+    row = next(r for r in detail["results"] if r["company_id"] == "a-001")
+    assert row["outcome"] == "skipped" and "period already invoiced" in row["reason"]
+    assert cw_sandbox.additions[addition]["quantity"] == 1000

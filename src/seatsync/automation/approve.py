@@ -17,7 +17,9 @@ def push_here(settings: Settings, *, clock: push_engine.Clock | None = None) -> 
 
     def send(engine: Engine, request: ApprovedRows) -> int:
         options = PushOptions(
-            BillingPeriod.parse(request.period), started_by=approval_started_by(request.by, request.held_run_id)
+            BillingPeriod.parse(request.period),
+            started_by=approval_started_by(request.by, request.held_run_id),
+            skip_invoiced=request.skip_invoiced,  # the options of the run that held the rows
         )
         return push_engine.push(
             engine, tenant_id=request.tenant_id, target=request.target, options=options, settings=settings, clock=clock

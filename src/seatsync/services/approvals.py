@@ -74,6 +74,9 @@ class ApprovedRows:
     rows: tuple[WaitingRow, ...]
     #: who approved; the push says ``"<by> (approval of run N)"``
     by: str
+    #: the held run left out rows whose period is already invoiced: the approved rows' push does too, so an
+    #: approval never sends what the run that held them chose to skip
+    skip_invoiced: bool = False
 
 
 #: pushes the approved rows; the id of the run it started (None when nothing needed sending)
@@ -217,7 +220,9 @@ def approve(
         rows = _chosen(session, tenant=tenant, run_id=run_id, company_ids=company_ids)
         run = get_run(session, tenant_id=tenant_id, run_id=run_id)
         _record(session, tenant=tenant, rows=rows, decision=Decision.APPROVED, by=by)
-        request = ApprovedRows(tenant_id, run.target, run.period, run.id, tuple(rows), by)
+        request = ApprovedRows(
+            tenant_id, run.target, run.period, run.id, tuple(rows), by, skip_invoiced=bool(run.skip_invoiced)
+        )
     sent = send(engine, request)
     if sent is not None:
         with transaction(engine) as session:

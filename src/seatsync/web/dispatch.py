@@ -145,6 +145,7 @@ def dispatched(state: AppState) -> Sender:
             target=request.target,
             period=BillingPeriod.parse(request.period),
             started_by=approval_started_by(request.by, request.held_run_id),
+            skip_invoiced=request.skip_invoiced,
         )
 
     return send
