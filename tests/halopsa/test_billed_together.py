@@ -82,6 +82,9 @@ def test_two_companies_billed_together_on_one_subscription_get_their_sum(engine:
             "billed together with h-001 (1): 3 + 1 = 4" in said or "billed together with h-003 (3): 1 + 3 = 4" in said
         )
         assert sandbox.request_counts["POST /api/SoftwareLicence"] == 2  # h-001's and h-002's: the sum once
+        # the note written with the sum lists every company's line that makes it up, whichever company pushed
+        notes = sandbox.licences[shared]["notes"] or ""
+        assert "seatsync 2026-10: 4 billable users (h-001 1, h-003 3), report sha256 " in notes, notes
         sandbox.clear_log()
         again = _push(engine, tenant_id)
         assert {r.outcome for r in again.values()} == {"unchanged"}  # the sum is found right: no drift, no post

@@ -90,6 +90,9 @@ class ItemSum:
     total: int | None = None
     note: str | None = None
     error: str | None = None
+    #: every row billed together on the item (this one included), as (label, count) by label: the lines a
+    #: target's evidence lists under the sum; empty when the item is the row's alone
+    members: tuple[tuple[str, int], ...] = ()
 
     def quantity(self, own: int) -> int:
         return own if self.total is None else self.total
@@ -105,7 +108,9 @@ def item_sums(shares: Iterable[ItemShare]) -> dict[Key, ItemSum]:
         elif found.error is not None:
             out[key] = ItemSum(found.total, None, found.error)
         else:
-            out[key] = ItemSum(found.total, found.describe(rows[key]))
+            own = rows[key]
+            members = tuple(sorted((p.label or str(p.key), p.count) for p in (own, *found.partners)))
+            out[key] = ItemSum(found.total, found.describe(own), members=members)
     return out
 
 

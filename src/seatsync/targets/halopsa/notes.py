@@ -17,8 +17,15 @@ _LINE = re.compile(r"^seatsync (\d{4}-\d{2}): ")
 __all__ = ["KEEP", "evidence_line", "evidence_periods", "with_evidence"]
 
 
-def evidence_line(*, period: str, count: int, sha256: str, rule: str | None = None) -> str:
+def evidence_line(
+    *, period: str, count: int, sha256: str, rule: str | None = None, members: tuple[tuple[str, int], ...] = ()
+) -> str:
+    """``members``: the companies billed together on the subscription, (company, count) each; the line lists them
+    all (the count is their sum), whichever of them pushed: ``seatsync 2026-11: 10 billable users (acme 7, beta 3),
+    report sha256 ...``."""
     users = f"{count} billable user{'' if count == 1 else 's'}"
+    if members:
+        users += " (" + ", ".join(f"{label} {n}" for label, n in members) + ")"
     under = f" (rule {rule})" if rule else ""
     return f"seatsync {period}: {users}{under}, report sha256 {sha256[:12]}"
 

@@ -272,7 +272,7 @@ def _push_one(client: HaloPSAClient, t: Task, options: PushOptions) -> RowResult
         return _result(t, plan, Outcome.UNCHANGED, after=licence.count, confirmed=licence.count)
     if options.dry_run:
         return _result(t, plan, Outcome.PLANNED, after=t.count, reason=_said(plan.reason, t))
-    line = evidence_line(period=t.period, count=t.count, sha256=t.report.sha256)
+    line = evidence_line(period=t.period, count=t.count, sha256=t.report.sha256, members=t.shared.members)
     ids = {"psa_company_id": str(licence.client_id) if licence.client_id is not None else None}
     intent = Intent(t.company.pk, t.product, plan.current, float(t.count), t.billable, t.report.sha256)
     intents.declare(intent.with_item({**ids, "item_id": str(licence.id)}))
