@@ -11,6 +11,7 @@ from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.monthly import MonthlySchedule
+from seatsync.domain.periods import shown_instant, time_zone
 from seatsync.errors import InvalidField, UserInputError
 from seatsync.services import approvals, automation
 from seatsync.services import tenants as tenant_service
@@ -75,7 +76,7 @@ def schedule_show(tenant_slug: str, fmt: str) -> None:
                 p.schedule.day_text if p.schedule else "off",
                 p.schedule.at if p.schedule else "",
                 p.schedule.period if p.schedule else "",
-                p.next_push.strftime("%Y-%m-%d %H:%M %Z") if p.next_push else "",
+                shown_instant(p.next_push, time_zone(tenant.time_zone)) if p.next_push else "",
                 p.threshold.describe(),
             )
             for p in plans

@@ -9,7 +9,7 @@ import click
 from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
-from seatsync.domain.periods import BillingPeriod, time_zone
+from seatsync.domain.periods import BillingPeriod, shown_instant, time_zone
 from seatsync.domain.rules import Rule
 from seatsync.services import billing
 from seatsync.services import tenants as tenant_service
@@ -174,9 +174,11 @@ def company_archive(tenant_slug: str, company_id: str, at_text: str | None) -> N
     with transaction(app_context().engine) as session:
         t = tenant_service.get_tenant(session, slug=tenant_slug)
         done = archive_company(session, tenant=t, company_id=company_id, at=at)
-        period = BillingPeriod.containing(at, time_zone(t.time_zone))
+        zone = time_zone(t.time_zone)
+        period = BillingPeriod.containing(at, zone)
+        when = shown_instant(at, zone)
         click.echo(
-            f"company {done.company_id} archived at {at.isoformat()}: pushed for {period}, skipped from {period.next()} on"
+            f"company {done.company_id} archived at {when}: pushed for {period}, skipped from {period.next()} on"
         )
 
 
@@ -185,7 +187,6 @@ def company_archive(tenant_slug: str, company_id: str, at_text: str | None) -> N
 @database_option
 def operator_list(tenant_slug: str) -> None:
     """List the tenant's operators: email, role, created (in the tenant's zone)."""
-    from seatsync.domain.periods import shown_instant, time_zone
 
     with transaction(app_context().engine) as session:
         t = tenant_service.get_tenant(session, slug=tenant_slug)

@@ -8,6 +8,7 @@ import click
 from seatsync.cli.context import app_context, database_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
+from seatsync.domain.periods import shown_instant, time_zone
 from seatsync.notify import WebhookFormat
 from seatsync.services import notifications
 from seatsync.services import tenants as tenant_service
@@ -78,7 +79,7 @@ def notify_list(tenant_slug: str, deliveries: bool, fmt: str) -> None:
             rows = [
                 (
                     d.id,
-                    d.created_at.isoformat(" ", "seconds"),
+                    shown_instant(d.created_at, time_zone(tenant.time_zone)),
                     d.channel,
                     d.event,
                     d.status,
