@@ -129,7 +129,8 @@ def test_cli_schedule_and_reject(database_url: str, engine: Engine) -> None:
     shown = run("schedule", "show", "--tenant", tenant.slug, "--format", "csv").splitlines()
     assert shown[0] == "target,day,at,period,next_push,approval"
     assert re.fullmatch(
-        r"connectwise,last,18:30,current,\d{4}-\d{2}-\d{2} 18:30 America/Chicago,more than 20% or more than 5 seats", shown[1]
+        r"connectwise,last,18:30,current,\d{4}-\d{2}-\d{2} 18:30 America/Chicago,more than 20% or more than 5 seats",
+        shown[1],
     )
     assert shown[2] == "autotask,off,,,,no threshold"
     assert shown[4].startswith("gradient,1,00:00,previous,")  # the default

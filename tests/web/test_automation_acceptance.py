@@ -282,8 +282,14 @@ def test_a_month_end_configured_from_the_web(
 
         # a push by hand asks first: Gradient's "Push now" names the rows over the threshold (counts of 3)
         push_now = {"csrf_token": csrf, "target": "gradient", "period": "2026-10"}
-        question = app_client.post("/integrations/push", data=push_now)
+        asked = app_client.post("/integrations/push", data=push_now, follow_redirects=False)
+        assert asked.status_code == 303  # post/redirect/get: the question is a page of its own
+        assert asked.headers["location"] == "/integrations/push/ask?target=gradient&period=2026-10"
+        runs_before = run_count(world)
+        question = app_client.get(asked.headers["location"])
         assert question.status_code == 200 and 'id="push-question"' in question.text
+        again = app_client.get(asked.headers["location"])  # a reload asks again and sends nothing
+        assert 'id="push-question"' in again.text and run_count(world) == runs_before
         assert question.text.count('<tr class="over-threshold">') == 4 and "Send these 4 changes too" in question.text
         r = app_client.post(
             "/integrations/push",
@@ -304,3 +310,8 @@ def test_a_month_end_configured_from_the_web(
     assert runs[-1].approved_over_threshold and {r.status for r in runs[4:]} == {"succeeded"}
     for run in runs:
         assert f"/history/{run.id}" in listed
+
+
+def run_count(world: World) -> int:
+    with transaction(world.engine) as session:
+        return len(list(session.scalars(select(PushRun.id))))

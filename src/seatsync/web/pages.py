@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
@@ -654,8 +654,8 @@ def push_now_submit(
             question = over_threshold_question(db, tenant, target=str(target), period=chosen, state=state)
         except SeatsyncError as exc:
             return _failed(request, db, tenant, at, exc)
-        if question is not None:
-            return integrations_page(request, db, tenant, at, push_question=question)
+        if question is not None:  # post/redirect/get: a reload of the question reads again, sends nothing
+            return redirect(f"/integrations/push/ask?{urlencode({'target': target, 'period': str(chosen)})}")
     db.commit()  # end this request's transaction (and its SQLite write lock) before the push starts
     try:
         get_target(target)  # an unknown key is refused with the known ones named
@@ -672,6 +672,28 @@ def push_now_submit(
             request, db, tenant, at, flash=str(exc), flash_kind="error", status_code=status_for(exc)
         )
     return redirect(f"/history/{run_id}" if run_id else "/history")
+
+
+@router.get("/integrations/push/ask")
+def push_now_question(
+    request: Request,
+    principal: AdminOperator,
+    tenant: Tenant,
+    db: DbSession,
+    state: State,
+    at: Now,
+    target: Annotated[str, Query(min_length=1, max_length=40)],
+    period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+) -> Response:
+    """What "push now" asks, as a page of its own: the rows over the threshold, read again on each visit."""
+    try:
+        get_target(target)
+        question = over_threshold_question(db, tenant, target=target, period=BillingPeriod.parse(period), state=state)
+    except SeatsyncError as exc:
+        return _failed(request, db, tenant, at, exc)
+    if question is None:
+        return _done(f"No row of the {period} push goes over the approval threshold now: push it from here.")
+    return integrations_page(request, db, tenant, at, push_question=question)
 
 
 def over_threshold_question(
