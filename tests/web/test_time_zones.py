@@ -124,3 +124,17 @@ def test_cli_times_are_in_the_tenants_zone(world: World, database_url: str) -> N
         outputs[args[0]] = result.output
     assert "2026-10-02 00:30 America/New_York" in outputs["history"]
     assert "06:00 America/New_York" in outputs["schedule"]
+
+
+def test_last_push_follows_the_period_on_screen(app_client: TestClient, world: World) -> None:
+    new_york_tenant_with_history(world)  # one push, of 2026-09, finished 2026-10-02 00:30 in New York
+    form_login(app_client, "admin@a.test")
+
+    def last_push(period: str) -> str:
+        page = app_client.get(f"/connectwise/billing?period={period}").text
+        found = re.search(r'id="last-push"[^>]*>([^<]*)<', page)
+        assert found, period
+        return found.group(1).strip()
+
+    assert last_push("2026-09") == "2026-10-02 00:30 America/New_York"
+    assert last_push("2026-08") == "—"  # no push of that month, whatever other months had
