@@ -90,23 +90,23 @@ def switch_products(
             raise UserInputError(f"{company.name}: choose its {layout.name} {first} first")
         kept_item, kept_together = kept_psa.item_id, kept_psa.billed_together
         company_no, contract = int(kept_psa.psa_company_id), kept_psa.contract_id
-        for product, keep in steps:
-            if keep and not kept_item:
-                continue
-            item_id = int(kept_item) if keep and kept_item else None
-            together = kept_together and keep
-            if target == "autotask":
-                with at.client_for(db, tenant=tenant, settings=settings) as at_client:
+        connection = at if target == "autotask" else halo
+        with connection.client_for(db, tenant=tenant, settings=settings) as psa_client:  # one client for every step
+            for product, keep in steps:
+                if keep and not kept_item:
+                    continue
+                item_id = int(kept_item) if keep and kept_item else None
+                together = kept_together and keep
+                if target == "autotask":
                     autotask_mappings.set_mapping(
                         db, tenant=tenant, company_id=company_id, at_company=company_no,
                         contract=int(contract) if contract else None, service=item_id,
-                        by=by, client=at_client, product=product, billed_together=together,
+                        by=by, client=psa_client, product=product, billed_together=together,
                     )  # fmt: skip
-            else:
-                with halo.client_for(db, tenant=tenant, settings=settings) as halo_client:
+                else:
                     halopsa_mappings.set_mapping(
                         db, tenant=tenant, company_id=company_id, client_id=company_no,
-                        licence_id=item_id, by=by, client=halo_client, product=product, billed_together=together,
+                        licence_id=item_id, by=by, client=psa_client, product=product, billed_together=together,
                     )  # fmt: skip
     else:
         raise NotFound(f"{layout.name} has no per-product items")
