@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -84,3 +86,60 @@ def test_the_cheap_schema_check_agrees_with_alembic(tmp_path: Path) -> None:
         assert not is_current(engine)
     finally:
         engine.dispose()
+
+
+PUSH_ONLY = ("seatsync.automation", "seatsync.notify", "seatsync.push.engine", "seatsync.connectors", "httpx")
+
+
+def test_billable_imports_neither_the_push_automation_nor_an_http_client(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tiny.db'}"
+    (tmp_path / "companies.csv").write_text("company_id,name\na,Alpha\nb,Beta\n")
+    (tmp_path / "users.csv").write_text(
+        "user_id,company_id,email,name,status,at\n"
+        "u1,a,u1@x.io,U1,active,2026-10-01T00:00:00Z\nu2,a,u2@x.io,U2,active,2026-10-02T00:00:00Z\n"
+    )
+    runner = CliRunner()
+    for args in (
+        ["tenant", "create", "Tiny"],
+        ["import", "companies", str(tmp_path / "companies.csv"), "--tenant", "tiny"],
+        ["import", "users", str(tmp_path / "users.csv"), "--tenant", "tiny"],
+    ):
+        done = runner.invoke(cli, [*args, "--database-url", url])
+        assert done.exit_code == 0, done.output
+    probe = (
+        "import sys\n"
+        "from seatsync.cli.main import main\n"
+        f"sys.argv = ['seatsync', 'billable', '--tenant', 'tiny', '--period', '2026-10', '--database-url', {url!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({PUSH_ONLY!r})), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=subprocess_env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert [line.split() for line in done.stdout.splitlines()[2:]] == [
+        ["a", "Alpha", "2", "active"],
+        ["b", "Beta", "0", "active"],
+    ]
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_every_command_names_the_automation_hook_that_a_finished_run_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seatsync.automation import hooks
+    from seatsync.cli.main import main
+    from seatsync.push.hook_names import take_named_hooks
+
+    take_named_hooks()
+    monkeypatch.setattr(
+        sys, "argv", ["seatsync", "tenant", "create", "T", "--database-url", f"sqlite:///{tmp_path / 't.db'}"]
+    )
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    named = take_named_hooks()
+    assert len(named) == 1
+    module, _, attribute = named[0].partition(":")
+    assert getattr(importlib.import_module(module), attribute) is hooks.run_finished

@@ -80,8 +80,8 @@ class SeatsyncGroup(LazyGroup):
     """The root: turns deliberate errors into one line on stderr and exit code 1 (2 for a period that has not
     started, like click's usage errors: the command was asked for something that cannot be done yet)."""
 
-    #: run once a command is about to run (not for the listing of ``--help``): the console script installs the
-    #: push engine's hooks there (``seatsync.automation.install``), which need the database and the engine
+    #: run once a command is about to run (not for the listing of ``--help``): the console script names the push
+    #: engine's run-finished hook there (``seatsync.push.hook_names``), imported only if a run finishes
     before_command: Callable[[], None] | None = None
 
     def invoke(self, ctx: click.Context) -> Any:

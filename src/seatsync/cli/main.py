@@ -185,12 +185,13 @@ push.lazy(
 )
 
 
-def _install_automation() -> None:
-    from seatsync.automation import install
+def _name_automation_hook() -> None:
+    # named, not imported: only a command that finishes a push run imports the automation
+    from seatsync.push.hook_names import name_run_finished_hook
 
-    install()
+    name_run_finished_hook("seatsync.automation.hooks:run_finished")
 
 
 def main() -> None:
-    cli.before_command = _install_automation
+    cli.before_command = _name_automation_hook
     cli(prog_name="seatsync")

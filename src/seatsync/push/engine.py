@@ -20,13 +20,15 @@ The engine owns what is the same for every target:
 
 Hooks: ``on_run_finished(hook)`` registers ``hook(finished: FinishedRun)``, called in the process that ran the
 push after the run is committed (notifications, approvals, tickets hang here). A hook's exception is logged and
-never changes the run. ``remove_run_finished_hook(hook)`` takes it off.
+never changes the run. ``remove_run_finished_hook(hook)`` takes it off. A process that may never push names its
+hooks instead (``seatsync.push.hook_names``); they are imported when its first run finishes.
 
 The clock (``clock``) decides which periods have started; inject one in tests, like the web app's.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import queue
@@ -47,7 +49,7 @@ from seatsync.db.engine import transaction
 from seatsync.db.models import PushResult, PushRun, ScheduledPush, Tenant
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.errors import Conflict, ConnectorError, NotFound, PeriodNotStarted
-from seatsync.push import gate, intents, runs
+from seatsync.push import gate, hook_names, intents, runs
 from seatsync.push.runs import Outcome, RunStatus
 from seatsync.targets.base import BillingTarget, ClientFactory, ItemKey, PushOptions, RowResult, Scope
 from seatsync.targets.registry import get_target
@@ -130,7 +132,20 @@ def _finished(engine: Engine, run_id: int) -> FinishedRun:
         )
 
 
+def _register_named_hooks() -> None:
+    """Import and register the hooks named in ``hook_names`` since the last run finished."""
+    for name in hook_names.take_named_hooks():
+        module, _, attribute = name.partition(":")
+        try:
+            hook = getattr(importlib.import_module(module), attribute)
+        except Exception:  # like a hook that fails: logged, and the run stands
+            log.exception("run-finished hook %r could not be imported", name)
+            continue
+        on_run_finished(hook)
+
+
 def _call_hooks(engine: Engine, run_id: int) -> None:
+    _register_named_hooks()
     with _hooks_lock:
         hooks = list(_hooks)
     if not hooks:
