@@ -4,6 +4,7 @@ push; the schedule and threshold commands."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -97,7 +98,8 @@ def test_a_later_push_supersedes_waiting_rows(engine: Engine, slug: str) -> None
         assert [r.company_id for r in waiting.rows] == ["c2"]
 
 
-def test_cli_schedule_and_reject(database_url: str, engine: Engine) -> None:
+def command_runner(database_url: str) -> Callable[..., str]:
+    """``run(*args, code=0)``: the command's output, after checking its exit code."""
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
@@ -105,6 +107,11 @@ def test_cli_schedule_and_reject(database_url: str, engine: Engine) -> None:
         assert result.exit_code == code, result.output
         return result.output
 
+    return run
+
+
+def test_cli_schedule_and_reject(database_url: str, engine: Engine) -> None:
+    run = command_runner(database_url)
     tenant = make_tenant(engine, tz="America/Chicago")
     companies(engine, tenant, "c1", "c2", "c3")
     out = run(
@@ -127,17 +134,17 @@ def test_cli_schedule_and_reject(database_url: str, engine: Engine) -> None:
     assert "connectwise: the last day of each month at 18:30, the current month (America/Chicago)" in out
     assert "approval: more than 20% or more than 5 seats" in out
     shown = run("schedule", "show", "--tenant", tenant.slug, "--format", "csv").splitlines()
-    assert shown[0] == "target,day,at,period,next_push,approval"
+    assert shown[0] == "target,day,at,period,next_push,approval,skip_invoiced"
     assert re.fullmatch(
-        r"connectwise,last,18:30,current,\d{4}-\d{2}-\d{2} 18:30 America/Chicago,more than 20% or more than 5 seats",
+        r"connectwise,last,18:30,current,\d{4}-\d{2}-\d{2} 18:30 America/Chicago,more than 20% or more than 5 seats,no",
         shown[1],
     )
-    assert shown[2] == "autotask,off,,,,no threshold"
+    assert shown[2] == "autotask,off,,,,no threshold,no"
     assert shown[4].startswith("gradient,1,00:00,previous,")  # the default
     run("schedule", "off", "gradient", "--tenant", tenant.slug)
     assert (
         run("schedule", "show", "--tenant", tenant.slug, "--format", "csv").splitlines()[4]
-        == "gradient,off,,,,no threshold"
+        == "gradient,off,,,,no threshold,no"
     )
     bad = run(
         "schedule",

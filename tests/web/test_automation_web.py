@@ -80,6 +80,7 @@ def test_schedule_form_and_next_push_in_local_time(app_client: TestClient, world
         "next_push": None,
         "approve_above_percent": 20.0,
         "approve_above_seats": None,
+        "skip_invoiced": False,
     }
     assert by_target["connectwise"]["next_push"].startswith("2026-10-31T18:30:00")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from seatsync.cli.context import app_context, database_option
+from seatsync.cli.context import app_context, database_option, skip_invoiced_option
 from seatsync.cli.output import render
 from seatsync.db.engine import transaction
 from seatsync.domain.monthly import MonthlySchedule
@@ -41,20 +41,31 @@ def schedule() -> None:
 @click.option("--period", type=click.Choice(["previous", "current"]), required=True, help="Which month it pushes.")
 @click.option("--approve-above", "percent", type=float, default=None, help="Hold rows changing by more than PCT %.")
 @click.option("--approve-above-seats", "seats", type=int, default=None, help="Hold rows changing by more than N seats.")
+@skip_invoiced_option
 @database_option
 def schedule_set(
-    target: str, tenant_slug: str, day: str, at: str, period: str, percent: float | None, seats: int | None
+    target: str,
+    tenant_slug: str,
+    day: str,
+    at: str,
+    period: str,
+    percent: float | None,
+    seats: int | None,
+    skip_invoiced: bool,
 ) -> None:
     """Push TARGET on day D of each month at HH:MM (tenant's zone); optionally hold unusual changes for approval."""
     try:
         chosen = MonthlySchedule.parse(day=day, at=at, period=period)
         with transaction(app_context().engine) as session:
             tenant = tenant_service.get_tenant(session, slug=tenant_slug)
-            automation.set_schedule(session, tenant=tenant, target=target, schedule=chosen, by="cli")
+            automation.set_schedule(
+                session, tenant=tenant, target=target, schedule=chosen, by="cli", skip_invoiced=skip_invoiced
+            )
             row = automation.set_threshold(
                 session, tenant=tenant, target=target, percent=percent, seats=seats, by="cli"
             )
-            said = [f"{target}: {chosen.describe()} ({tenant.time_zone})"]
+            skipping = f", {automation.SKIPPING_INVOICED}" if skip_invoiced else ""
+            said = [f"{target}: {chosen.describe()} ({tenant.time_zone}){skipping}"]
             said.append(f"approval: {automation.threshold_of(row).describe()}")
     except InvalidField as exc:  # named by this command's flags
         raise UserInputError(exc.named(FLAGS[exc.field])) from exc
@@ -78,10 +89,12 @@ def schedule_show(tenant_slug: str, fmt: str) -> None:
                 p.schedule.period if p.schedule else "",
                 shown_instant(p.next_push, time_zone(tenant.time_zone)) if p.next_push else "",
                 p.threshold.describe(),
+                p.skip_invoiced if fmt == "json" else ("yes" if p.skip_invoiced else "no"),
             )
             for p in plans
         ]
-    click.echo(render(("target", "day", "at", "period", "next_push", "approval"), rows, fmt), nl=False)
+    header = ("target", "day", "at", "period", "next_push", "approval", "skip_invoiced")
+    click.echo(render(header, rows, fmt), nl=False)
 
 
 @schedule.command("off")

@@ -608,6 +608,9 @@ class TargetAutomation(Base):
     schedule_day: Mapped[str] = mapped_column(String(4), default="1")
     schedule_at: Mapped[str] = mapped_column(String(5), default="00:00")
     schedule_period: Mapped[str] = mapped_column(String(8), default="previous")
+    #: the scheduled push leaves out the items whose period the target has already invoiced
+    #: (``PushOptions.skip_invoiced``; only a target that can tell, ConnectWise, takes it)
+    schedule_skip_invoiced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(320), default="")
 

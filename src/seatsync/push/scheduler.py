@@ -190,11 +190,14 @@ def claim_and_start(
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             return None  # another process re-took it first
+    row = automation.automation_for(session, tenant_id=tenant.id, target=target)
+    # the schedule's own options (``schedule set --skip-invoiced``): a run carried on or approved later keeps them
+    skip_invoiced = row is not None and row.schedule_skip_invoiced
     run = push_engine.start(
         session,
         tenant=tenant,
         target=target,
-        options=PushOptions(period, started_by=STARTED_BY),
+        options=PushOptions(period, started_by=STARTED_BY, skip_invoiced=skip_invoiced),
         queued=queued,
         now=now,  # the schedule's clock: a period it finds due has started on it
     )

@@ -13,16 +13,20 @@ from sqlalchemy.orm import Session
 from seatsync.db.models import TargetAutomation, Tenant
 from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import GRADIENT_DEFAULT, MonthlySchedule
-from seatsync.domain.periods import time_zone
-from seatsync.errors import InvalidField, UserInputError
+from seatsync.domain.periods import BillingPeriod, time_zone
+from seatsync.errors import InvalidField, UnsupportedOption, UserInputError
+from seatsync.targets.base import PushOptions
+from seatsync.targets.registry import get_target
 
 __all__ = [
     "PSAS",
+    "SKIPPING_INVOICED",
     "TARGETS",
     "TargetPlan",
     "Threshold",
     "all_automation",
     "automation_for",
+    "check_skip_invoiced",
     "check_target",
     "overview",
     "schedule_of",
@@ -30,11 +34,14 @@ __all__ = [
     "set_schedule",
     "set_threshold",
     "set_ticket_board",
+    "skips_invoiced",
     "target_default_schedule",
     "threshold_of",
 ]
 
 TARGETS = ("connectwise", "autotask", "halopsa", "gradient")
+#: how every surface says that a schedule pushes with ``skip_invoiced``
+SKIPPING_INVOICED = "skipping rows whose period is already invoiced"
 PSAS = ("connectwise", "autotask", "halopsa")
 
 
@@ -109,6 +116,22 @@ def schedule_of(row: TargetAutomation | None, target: str) -> MonthlySchedule | 
     return MonthlySchedule.parse(day=row.schedule_day, at=row.schedule_at, period=row.schedule_period)
 
 
+def check_skip_invoiced(target: str) -> None:
+    """Raise ``UnsupportedOption`` (the target's own words, naming it) when ``target``'s pushes cannot leave out the
+    items whose period is already invoiced: a schedule never keeps an option its push would refuse."""
+    # the target's refusal is judged on the option alone: any period will do
+    get_target(check_target(target)).check_options(PushOptions(BillingPeriod(2000, 1), skip_invoiced=True))
+
+
+def skips_invoiced(target: str) -> bool:
+    """Whether ``target``'s pushes (and so its schedule) can leave out the items whose period is already invoiced."""
+    try:
+        check_skip_invoiced(target)
+    except UnsupportedOption:
+        return False
+    return True
+
+
 def set_schedule(
     session: Session,
     *,
@@ -116,10 +139,16 @@ def set_schedule(
     target: str,
     schedule: MonthlySchedule,
     by: str,
+    skip_invoiced: bool = False,
 ) -> TargetAutomation:
+    """Push ``target`` on ``schedule`` from now on; ``skip_invoiced``: leaving out the items whose period is already
+    invoiced (``UnsupportedOption`` for a target that cannot tell)."""
+    if skip_invoiced:
+        check_skip_invoiced(target)
     row = _row(session, tenant=tenant, target=target, by=by)
     row.schedule_enabled = True
     row.schedule_day, row.schedule_at, row.schedule_period = schedule.day_text, schedule.at, schedule.period
+    row.schedule_skip_invoiced = skip_invoiced
     session.flush()
     return row
 
@@ -146,6 +175,8 @@ class TargetPlan:
     threshold: Threshold
     #: the next scheduled push, in the tenant's zone
     next_push: datetime | None
+    #: the scheduled push leaves out the items whose period is already invoiced
+    skip_invoiced: bool = False
 
 
 def overview(session: Session, *, tenant: Tenant, now: datetime) -> list[TargetPlan]:
@@ -156,5 +187,6 @@ def overview(session: Session, *, tenant: Tenant, now: datetime) -> list[TargetP
         row = rows.get(target)
         schedule = schedule_of(row, target)
         upcoming = schedule.next_fire(now, zone).astimezone(zone) if schedule else None
-        found.append(TargetPlan(target, schedule, threshold_of(row), upcoming))
+        skip = bool(schedule and row is not None and row.schedule_skip_invoiced)
+        found.append(TargetPlan(target, schedule, threshold_of(row), upcoming, skip))
     return found

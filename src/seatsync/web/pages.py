@@ -510,6 +510,8 @@ def integrations_page(
             "channels": notifications.list_channels(db, tenant=tenant),
             "automation": automation.all_automation(db, tenant_id=tenant.id),
             "schedules": automation.overview(db, tenant=tenant, now=at),
+            "skip_invoiced_targets": [t for t in automation.TARGETS if automation.skips_invoiced(t)],
+            "skipping_invoiced": automation.SKIPPING_INVOICED,
             "board_choices": board_choices or {},
             "push_question": push_question,
             "tickets": tickets.tenant_tickets(db, tenant=tenant, limit=20),
@@ -767,19 +769,23 @@ def schedule_submit(
     period: Annotated[str, Form(max_length=8)],
     approve_above: Annotated[str, Form(max_length=12)] = "",
     approve_above_seats: Annotated[str, Form(max_length=12)] = "",
+    skip_invoiced: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     try:
         chosen = MonthlySchedule.parse(day=day, at=time_of_day, period=period)
         percent = _optional_number(approve_above, "approve_above_percent", float)
         seats = _optional_number(approve_above_seats, "approve_above_seats", int)
-        automation.set_schedule(db, tenant=tenant, target=target, schedule=chosen, by=principal.email)
+        automation.set_schedule(
+            db, tenant=tenant, target=target, schedule=chosen, by=principal.email, skip_invoiced=bool(skip_invoiced)
+        )
         automation.set_threshold(db, tenant=tenant, target=target, percent=percent, seats=seats, by=principal.email)
     except InvalidField as exc:  # said with the form's labels, not the CLI's flags or the API's names
         return _failed(request, db, tenant, at, UserInputError(exc.named(SCHEDULE_LABELS[exc.field])))
     except SeatsyncError as exc:
         return _failed(request, db, tenant, at, exc)
     threshold = automation.Threshold(percent=percent, seats=seats)
-    return _done(f"{target}: {chosen.describe()}; approval: {threshold.describe()}.")
+    skipping = f", {automation.SKIPPING_INVOICED}" if skip_invoiced else ""
+    return _done(f"{target}: {chosen.describe()}{skipping}; approval: {threshold.describe()}.")
 
 
 #: the schedule form's fields, as its labels say them

@@ -86,3 +86,20 @@ document.addEventListener("submit", (event) => {
   };
   follow().catch((error) => seatsync.toast(error.message, true));
 })();
+
+// the schedule form's "Skip rows whose period is already invoiced" is shown only for a target that can tell (its
+// data-targets); the server refuses it for the others, so a page without this script still says why
+(() => {
+  const target = document.getElementById("sc-target");
+  const label = document.getElementById("sc-skip-invoiced-label");
+  const box = document.getElementById("sc-skip-invoiced");
+  if (!target || !label || !box) return;
+  const allowed = (label.dataset.targets || "").split(" ").filter(Boolean);
+  const show = () => {
+    const fits = allowed.includes(target.value);
+    label.hidden = !fits;
+    if (!fits) box.checked = false;
+  };
+  target.addEventListener("change", show);
+  show();
+})();

@@ -27,6 +27,9 @@ class ScheduleOut(BaseModel):
     next_push: datetime | None = Field(None, description="in the tenant's zone")
     approve_above_percent: float | None
     approve_above_seats: int | None
+    skip_invoiced: bool = Field(
+        False, description="the scheduled push leaves out rows whose period is already invoiced"
+    )
 
 
 class ScheduleIn(BaseModel):
@@ -35,6 +38,11 @@ class ScheduleIn(BaseModel):
     period: Literal["previous", "current"]
     approve_above_percent: float | None = None
     approve_above_seats: int | None = None
+    skip_invoiced: bool = Field(
+        False,
+        description="leave out (skipped, with the reason) the rows whose period is already invoiced, as a push's "
+        "skip_invoiced does; only connectwise honours it, the other targets answer 422",
+    )
 
 
 class WaitingRowOut(BaseModel):
@@ -71,6 +79,7 @@ def schedules_out(db: DbSession, tenant: Tenant, at: datetime) -> list[ScheduleO
             next_push=p.next_push,
             approve_above_percent=p.threshold.percent,
             approve_above_seats=p.threshold.seats,
+            skip_invoiced=p.skip_invoiced,
         )
         for p in automation.overview(db, tenant=tenant, now=at)
     ]
@@ -88,7 +97,9 @@ def set_schedule(
     target: TargetKey, body: ScheduleIn, principal: AdminOperator, tenant: Tenant, db: DbSession, at: Now
 ) -> list[ScheduleOut]:
     chosen = MonthlySchedule.parse(day=body.day, at=body.at, period=body.period)
-    automation.set_schedule(db, tenant=tenant, target=target, schedule=chosen, by=principal.email)
+    automation.set_schedule(
+        db, tenant=tenant, target=target, schedule=chosen, by=principal.email, skip_invoiced=body.skip_invoiced
+    )
     automation.set_threshold(
         db,
         tenant=tenant,
