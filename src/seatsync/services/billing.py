@@ -90,23 +90,27 @@ _ROWS: dict[Rule, tuple[str, str]] = {
 }
 
 
+def _running(x: str, where: str) -> str:
+    """Per company, a running level over marks: +1 at each start of an interval of ``iv`` (``where``) at instant
+    ``x``, -1 at each end before the period's end. Marks at one instant are taken in the order: ends of intervals
+    that had length (they no longer hold), starts, then ends of instant-long intervals (they held at their
+    instant); at a start, the running sum over the peers of (instant, order) counts the marked intervals in force."""
+    return f"""
+        SELECT company_pk, x, kind, SUM(delta) OVER (PARTITION BY company_pk ORDER BY x, kind) AS level
+        FROM (
+            SELECT company_pk, {x} AS x, 1 AS kind, 1 AS delta FROM iv {where}
+            UNION ALL
+            SELECT company_pk, valid_to AS x, CASE WHEN valid_to = at THEN 2 ELSE 0 END AS kind, -1 AS delta
+            FROM iv WHERE valid_to < :end
+        ) marks
+    """
+
+
 def _peak_levels() -> str:
     """Per company and candidate instant (the period's start, or an interval's start in it): how many active
-    intervals hold there. Marks at one instant are taken in the order: ends of intervals that had length (they no
-    longer hold), starts, then ends of instant-long intervals (they held at their instant); the running sum over
-    the peers of (instant, order) is the number in force at the instant."""
-    return """
-        SELECT company_pk, x, level FROM (
-            SELECT company_pk, x, kind,
-                   SUM(delta) OVER (PARTITION BY company_pk ORDER BY x, kind) AS level
-            FROM (
-                SELECT company_pk, CASE WHEN at < :start THEN :start ELSE at END AS x, 1 AS kind, 1 AS delta
-                FROM iv
-                UNION ALL
-                SELECT company_pk, valid_to AS x, CASE WHEN valid_to = at THEN 2 ELSE 0 END AS kind, -1 AS delta
-                FROM iv WHERE valid_to < :end
-            ) marks
-        ) running
+    intervals hold there (every interval marked, its start taken at the period's start at the latest)."""
+    return f"""
+        SELECT company_pk, x, level FROM ({_running("CASE WHEN at < :start THEN :start ELSE at END", "")}) running
         WHERE kind = 1
     """
 
@@ -116,8 +120,18 @@ def _peak_with() -> str:
 
 
 def _peak_counts() -> str:
+    """Per company, the peak: the intervals in force at the period's start (``at`` before it) plus the highest
+    level the period's own marks reach over them. Those intervals hold at the start and their starts all fall
+    on it, so they are counted, not swept: the window sorts only the starts in the period and the ends before its
+    end, not every interval in force (``_peak_levels``' level at a start is this base plus this window's level,
+    and the start itself, with no start on it, is a candidate at the base alone: the 0 of the base's rows)."""
     return f"""
-        SELECT company_pk, MAX(level) AS n FROM ({_peak_levels()}) levels GROUP BY company_pk
+        SELECT company_pk, SUM(b) + MAX(m) AS n FROM (
+            SELECT company_pk, 1 AS b, 0 AS m FROM iv WHERE at < :start
+            UNION ALL
+            SELECT company_pk, 0 AS b, level AS m FROM ({_running("at", "WHERE at >= :start")}) running
+            WHERE kind = 1
+        ) parts GROUP BY company_pk
     """
 
 
@@ -149,6 +163,10 @@ def _counts(rule: Rule) -> str:
     if rule is Rule.PEAK:
         return _peak_counts()
     rows, _since = _ROWS[rule]
+    if rule is Rule.ACTIVE_AT_END:
+        # a user's intervals follow one another (each ends where the user's next begins, the importer's window),
+        # so at most one of them holds at the period's last instant: one row per user, nothing to de-duplicate
+        return f"SELECT i.company_pk, COUNT(*) AS n FROM ({rows}) i GROUP BY i.company_pk"
     return f"SELECT i.company_pk, COUNT(DISTINCT i.user_id) AS n FROM ({rows}) i GROUP BY i.company_pk"
 
 
@@ -181,6 +199,10 @@ def _params(tenant: Tenant, period: BillingPeriod, forced: Rule | None) -> dict[
         **span_bounds("end", end),
         "tenant_rule": (forced or Rule(tenant.billing_rule)).value,
     }
+
+
+#: each rule by its stored value
+_RULES = {rule.value: rule for rule in Rule}
 
 
 def own_rules(session: Session, *, tenant: Tenant) -> tuple[tuple[int, str], ...]:
@@ -230,15 +252,19 @@ def count_billable(
           AND (c.archived = false OR c.archived_at >= :start OR (c.archived_at IS NULL AND COALESCE(n.n, 0) > 0))
         ORDER BY c.company_id
     """
-    rows = session.execute(_query(sql), _params(tenant, period, rule))
+    rows = session.execute(_query(sql), _params(tenant, period, rule)).all()
+    # a tenant's companies share a few product lists and rules: each parsed once, not once per company
+    products_of: dict[str, tuple[Product, ...]] = {}
+    for products in {row[3] for row in rows}:
+        products_of[products] = tuple(Product(p) for p in products.split(";") if p)
     return [
         CompanyCount(
             company_pk=pk,
             company_id=company_id,
             name=name,
-            products=tuple(Product(p) for p in products.split(";") if p),
+            products=products_of[products],
             billable_users=int(count),
-            rule=Rule(rule_used),
+            rule=_RULES[rule_used],
         )
         for pk, company_id, name, products, rule_used, count in rows
     ]
