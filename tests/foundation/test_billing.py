@@ -31,6 +31,10 @@ def users(engine: Engine, tenant: Tenant, *rows: str) -> None:
     load(engine, tenant, "users", csv_bytes(USERS_HEADER, rows))
 
 
+def activity(engine: Engine, tenant: Tenant, *rows: str) -> None:
+    load(engine, tenant, "activity", csv_bytes("user_id,kind,at", rows))
+
+
 def test_active_any_instant_and_sleeping_later_still_billed(engine: Engine) -> None:
     t = make_tenant(engine)
     companies(engine, t, "a", "b")
@@ -154,22 +158,56 @@ def test_engaged_bills_the_company_at_the_activity(engine: Engine) -> None:
         status("u1", "b", "active", "2026-10-15T00:00:00Z"),
         status("u2", "a", "active", "2026-09-01T00:00:00Z"),
     )
-    load(
+    activity(
         engine,
         t,
-        "activity",
-        csv_bytes(
-            "user_id,kind,at",
-            [
-                "u1,training,2026-10-20T00:00:00Z",
-                "u1,phishing,2026-10-21T00:00:00Z",
-                "u2,phishing,2026-09-30T00:00:00Z",
-            ],
-        ),
+        "u1,training,2026-10-20T00:00:00Z",
+        "u1,phishing,2026-10-21T00:00:00Z",
+        "u2,phishing,2026-09-30T00:00:00Z",
     )
     assert counts(engine, t, "2026-10") == {"a": 0, "b": 1}
     assert counts(engine, t, "2026-09") == {"a": 1, "b": 0}
     assert counts(engine, t, "2026-10", Rule.ACTIVE) == {"a": 2, "b": 1}
+
+
+def test_engaged_takes_the_one_interval_in_force_at_the_activity(engine: Engine) -> None:
+    """The look-up goes back from the activity's instant to the first interval that holds there: one that begins
+    at that very instant holds, one that ends there or lasts no time does not, nor one that begins later, however
+    long the user's history before and after it; an activity before the user's first event bills nobody."""
+    t = make_tenant(engine, rule="engaged")
+    companies(engine, t, "a", "b", "c", "d")
+    users(
+        engine,
+        t,
+        # moved to b at the activity's instant
+        status("u1", "a", "active", "2026-09-01T00:00:00Z"),
+        status("u1", "b", "sleeping", "2026-10-10T00:00:00Z"),
+        # a long history; deleted in c before the activity, active in b after it
+        status("u2", "a", "active", "2026-09-01T00:00:00Z"),
+        status("u2", "a", "sleeping", "2026-09-05T00:00:00Z"),
+        status("u2", "a", "active", "2026-09-10T00:00:00Z"),
+        status("u2", "a", "sleeping", "2026-09-20T00:00:00Z"),
+        status("u2", "c", "deleted", "2026-10-05T00:00:00Z"),
+        status("u2", "b", "active", "2026-10-25T00:00:00Z"),
+        status("u2", "b", "sleeping", "2026-11-02T00:00:00Z"),
+        # active in a and sleeping in b at one instant: the active interval lasts no time, the sleeping one holds
+        status("u3", "a", "active", "2026-10-15T00:00:00Z"),
+        status("u3", "b", "sleeping", "2026-10-15T00:00:00Z"),
+        # first seen after its first activity
+        status("u4", "d", "active", "2026-10-20T00:00:00Z"),
+    )
+    # each user's activity, "user,kind,at"
+    done = ("u1,training,2026-10-10", "u2,phishing,2026-10-20", "u3,training,2026-10-15", "u4,training,2026-10-10")
+    activity(engine, t, *(f"{row}T00:00:00Z" for row in (*done, "u4,phishing,2026-10-25")))
+    assert counts(engine, t, "2026-10") == {"a": 0, "b": 2, "c": 1, "d": 1}
+    with transaction(engine) as session:
+        listed = billable_users(session, tenant=t, period=BillingPeriod(2026, 10))
+    assert [(u.company_id, u.user_id, u.since.isoformat()) for u in listed] == [
+        ("b", "u1", "2026-10-10T00:00:00+00:00"),
+        ("b", "u3", "2026-10-15T00:00:00+00:00"),
+        ("c", "u2", "2026-10-20T00:00:00+00:00"),
+        ("d", "u4", "2026-10-25T00:00:00+00:00"),
+    ]
 
 
 def test_same_file_twice_changes_nothing(engine: Engine) -> None:
