@@ -19,7 +19,7 @@ from seatsync.push import engine as push_engine
 from seatsync.push.runs import Outcome
 from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox
 from seatsync.sandboxes.server import BackgroundServer
-from seatsync.services import autotask_connection
+from seatsync.services import automation, autotask_connection
 from seatsync.targets.base import PushOptions
 from tests.autotask.conftest import FakeClock, make_client
 from tests.autotask.pushing import DAY, PERIOD, mapped_tenant
@@ -120,3 +120,29 @@ def test_cli_push_dry_run_and_a_period_not_started(
     with transaction(engine) as session:
         outcomes = {r.outcome for r in session.scalars(select(PushResult))}
     assert outcomes <= {Outcome.SUCCEEDED.value, Outcome.UNCHANGED.value}
+
+
+def test_cli_push_exits_1_while_rows_wait_for_approval(
+    engine: Engine, sandbox: AutotaskSandbox, server: BackgroundServer, client: Any, database_url: str
+) -> None:
+    """As every other ``push`` command: a row held over the approval threshold was not pushed, so the command
+    exits 1 and says how to send it; confirmed with --approve-over-threshold, it is sent and the command exits 0."""
+    mapped = mapped_tenant(engine, sandbox, client, {"acme": 8, "globex": 5})  # units now 5 each
+    _connect(engine, mapped.tenant.id, server.url, "demo-api@example.com", "demo-secret")
+    with transaction(engine) as session:
+        tenant = session.get(Tenant, mapped.tenant.id)
+        assert tenant is not None
+        automation.set_threshold(session, tenant=tenant, target="autotask", percent=None, seats=2, by="test")
+    args = ["push", "autotask", "--tenant", mapped.tenant.slug, "--period", str(PERIOD), "--database-url", database_url]
+
+    held = CliRunner().invoke(cli, args)
+    assert held.exit_code == 1, held.output
+    assert "1 row over the approval threshold waits for approval (acme)" in held.output
+    assert sandbox.units_on(mapped.items["acme"][1], DAY) == 5 and sandbox.adjustments == []
+    with transaction(engine) as session:
+        outcomes = {r.outcome for r in session.scalars(select(PushResult))}
+    assert outcomes == {Outcome.AWAITING_APPROVAL.value, Outcome.UNCHANGED.value}
+
+    sent = CliRunner().invoke(cli, [*args, "--approve-over-threshold"])
+    assert sent.exit_code == 0, sent.output
+    assert sandbox.units_on(mapped.items["acme"][1], DAY) == 8

@@ -22,7 +22,7 @@ from seatsync.push import runs
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from seatsync.db.models import PushRun, Tenant
+    from seatsync.db.models import Tenant
     from seatsync.targets.base import PushOptions
 
 _PER_MINUTE = re.compile(r"^\s*(\d+)\s*(?:/\s*min)?\s*$")
@@ -262,11 +262,6 @@ class _AutotaskPush(PushCommand):
             for x in results
         ]  # fmt: skip
         return header, rows
-
-    def failed(self, run: PushRun, results: list[runs.ResultRow]) -> bool:
-        # a failed, blocked or unconfirmed item, or a run that failed; rows held for approval are not a failure
-        bad = any(x.result.outcome in (o.value for o in runs.BAD) for x in results)
-        return bad or run.status == runs.RunStatus.FAILED
 
 
 @click.command("autotask")

@@ -405,9 +405,10 @@ class PushCommand:
         )
 
     def failed(self, run: PushRun, results: list[runs.ResultRow]) -> bool:
-        """Whether the command exits 1: a row that is neither good, planned, not mapped nor skipped."""
+        """Whether the command exits 1: a run that failed, or a row that is neither good, planned, not mapped nor
+        skipped (a row held for approval was not pushed: it is not good, whichever the target)."""
         passed = {o.value for o in GOOD} | {Outcome.PLANNED.value, *NOT_PUSHED}
-        return any(r.result.outcome not in passed for r in results)
+        return run.status == runs.RunStatus.FAILED or any(r.result.outcome not in passed for r in results)
 
     def run(
         self,
