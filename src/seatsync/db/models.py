@@ -123,7 +123,20 @@ class StatusEvent(Base):
 
     __tablename__ = "status_events"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "user_id", "at", "status", "company_pk", name="uq_status_events_event"),
+        # with the interval's end: ``engaged``'s look-up of an activity's interval reads the index alone (0026)
+        UniqueConstraint(
+            "tenant_id",
+            "user_id",
+            "at",
+            "status",
+            "company_pk",
+            name="uq_status_events_event",
+            postgresql_include=["valid_to"],
+        ),
+        # the same look-up on SQLite, which has no INCLUDE (0026_engaged_lookup_covering)
+        Index("ix_status_events_lookup", "tenant_id", "user_id", "at", "valid_to", "company_pk").ddl_if(
+            dialect="sqlite"
+        ),
         # the month's count: per length class, active intervals of a tenant starting in a range of instants
         # (``seatsync.services.intervals``), read from the index alone; 0023_interval_span_class
         Index("ix_status_events_span", "tenant_id", "status", "span_class", "at", "valid_to", "company_pk", "user_id"),
