@@ -10,7 +10,9 @@ imported again unchanged. Side by side, in the same run:
 
 Each seatsync import runs in its own process (peak RSS is its own: VmHWM). Ratios: seatsync's rows/s over the
 anchor's (target ≥ 0.5), the re-import's time over the import's (target ≤ 0.10), and cost per row across sizes
-(target: flat).
+(target: flat). Each is given by wall time and by CPU time (the machine is shared, and CPU moves much less with the
+load): seatsync's process plus its PostgreSQL backend (procfs), the ``sqlite3`` shell's CPU (``getrusage`` of the
+child), and for ``COPY`` the client plus the backend.
 
     python bench/import.py                          # 300,000 and 3,000,000 rows
     python bench/import.py --rows 300000 --skip-pg
@@ -22,6 +24,7 @@ import argparse
 import csv
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,48 +45,66 @@ ANCHOR_TABLE = """
 """
 
 
-def sqlite_anchor(folder: Path, users_csv: Path) -> float:
-    """Seconds for the sqlite3 shell to .import the file into a table with the unique index."""
+def backend_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by the PostgreSQL backend ``pid`` (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sqlite_anchor(folder: Path, users_csv: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds for the sqlite3 shell to .import the file into a table with the unique index."""
     db = folder / f"anchor-{uuid.uuid4().hex[:6]}.db"
     script = (
         ANCHOR_TABLE.format(at_type="TEXT")
         + f"\nPRAGMA journal_mode=WAL;\n.mode csv\n.import --skip 1 {users_csv} anchor\n"
     )
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), children_cpu()
     subprocess.run(["sqlite3", str(db)], input=script, text=True, check=True, capture_output=True)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
     db.unlink()
-    return seconds
+    return seconds, cpu
 
 
-def postgres_anchor(url: str, users_csv: Path) -> float:
-    """Seconds to COPY the file into a table with the unique index (instants parsed by PostgreSQL)."""
+def postgres_anchor(url: str, users_csv: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds to COPY the file into a table with the unique index (instants parsed by PostgreSQL)."""
     with psycopg.connect(url) as conn:
         conn.execute("DROP TABLE IF EXISTS anchor")
         conn.execute(ANCHOR_TABLE.format(at_type="TIMESTAMPTZ"))
         conn.commit()
-        began = time.perf_counter()
+        pid = conn.info.backend_pid
+        began, cpu = time.perf_counter(), time.process_time() + backend_cpu(pid)
         copy_sql = "COPY anchor FROM STDIN (FORMAT csv, HEADER true)"
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy, users_csv.open("rb") as handle:
             while block := handle.read(1 << 20):
                 copy.write(block)
         conn.commit()
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() + backend_cpu(pid) - cpu
         conn.execute("DROP TABLE anchor")
         conn.commit()
-    return seconds
+    return seconds, cpu
 
 
-def csv_anchor(users_csv: Path) -> float:
-    began = time.perf_counter()
+def csv_anchor(users_csv: Path) -> tuple[float, float]:
+    began, cpu = time.perf_counter(), time.process_time()
     with users_csv.open(newline="") as handle:
         for _row in csv.reader(handle):
             pass
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
-def seatsync_import(url: str, companies_csv: Path, users_csv: Path) -> tuple[float, float, str, float]:
-    """(import seconds, re-import seconds, re-import summary, peak RSS MB), in this process."""
+#: (import wall s, import CPU s, re-import wall s, re-import CPU s, re-import summary, peak RSS MB)
+Outcome = tuple[float, float, float, float, str, float]
+
+
+def seatsync_import(url: str, companies_csv: Path, users_csv: Path) -> Outcome:
+    """The import and the re-import, in this process (CPU: this process and its PostgreSQL backend)."""
     from seatsync.db.engine import make_engine, transaction
     from seatsync.db.migrate import upgrade
     from seatsync.services import tenants
@@ -91,34 +112,43 @@ def seatsync_import(url: str, companies_csv: Path, users_csv: Path) -> tuple[flo
 
     engine = make_engine(url)
     upgrade(engine)
+    pid = None
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:  # the pool's one connection, which the imports use
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
     with transaction(engine) as session:
         tenant = tenants.create_tenant(session, name=f"bench {uuid.uuid4().hex[:6]}")
     with transaction(engine) as session, companies_csv.open("rb") as stream:
         import_file(session, tenant=tenant, kind=ImportKind.COMPANIES, stream=stream, source="companies.csv")
-    timings = []
+    timings: list[float] = []
     summary = ""
     for _ in range(2):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time() + backend_cpu(pid)
         with transaction(engine) as session, users_csv.open("rb") as stream:
             result = import_file(session, tenant=tenant, kind=ImportKind.USERS, stream=stream, source="users.csv")
-        timings.append(time.perf_counter() - began)
+        timings += [time.perf_counter() - began, time.process_time() + backend_cpu(pid) - cpu]
         summary = result.summary()
+    if pid is not None:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == pid, (
+                "the imports used another backend"
+            )
     engine.dispose()
-    return timings[0], timings[1], summary, peak_rss_mb()
+    return timings[0], timings[1], timings[2], timings[3], summary, peak_rss_mb()
 
 
 def _child(url: str, companies_csv: Path, users_csv: Path, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     queue.put(seatsync_import(url, companies_csv, users_csv))
 
 
-def isolated(url: str, companies_csv: Path, users_csv: Path) -> tuple[float, float, str, float]:
+def isolated(url: str, companies_csv: Path, users_csv: Path) -> Outcome:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     child = context.Process(target=_child, args=(url, companies_csv, users_csv, queue))
     child.start()
     while True:
         try:
-            found: tuple[float, float, str, float] = queue.get(timeout=1)
+            found: Outcome = queue.get(timeout=1)
         except Exception:  # queue.Empty: still working, unless the child died
             if not child.is_alive():
                 raise SystemExit(f"the import process died (exit {child.exitcode})") from None
@@ -143,7 +173,7 @@ def main() -> None:
             sub = folder / str(size)
             sub.mkdir()
             companies_csv, users_csv, events = generate(sub, args.companies, max(1, size * 10 // 33), args.seed)
-            parse = csv_anchor(users_csv)
+            parse, _parse_cpu = csv_anchor(users_csv)
             print(f"{events:,} rows: Python csv parse {events / parse:,.0f} rows/s", flush=True)
             targets = []
             if not args.skip_sqlite:
@@ -168,13 +198,15 @@ def main() -> None:
                 )
             try:
                 for name, url, anchor in targets:
-                    anchor_seconds = anchor()
-                    first, again, summary, rss = isolated(url, companies_csv, users_csv)
-                    table.append((name, events, events / first, events / anchor_seconds, first, again, rss, parse))
+                    anchor_seconds, anchor_cpu = anchor()
+                    first, first_cpu, again, again_cpu, summary, rss = isolated(url, companies_csv, users_csv)
+                    table.append(
+                        (name, events, first, first_cpu, anchor_seconds, anchor_cpu, again, again_cpu, rss, parse)
+                    )
                     print(
-                        f"  {name}: import {events / first:,.0f} rows/s ({first:.1f} s), anchor "
-                        f"{events / anchor_seconds:,.0f} rows/s, re-import {again:.2f} s ({summary}), "
-                        f"peak RSS {rss:.0f} MB",
+                        f"  {name}: import {events / first:,.0f} rows/s ({first:.1f} s, CPU {first_cpu:.2f} s), "
+                        f"anchor {events / anchor_seconds:,.0f} rows/s (CPU {anchor_cpu:.2f} s), re-import "
+                        f"{again:.2f} s ({summary}), peak RSS {rss:.0f} MB",
                         flush=True,
                     )
             finally:
@@ -185,12 +217,13 @@ def main() -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(
         f"{'database':<11} {'rows':>10} {'seatsync rows/s':>16} {'anchor rows/s':>14} {'x anchor':>9} "
-        f"{'µs/row':>7} {'re-import/import':>17} {'x csv parse':>12} {'peak RSS MB':>12}"
+        f"{'x anchor CPU':>13} {'CPU µs/row':>11} {'re-import/import':>17} {'x csv parse':>12} {'peak RSS MB':>12}"
     )
-    for name, rows, ours, theirs, first, again, rss, parse in table:
+    for name, rows, first, first_cpu, theirs, theirs_cpu, again, again_cpu, rss, parse in table:
         print(
-            f"{name:<11} {rows:>10,} {ours:>16,.0f} {theirs:>14,.0f} {ours / theirs:>9.2f} "
-            f"{first / rows * 1e6:>7.1f} {again / first:>17.3f} {ours / (rows / parse):>12.2f} {rss:>12.0f}"
+            f"{name:<11} {rows:>10,} {rows / first:>16,.0f} {rows / theirs:>14,.0f} {theirs / first:>9.2f} "
+            f"{theirs_cpu / first_cpu:>13.2f} {first_cpu / rows * 1e6:>11.1f} "
+            f"{again / first:>8.3f} ({again_cpu / first_cpu:.3f} CPU) {parse / first:>12.2f} {rss:>12.0f}"
         )
 
 

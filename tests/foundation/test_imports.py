@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import operator
+import random
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from seatsync.cli.main import cli
@@ -323,3 +329,126 @@ def test_crlf_and_a_last_line_without_newline(engine: Engine) -> None:
     data = b"\xef\xbb\xbf" + csv_bytes(USERS_HEADER, [GOOD, status("u2", "a", "active", "2026-10-02T00:00:00Z")])
     result = load(engine, t, "users", data.replace(b"\n", b"\r\n").rstrip(b"\r\n"))
     assert (result.rows, result.created) == (2, 2)
+
+
+def _stored_rows(engine: Engine, tenant_id: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """(events with their intervals and classes, users' details) of a tenant, sorted."""
+    with transaction(engine) as session:
+        events = session.execute(
+            select(
+                StatusEvent.user_id,
+                Company.company_id,
+                StatusEvent.status,
+                StatusEvent.at,
+                StatusEvent.valid_to,
+                StatusEvent.span_class,
+            )
+            .join(Company, Company.id == StatusEvent.company_pk)
+            .where(StatusEvent.tenant_id == tenant_id)
+        )
+        users = session.execute(
+            select(User.user_id, User.email, User.name, User.details_at).where(User.tenant_id == tenant_id)
+        )
+        return sorted(tuple(r) for r in events), sorted(tuple(r) for r in users)
+
+
+def _outcome(engine: Engine, rows: list[str]) -> tuple[str, list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """A fresh tenant's import of ``rows``: (summary or rejection, stored events, stored users)."""
+    tenant = make_tenant(engine)
+    companies(engine, tenant, "c1", "c2", "c3")
+    try:
+        said = load(engine, tenant, "users", csv_bytes(USERS_HEADER, rows)).summary()
+    except ImportRejected as exc:
+        said = str(exc)
+    return (said, *_stored_rows(engine, tenant.id))
+
+
+def _latest_details(rows: list[str]) -> list[tuple[object, ...]]:
+    """Each user's details from the row with the latest instant, the later line among equal ones."""
+    latest: dict[str, tuple[datetime, int, str, str]] = {}
+    for line, row in enumerate(rows):
+        user, _company, email, name, _status, at = row.split(",")
+        instant = datetime.fromisoformat(at)
+        if user not in latest or (instant, line) >= latest[user][:2]:
+            latest[user] = (instant, line, email, name)
+    return sorted((user, email, name, at) for user, (at, _line, email, name) in latest.items())
+
+
+_EVENT = st.tuples(
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.sampled_from(["active", "sleeping", "deleted"]),
+    st.integers(min_value=0, max_value=5).map(lambda d: f"2026-10-0{d + 1}T00:00:00Z"),
+    st.sampled_from(["a", "b"]),  # the email's host: copies of one event may carry other details
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(events=st.lists(_EVENT, min_size=1, max_size=12), order=st.randoms(use_true_random=False))
+def test_a_file_in_order_stores_what_the_same_rows_in_any_order_store(
+    engine: Engine, events: list[tuple[str, str, str, str, str]], order: random.Random
+) -> None:
+    """A file read in the merge's order is merged as it is staged (no sort in SQL): the same events, intervals,
+    length classes and counts as the same rows shuffled, which the database orders; the details of the row with
+    the latest instant (the later line among equal ones) in each."""
+    rank = {"active": 0, "sleeping": 1, "deleted": 2}
+    keyed = [(f"{u},{c},{u}@{host}.io,{u},{s},{at}", (u, at, rank[s], c)) for u, c, s, at, host in events]
+    in_order = [line for line, _key in sorted(keyed, key=operator.itemgetter(1))]  # stable: copies keep their order
+    shuffled = [line for line, _key in keyed]
+    order.shuffle(shuffled)
+    first, second = _outcome(engine, in_order), _outcome(engine, shuffled)
+    if "rejected" in first[0] or "rejected" in second[0]:  # two companies at one instant: refused either way
+        assert "at the same instant" in first[0] and "at the same instant" in second[0]
+        assert first[1:] == second[1:] == ([], [])
+        return
+    assert first[0] == second[0]
+    assert first[1] == second[1]
+    assert first[2] == _latest_details(in_order)
+    assert second[2] == _latest_details(shuffled)
+
+
+def test_a_file_in_order_takes_the_in_order_merge(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adjacent copies, ties of instant in ranks, a user's latest details: merged without a sort in SQL; a file out
+    of that order is merged by the database."""
+    from seatsync.services import imports
+
+    seen: list[bool] = []
+    merge = imports._merge_users
+
+    def spy(*args: Any, in_order: bool, **kwargs: Any) -> None:
+        seen.append(in_order)
+        merge(*args, in_order=in_order, **kwargs)
+
+    monkeypatch.setattr(imports, "_merge_users", spy)
+    t = make_tenant(engine)
+    companies(engine, t, "a", "b")
+    rows = [
+        "u1,a,old@x.io,U1,active,2026-10-01T00:00:00Z",
+        "u1,a,old@x.io,U1,active,2026-10-01T00:00:00Z",
+        "u1,a,mid@x.io,U1,sleeping,2026-10-01T00:00:00Z",
+        "u1,b,new@x.io,New,active,2026-10-03T00:00:00Z",
+        "u1,b,last@x.io,Last,active,2026-10-03T00:00:00Z",
+        "u2,a,u2@x.io,U2,deleted,2026-10-02T00:00:00Z",
+    ]
+    result = load(engine, t, "users", csv_bytes(USERS_HEADER, rows))
+    assert seen == [True]
+    assert (result.rows, result.created, result.unchanged) == (6, 4, 2)
+    day = [datetime(2026, 10, d, tzinfo=UTC) for d in range(1, 4)]
+    assert _stored_rows(engine, t.id) == (
+        [
+            ("u1", "a", "active", day[0], day[0], 0),
+            ("u1", "a", "sleeping", day[0], day[2], 1),
+            ("u1", "b", "active", day[2], None, None),
+            ("u2", "a", "deleted", day[1], None, None),
+        ],
+        [("u1", "last@x.io", "Last", day[2]), ("u2", "u2@x.io", "U2", day[1])],
+    )
+    # a user again after another, an earlier instant, a tie of instant and rank (broken by company id)
+    for moved in ([rows[5], *rows[:5]], [rows[2], rows[0]], [rows[3], rows[2].replace(",a,", ",b,")]):
+        tenant = make_tenant(engine)
+        companies(engine, tenant, "a", "b")
+        seen.clear()
+        load(engine, tenant, "users", csv_bytes(USERS_HEADER, moved))
+        assert seen == [False], moved

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from sqlalchemy import Engine, text
 
@@ -42,14 +43,16 @@ def _stored(engine: Engine) -> dict[str, tuple[int | None, timedelta | None]]:
         return out
 
 
-def test_each_class_bounds_its_intervals_length(engine: Engine) -> None:
+@pytest.mark.parametrize("user_id", ["u{}", "u{:03d}"], ids=["merged-by-the-database", "file-in-order"])
+def test_each_class_bounds_its_intervals_length(engine: Engine, user_id: str) -> None:
+    """Both merges: a file out of order (u10 sorts before u2) is ordered in SQL, one in order as it is staged."""
     tenant = make_tenant(engine)
     companies(engine, tenant, "c1")
     rows = []
     for n, length in enumerate(_lengths()):
-        rows.append(status(f"u{n}", "c1", "active", _stamp(START)))
-        rows.append(status(f"u{n}", "c1", "deleted", _stamp(START + length)))
-    rows.append(status("open", "c1", "active", _stamp(START)))
+        rows.append(status(user_id.format(n), "c1", "active", _stamp(START)))
+        rows.append(status(user_id.format(n), "c1", "deleted", _stamp(START + length)))
+    rows.insert(0, status("open", "c1", "active", _stamp(START)))  # "open" sorts first
     load(engine, tenant, "users", csv_bytes(USERS_HEADER, rows))
     stored = _stored(engine)
     assert stored.pop("open") == (None, None)

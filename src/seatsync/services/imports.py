@@ -378,7 +378,7 @@ class _Checker:
 # --- staging and merging ---------------------------------------------------------------------------------------
 
 
-def _copy_or_insert(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _copy_or_insert(session: Session, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -617,9 +617,9 @@ def _import_companies(
 
 _USER_STAGING = (
     "line INTEGER, user_id VARCHAR(200), company_pk INTEGER, email VARCHAR(320), name VARCHAR(300), "
-    "status VARCHAR(16), rank SMALLINT, at TIMESTAMP"
+    "status VARCHAR(16), rank SMALLINT, at TIMESTAMP, next_at TIMESTAMP, kept SMALLINT, last SMALLINT"
 )
-_USER_COLUMNS = ("line", "user_id", "company_pk", "email", "name", "status", "rank", "at")
+_USER_COLUMNS = ("line", "user_id", "company_pk", "email", "name", "status", "rank", "at", "next_at", "kept", "last")
 _RANKS = {s.value: STATUS_RANK[s] for s in Status}
 
 
@@ -634,9 +634,17 @@ def _import_users(
 ) -> ImportResult:
     result = ImportResult(ImportKind.USERS)
     _create_staging(session, "staging_users", _USER_STAGING)
-    batch: list[tuple[Any, ...]] = []
+    batch: list[list[Any]] = []
     checker = _Checker(ImportKind.USERS, errors)
     ranks = _RANKS
+    # While the file is in the merge's order (users ascending, each user's events by instant, then rank; no two
+    # events of a user at one instant and rank), each staged row carries what the merge's window would compute:
+    # the next event's instant (``next_at``), whether it is the last copy of an event repeated on adjacent lines
+    # (``kept``), and whether it is its user's last row (``last``: the latest details). A row one behind the one
+    # read waits in ``pending`` for those. The first row out of that order ends it: the merge then orders in SQL.
+    in_order = True
+    pending: list[Any] | None = None
+    pending_key: tuple[str, int | None, str] = ("", 0, "")
     for line, raw in rows:
         result.rows += 1
         values = checker.text(line, raw)
@@ -667,35 +675,63 @@ def _import_users(
             continue
         if bad or errors.total:
             continue  # once the file is known bad, keep validating but stop staging
-        batch.append((line, user_id, company_pk, email, name, status, rank, at))
+        row = [line, user_id, company_pk, email, name, status, rank, at, None, 1, 1]
+        if not in_order:
+            batch.append(row)
+        else:
+            key = (at, rank, company_id)
+            if pending is not None:
+                if user_id == pending[1]:
+                    if key == pending_key:
+                        pending[9] = 0  # the same event again: this copy stands for it
+                    elif key[:2] > pending_key[:2]:
+                        pending[8] = at
+                    else:  # earlier, or a tie the database would break by company id (its collation may differ)
+                        in_order = False
+                    pending[10] = 0
+                elif user_id < pending[1]:
+                    in_order = False
+                batch.append(pending)
+            pending, pending_key = row, key
         if len(batch) >= BATCH:
             _copy_or_insert(session, "staging_users", _USER_COLUMNS, batch)
     errors.raise_if_any(source)
+    if pending is not None:
+        batch.append(pending)
     _copy_or_insert(session, "staging_users", _USER_COLUMNS, batch)
-    _merge_users(session, tenant_id=tenant.id, result=result, source=source)
+    _merge_users(session, tenant_id=tenant.id, result=result, source=source, in_order=in_order)
     _drop_staging(session, "staging_users")
     return result
 
 
-def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, source: str) -> None:
+def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, source: str, in_order: bool) -> None:
     """Merge staged rows: user details, then new events with their intervals computed before they are written.
 
     The touched users' whole histories (stored + new events) are ordered once; stored events whose ``valid_to``
-    changed are updated and new ones are inserted with theirs, so a first load writes each row exactly once.
+    changed are updated and new ones are inserted with theirs, so a first load writes each row exactly once. A file
+    read in the merge's order (``in_order``) was ordered while staged: its rows carry their users' latest details and,
+    for a first import of its users, their intervals, so nothing is sorted here.
     """
     params = {"tenant": tenant_id, "now": _stage_instant(session)(utcnow())}
     dialect = session.get_bind().dialect.name
     pg = dialect == "postgresql"
     # user details: the row with the latest instant wins, whatever order files arrive in
-    session.execute(
-        text(
-            """
-            INSERT INTO users (tenant_id, user_id, email, name, details_at)
-            SELECT :tenant, user_id, email, name, at FROM (
+    latest = (
+        "SELECT user_id, email, name, at FROM staging_users WHERE last = 1"
+        if in_order
+        else """
+            SELECT user_id, email, name, at FROM (
                 SELECT user_id, email, name, at, ROW_NUMBER() OVER (
                     PARTITION BY user_id ORDER BY at DESC, line DESC) AS n
-                FROM staging_users) latest
+                FROM staging_users) ranked
             WHERE n = 1
+        """
+    )
+    session.execute(
+        text(
+            f"""
+            INSERT INTO users (tenant_id, user_id, email, name, details_at)
+            SELECT :tenant, user_id, email, name, at FROM ({latest}) latest WHERE true
             ON CONFLICT (tenant_id, user_id) DO UPDATE
                 SET email = excluded.email, name = excluded.name, details_at = excluded.details_at
                 WHERE excluded.details_at >= users.details_at
@@ -714,6 +750,15 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
         ),
         params,
     ).first()
+    if stored is None and in_order:
+        # a first import of these users, in order: each event once (its last copy), with the next one's instant
+        # (no two active events of a user at one instant: in order, that would be a tie of instant and rank)
+        insert = _INSERT_IN_ORDER.format(
+            span_days=span_days_sql(dialect, "at", "next_at"), no_fold="OFFSET 0" if pg else "LIMIT -1 OFFSET 0"
+        )
+        result.created = cast(CursorResult[Any], session.execute(text(insert), params)).rowcount
+        result.unchanged = result.rows - result.created
+        return
     _create_staging(session, "staging_merged", _MERGED_STAGING)
     # each interval's length, computed once per row (the length class reads it once per class)
     span_days = span_days_sql(dialect, "h.at", "LEAD(h.at) OVER w")
@@ -772,6 +817,14 @@ def _merge_users(session: Session, *, tenant_id: int, result: ImportResult, sour
     _drop_staging(session, "staging_merged")
 
 
+#: a first import's events from a file staged in order (the span's length computed once per row: the class reads it
+#: once per class; an OFFSET keeps either database from folding the subquery into the outer query)
+_INSERT_IN_ORDER = f"""
+    INSERT INTO status_events (tenant_id, user_id, company_pk, status, rank, at, valid_to, span_class, imported_at)
+    SELECT :tenant, user_id, company_pk, status, rank, at, next_at, {span_class_sql("span_days")}, :now
+    FROM (SELECT user_id, company_pk, status, rank, at, next_at, {{span_days}} AS span_days
+          FROM staging_users WHERE kept = 1 {{no_fold}}) s
+"""
 _MERGED_STAGING = (
     "id BIGINT, line INTEGER, user_id VARCHAR(200), company_pk INTEGER, status VARCHAR(16), rank SMALLINT, "
     "at TIMESTAMP, old_valid_to TIMESTAMP, next_at TIMESTAMP, next_line INTEGER, next_status VARCHAR(16), "
