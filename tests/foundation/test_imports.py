@@ -452,3 +452,30 @@ def test_a_file_in_order_takes_the_in_order_merge(engine: Engine, monkeypatch: p
         seen.clear()
         load(engine, tenant, "users", csv_bytes(USERS_HEADER, moved))
         assert seen == [False], moved
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_plain_blocks_and_blocks_the_csv_module_reads_number_lines_alike(engine: Engine, end: str) -> None:
+    """Blocks without quotes or spaces at fields' edges are split at commas; from a block with a quoted field on,
+    the csv module reads the rest: values and line numbers are the same either way."""
+    t = make_tenant(engine)
+    companies(engine, t, "a")
+    good = [status(f"u{i:05d}", "a", "active", "2026-10-01T00:00:00Z") for i in range(40_000)]  # over 2 MiB
+    good[3] = good[3].replace("User u00003", "Ünïcode u00003")
+    good[30_000] = good[30_000].replace("User u30000", '"Doe, Jane"')  # a quoted field in a later block
+    good[35_000] = good[35_000].replace("u35000,", " u35000 ,", 1)  # stripped, as every field is
+    bad = list(good)
+    bad[10] = bad[10].replace("active", "bogus")  # in a plain block
+    bad[32_000] = bad[32_000].replace("active", "bogus")  # read by the csv module
+    data = (end.join([USERS_HEADER, *bad]) + end).encode()
+    assert data.find(b'"Doe') > 1 << 20
+    with pytest.raises(ImportRejected) as caught:
+        load(engine, t, "users", data)
+    assert [(e.line, e.column) for e in caught.value.errors] == [(12, "status"), (32_002, "status")]
+    result = load(engine, t, "users", (end.join([USERS_HEADER, *good]) + end).encode())
+    assert (result.rows, result.created) == (40_000, 40_000)
+    with transaction(engine) as session:
+        found = session.execute(select(User.user_id, User.name).where(User.user_id.in_(["u00003", "u30000"])))
+        names = {user_id: name for user_id, name in found}  # noqa: C416
+        assert session.scalar(select(func.count()).select_from(User).where(User.user_id == "u35000")) == 1
+    assert names == {"u00003": "Ünïcode u00003", "u30000": "Doe, Jane"}

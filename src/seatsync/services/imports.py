@@ -24,6 +24,7 @@ import enum
 import functools
 import hashlib
 import io
+import itertools
 import json
 import operator
 import re
@@ -127,14 +128,43 @@ class _Errors:
 Row = tuple[int, Sequence[str]]
 
 
-# --- reading: every path yields (line, values in FIELDS order) ----------------------------------------------
+# --- reading: every path yields (line, values in FIELDS order), checked by ``_Checker`` ---------------------
 
 
-def _decoded_lines(stream: IO[bytes], errors: _Errors) -> Iterator[str]:
-    """UTF-8 lines (a BOM is allowed); a line that is not UTF-8 is reported and read with replacements.
+#: a block of lines is *plain* when it has no quote, NUL or carriage return (but in CRLF line ends) and no field
+#: with white space at an edge (``str.strip``'s): its lines are then the csv module's records, and its fields, split
+#: at commas, the csv module's fields already stripped. In ASCII text the white space is these and the space (and a
+#: field's edge is next to a comma or a line's end), found by substring searches; in any other, by ``\s``, which is
+#: ``str.strip``'s white space too
+_ASCII_SPACE = ("\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", ", ", " ,", "\n ", " \n")
+_EDGE_SPACE = (re.compile(r"[,\n][^\S\n]"), re.compile(r"[^\S\n][,\n]"))
+
+
+def _plain_lines(text: str) -> list[str] | None:
+    """A plain block's lines (without their ends), or None when the block is not plain."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if '"' in text or "\0" in text or "\r" in text or text[:1].isspace() or text.rstrip("\n")[-1:].isspace():
+        return None
+    if text.isascii():
+        if any(space in text for space in _ASCII_SPACE):
+            return None
+    elif any(edge.search(text) for edge in _EDGE_SPACE):
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":  # the block's last line ended with a newline
+        lines.pop()
+    if lines and max(map(len, lines)) > 2 * FIELD_LIMIT:  # a field the csv module would refuse: reported by it
+        return None
+    return lines
+
+
+def _decoded_blocks(stream: IO[bytes], errors: _Errors) -> Iterator[tuple[int, str | None, Iterator[str]]]:
+    """Blocks of UTF-8 lines (a BOM is allowed): (lines before the block, its text, its lines); a line that is not
+    UTF-8 is reported (when its line is read) and read with replacements.
 
     Lines are read and decoded about a MiB at a time (a character never spans a newline); only a block that is not
-    UTF-8 is decoded line by line, to find and report its bad lines."""
+    UTF-8 is decoded line by line, to find and report its bad lines (its text is then None)."""
     number = 0  # lines before the block
     first = True
     while lines := stream.readlines(1 << 20):
@@ -146,10 +176,10 @@ def _decoded_lines(stream: IO[bytes], errors: _Errors) -> Iterator[str]:
         try:
             decoded = data.decode("utf-8")
         except UnicodeDecodeError:
-            yield from _decoded_one_by_one(lines, errors, number)
+            yield number, None, _decoded_one_by_one(lines, errors, number)
         else:
             # split at "\n" only, as the binary stream's lines are (not at the other breaks str.splitlines knows)
-            yield from io.StringIO(decoded, newline="\n")
+            yield number, decoded, io.StringIO(decoded, newline="\n")
         number += len(lines)
 
 
@@ -169,8 +199,15 @@ def _empty(source: str, what: str) -> ImportRejected:
 
 
 def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: str) -> Iterator[Row]:
-    """Rows of a CSV file; header problems reject the file at once."""
-    reader = csv.reader(_decoded_lines(stream, errors))
+    """Rows of a CSV file, checked (``_Checker``); header problems reject the file at once.
+
+    Plain blocks (``_plain_lines``) are split at commas; from the first block that is not plain on, the csv module
+    reads the rest of the file (a quoted field may span lines, and blocks)."""
+    blocks = _decoded_blocks(stream, errors)
+    first = next(blocks, None)
+    head: Iterator[str] = iter(()) if first is None else first[2]
+    # the csv module's reader: it reads the header, and every block from the first that is not plain
+    reader = csv.reader(itertools.chain(head, (line for _before, _text, lines in blocks for line in lines)))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -194,11 +231,42 @@ def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: st
     if problems or errors.total:
         raise ImportRejected(source, problems + errors.kept)
     width = len(header)
+    checker = _Checker(kind, errors)
     # each field's position in a row (absent optional ones read as "")
     positions = [header.index(name) if name in header else -1 for name in FIELDS[kind]]
     # each row's fields in FIELDS order, at C speed when every field has a column
     reorder = operator.itemgetter(*positions) if -1 not in positions else None
+    limits = checker.limits
     rows = 0
+    offset = 0  # lines before the csv module's reader started
+    if first is not None and first[1] is not None and reader.line_num == 1:
+        # the rest of the first block (after its one header line), then each block, while they are plain
+        segments = itertools.chain([(1, cast(io.StringIO, head).read(), head)], blocks)
+        for before, text, block_lines in segments:
+            lines = None if text is None else _plain_lines(text)
+            if lines is None:  # the csv module reads from here on
+                offset = before
+                rest = block_lines if text is None else io.StringIO(text, newline="\n")
+                reader = csv.reader(itertools.chain(rest, (line for _b, _t, more in blocks for line in more)))
+                break
+            for line, record in enumerate(lines, start=before + 1):
+                values = record.split(",")
+                if len(values) == 1 and not values[0]:
+                    continue  # blank line
+                rows += 1
+                if len(values) != width:
+                    errors.add(line, None, f"expected {width} fields, found {len(values)}")
+                    continue
+                fields = reorder(values) if reorder else [values[i] if i >= 0 else "" for i in positions]
+                # stripped and free of NUL: only their sizes are checked here
+                if not any(map(operator.gt, map(len, fields), limits)):
+                    yield line, fields
+                else:
+                    checked = checker.text(line, fields)
+                    if checked is not None:
+                        yield line, checked
+        else:
+            reader = csv.reader(iter(()))
     while True:
         try:
             values = next(reader)
@@ -206,16 +274,18 @@ def read_csv(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: st
             break
         except csv.Error as exc:  # a field over the csv module's limit: the reader goes on at the next line
             rows += 1
-            errors.add(reader.line_num, None, f"a field is longer than 128 KiB ({exc})")
+            errors.add(offset + reader.line_num, None, f"a field is longer than 128 KiB ({exc})")
             continue
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # blank line
         rows += 1
-        line = reader.line_num
+        line = offset + reader.line_num
         if len(values) != width:
             errors.add(line, None, f"expected {width} fields, found {len(values)}")
             continue
-        yield line, reorder(values) if reorder else [values[i] if i >= 0 else "" for i in positions]
+        checked = checker.text(line, reorder(values) if reorder else [values[i] if i >= 0 else "" for i in positions])
+        if checked is not None:
+            yield line, checked
     if rows == 0 and not errors.total:
         raise ImportRejected(source, [RowError(1, None, "the file has a header but no rows")])
 
@@ -264,14 +334,18 @@ def _json_type(value: Any) -> str:
 
 
 def read_records(records: Iterable[tuple[int, Any]], kind: ImportKind, errors: _Errors) -> Iterator[Row]:
-    """JSON records (line or position, object), checked against the format's fields."""
+    """JSON records (line or position, object), checked against the format's fields, then checked (``_Checker``)."""
+    checker = _Checker(kind, errors)
     for line, record in records:
         values = _from_mapping(line, record, kind, errors)
-        if values is not None:
-            yield line, values
+        checked = None if values is None else checker.text(line, values)
+        if checked is not None:
+            yield line, checked
 
 
 def read_json_lines(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, source: str) -> Iterator[Row]:
+    """Rows of a JSON-lines file, checked (``_Checker``)."""
+    checker = _Checker(kind, errors)
     rows = 0
     for number, raw in enumerate(stream, start=1):
         if not raw.strip():
@@ -286,8 +360,9 @@ def read_json_lines(stream: IO[bytes], kind: ImportKind, errors: _Errors, *, sou
             errors.add(number, None, f"not a JSON object: {exc}")
             continue
         values = _from_mapping(number, value, kind, errors)
-        if values is not None:
-            yield number, values
+        checked = None if values is None else checker.text(number, values)
+        if checked is not None:
+            yield number, checked
     if rows == 0:
         raise _empty(source, "one JSON object per line")
 
@@ -568,13 +643,9 @@ def _import_companies(
     session: Session, *, tenant: Tenant, rows: Iterable[Row], errors: _Errors, source: str
 ) -> ImportResult:
     result = ImportResult(ImportKind.COMPANIES)
-    checker = _Checker(ImportKind.COMPANIES, errors)
     seen: dict[str, tuple[int, str, str]] = {}
-    for line, raw in rows:
+    for line, values in rows:
         result.rows += 1
-        values = checker.text(line, raw)
-        if values is None:
-            continue
         company_id, name, products_text = values
         if not company_id:
             errors.add(line, "company_id", "is empty")
@@ -635,7 +706,6 @@ def _import_users(
     result = ImportResult(ImportKind.USERS)
     _create_staging(session, "staging_users", _USER_STAGING)
     batch: list[list[Any]] = []
-    checker = _Checker(ImportKind.USERS, errors)
     ranks = _RANKS
     # While the file is in the merge's order (users ascending, each user's events by instant, then rank; no two
     # events of a user at one instant and rank), each staged row carries what the merge's window would compute:
@@ -645,11 +715,8 @@ def _import_users(
     in_order = True
     pending: list[Any] | None = None
     pending_key: tuple[str, int | None, str] = ("", 0, "")
-    for line, raw in rows:
+    for line, values in rows:
         result.rows += 1
-        values = checker.text(line, raw)
-        if values is None:
-            continue
         user_id, company_id, email, status, at_text, name = values
         status = status.lower()
         bad = False
@@ -910,14 +977,10 @@ def _import_activity(
 ) -> ImportResult:
     result = ImportResult(ImportKind.ACTIVITY)
     kinds = {k.value for k in ActivityKind}
-    checker = _Checker(ImportKind.ACTIVITY, errors)
     _create_staging(session, "staging_activity", _ACTIVITY_STAGING)
     batch: list[tuple[Any, ...]] = []
-    for line, raw in rows:
+    for line, values in rows:
         result.rows += 1
-        values = checker.text(line, raw)
-        if values is None:
-            continue
         user_id, kind, at_text = values
         kind = kind.lower()
         bad = False
