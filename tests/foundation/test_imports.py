@@ -479,3 +479,31 @@ def test_plain_blocks_and_blocks_the_csv_module_reads_number_lines_alike(engine:
         names = {user_id: name for user_id, name in found}  # noqa: C416
         assert session.scalar(select(func.count()).select_from(User).where(User.user_id == "u35000")) == 1
     assert names == {"u00003": "Ünïcode u00003", "u30000": "Doe, Jane"}
+
+
+def test_the_content_digest_is_taken_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's SHA-256 is updated as each block is read (memory bounded by a block, not by the file)."""
+    import hashlib
+
+    from seatsync.services import imports
+
+    stream = io.BytesIO(b"x" * (5 << 20))
+    read_when_hashed: list[int] = []
+    sha256 = hashlib.sha256
+
+    class Spy:
+        def __init__(self, data: bytes) -> None:
+            self.inner = sha256(data)
+
+        def update(self, chunk: bytes) -> None:
+            read_when_hashed.append(stream.tell())
+            self.inner.update(chunk)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(imports.hashlib, "sha256", Spy)
+    digest = imports._stream_digest(ImportKind.USERS, stream, "csv")
+    assert digest == sha256(b"users\ncsv\n" + b"x" * (5 << 20)).hexdigest()
+    assert stream.tell() == 0  # rewound for the reading
+    assert read_when_hashed[1:] == [n << 20 for n in range(1, 6)]  # each block hashed right after it was read

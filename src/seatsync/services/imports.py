@@ -501,7 +501,8 @@ def _stream_digest(kind: ImportKind, stream: IO[bytes], form: str) -> str | None
         return None
     start = stream.tell()
     blocks = iter(lambda: stream.read(1 << 20), b"")
-    digest = _rows_digest(kind, (form.encode() + b"\n", *blocks))
+    # chained, not unpacked: the blocks are hashed as they are read, never all held at once
+    digest = _rows_digest(kind, itertools.chain([form.encode() + b"\n"], blocks))
     stream.seek(start)
     return digest
 
