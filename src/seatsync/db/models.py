@@ -137,9 +137,33 @@ class StatusEvent(Base):
         Index("ix_status_events_lookup", "tenant_id", "user_id", "at", "valid_to", "company_pk").ddl_if(
             dialect="sqlite"
         ),
-        # the month's count: per length class, active intervals of a tenant starting in a range of instants
-        # (``seatsync.services.intervals``), read from the index alone; 0023_interval_span_class
-        Index("ix_status_events_span", "tenant_id", "status", "span_class", "at", "valid_to", "company_pk", "user_id"),
+        # the month's count (``seatsync.services.intervals``), read from these indexes alone: per length class,
+        # closed active intervals of a tenant starting in a range of instants (0023_interval_span_class), and the
+        # open active ones in company order (0027_open_intervals_index); other statuses are in neither. Each ends
+        # with its predicate's columns: SQLite reads an index alone only when it holds every column a query names
+        Index(
+            "ix_status_events_span",
+            "tenant_id",
+            "span_class",
+            "at",
+            "valid_to",
+            "company_pk",
+            "user_id",
+            "status",
+            sqlite_where=text("status = 'active' AND span_class IS NOT NULL"),
+            postgresql_where=text("status = 'active' AND span_class IS NOT NULL"),
+        ),
+        Index(
+            "ix_status_events_open",
+            "tenant_id",
+            "company_pk",
+            "user_id",
+            "at",
+            "status",
+            "valid_to",
+            sqlite_where=text("status = 'active' AND valid_to IS NULL"),
+            postgresql_where=text("status = 'active' AND valid_to IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -30,7 +30,13 @@ from seatsync.db.models import Company, Tenant
 from seatsync.db.types import UTCDateTime
 from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.domain.rules import Product, Rule
-from seatsync.services.intervals import overlapping_active, span_bound_names, span_bounds
+from seatsync.services.intervals import (
+    OPEN_ACTIVE,
+    closed_active,
+    overlapping_active,
+    span_bound_names,
+    span_bounds,
+)
 
 __all__ = [
     "BillableUser",
@@ -102,18 +108,19 @@ _ROWS: dict[Rule, tuple[str, str]] = {
 }
 
 
-def _running(x: str, where: str) -> str:
-    """Per company, a running level over marks: +1 at each start of an interval of ``iv`` (``where``) at instant
-    ``x``, -1 at each end before the period's end. Marks at one instant are taken in the order: ends of intervals
-    that had length (they no longer hold), starts, then ends of instant-long intervals (they held at their
-    instant); at a start, the running sum over the peers of (instant, order) counts the marked intervals in force."""
+def _running(starts: str) -> str:
+    """Per company, a running level over marks: +1 at each start (``starts``: rows (company_pk, x)), -1 at each
+    end of a closed interval of the period (``ivc``) before the period's end. Marks at one instant are taken in the
+    order: ends of intervals that had length (they no longer hold), starts, then ends of instant-long intervals
+    (they held at their instant); at a start, the running sum over the peers of (instant, order) counts the marked
+    intervals in force."""
     return f"""
         SELECT company_pk, x, kind, SUM(delta) OVER (PARTITION BY company_pk ORDER BY x, kind) AS level
         FROM (
-            SELECT company_pk, {x} AS x, 1 AS kind, 1 AS delta FROM iv {where}
+            SELECT company_pk, x, 1 AS kind, 1 AS delta FROM ({starts}) s
             UNION ALL
             SELECT company_pk, valid_to AS x, CASE WHEN valid_to = at THEN 2 ELSE 0 END AS kind, -1 AS delta
-            FROM iv WHERE valid_to < :end
+            FROM ivc WHERE valid_to < :end
         ) marks
     """
 
@@ -121,28 +128,71 @@ def _running(x: str, where: str) -> str:
 def _peak_levels() -> str:
     """Per company and candidate instant (the period's start, or an interval's start in it): how many active
     intervals hold there (every interval marked, its start taken at the period's start at the latest)."""
-    return f"""
-        SELECT company_pk, x, level FROM ({_running("CASE WHEN at < :start THEN :start ELSE at END", "")}) running
-        WHERE kind = 1
-    """
+    starts = "SELECT company_pk, CASE WHEN at < :start THEN :start ELSE at END AS x FROM iv"
+    return f"SELECT company_pk, x, level FROM ({_running(starts)}) running WHERE kind = 1"
 
 
 def _peak_with() -> str:
-    return f"WITH iv AS ({overlapping_active('start', 'end')})"
+    return f"WITH iv AS ({overlapping_active('start', 'end')}), ivc AS ({closed_active('start', 'end')})"
+
+
+def _open_counts(hi: str) -> str:
+    """(company_pk, n): per company, its open active intervals begun before ``:hi``, read in the open index's
+    company order (no sort)."""
+    return f"SELECT e.company_pk, COUNT(*) AS n FROM status_events e WHERE {OPEN_ACTIVE} AND e.at < :{hi} GROUP BY e.company_pk"
 
 
 def _peak_counts() -> str:
     """Per company, the peak: the intervals in force at the period's start (``at`` before it) plus the highest
     level the period's own marks reach over them. Those intervals hold at the start and their starts all fall
-    on it, so they are counted, not swept: the window sorts only the starts in the period and the ends before its
-    end, not every interval in force (``_peak_levels``' level at a start is this base plus this window's level,
-    and the start itself, with no start on it, is a candidate at the base alone: the 0 of the base's rows)."""
+    on it, so they are counted, not swept (the open ones in the open index's company order): the window sorts
+    only the starts in the period and the ends before its end (``_peak_levels``' level at a start is this base
+    plus this window's level, and the start itself, with no start on it, is a candidate at the base alone: the
+    0 of the base's rows)."""
+    starts = f"""
+        SELECT company_pk, at AS x FROM ivc WHERE at >= :start
+        UNION ALL
+        SELECT e.company_pk, e.at AS x FROM status_events e WHERE {OPEN_ACTIVE} AND e.at >= :start AND e.at < :end
+    """
     return f"""
         SELECT company_pk, SUM(b) + MAX(m) AS n FROM (
-            SELECT company_pk, 1 AS b, 0 AS m FROM iv WHERE at < :start
+            SELECT company_pk, n AS b, 0 AS m FROM ({_open_counts("start")}) o
             UNION ALL
-            SELECT company_pk, 0 AS b, level AS m FROM ({_running("at", "WHERE at >= :start")}) running
-            WHERE kind = 1
+            SELECT company_pk, 1 AS b, 0 AS m FROM ivc WHERE at < :start
+            UNION ALL
+            SELECT company_pk, 0 AS b, level AS m FROM ({_running(starts)}) running WHERE kind = 1
+        ) parts GROUP BY company_pk
+    """
+
+
+def _active_counts() -> str:
+    """(company_pk, n) under ``active``: the open intervals (one per user) counted in the open index's order,
+    plus the users of the period's closed intervals (de-duplicated: a user may have several in one company) who
+    have no open one in the same company (a seek in the open index by company and user)."""
+    return f"""
+        SELECT company_pk, SUM(n) AS n FROM (
+            {_open_counts("end")}
+            UNION ALL
+            SELECT d.company_pk, COUNT(*) AS n
+            FROM (SELECT DISTINCT i.company_pk, i.user_id FROM ({closed_active("start", "end")}) i) d
+            WHERE NOT EXISTS (
+                SELECT 1 FROM status_events e
+                WHERE {OPEN_ACTIVE} AND e.company_pk = d.company_pk AND e.user_id = d.user_id AND e.at < :end)
+            GROUP BY d.company_pk
+        ) parts GROUP BY company_pk
+    """
+
+
+def _at_end_counts() -> str:
+    """(company_pk, n) under ``active-at-end``: a user's intervals follow one another (each ends where the user's
+    next begins, the importer's window), so at most one of them holds at the period's last instant: rows are
+    counted, not distinct users; the open ones in the open index's order."""
+    return f"""
+        SELECT company_pk, SUM(n) AS n FROM (
+            {_open_counts("end")}
+            UNION ALL
+            SELECT i.company_pk, COUNT(*) AS n FROM ({closed_active("end", "end", closed_end=True)}) i
+            GROUP BY i.company_pk
         ) parts GROUP BY company_pk
     """
 
@@ -170,15 +220,15 @@ def _pairs(rule: Rule) -> str:
 
 
 def _counts(rule: Rule) -> str:
-    """(company_pk, n) for every company with a billable user under ``rule`` (a count needs no pair's instant:
-    distinct users per company, one grouping instead of two)."""
+    """(company_pk, n) for every company with a billable user under ``rule``."""
     if rule is Rule.PEAK:
         return _peak_counts()
-    rows, _since = _ROWS[rule]
+    if rule is Rule.ACTIVE:
+        return _active_counts()
     if rule is Rule.ACTIVE_AT_END:
-        # a user's intervals follow one another (each ends where the user's next begins, the importer's window),
-        # so at most one of them holds at the period's last instant: one row per user, nothing to de-duplicate
-        return f"SELECT i.company_pk, COUNT(*) AS n FROM ({rows}) i GROUP BY i.company_pk"
+        return _at_end_counts()
+    rows, _since = _ROWS[rule]
+    # distinct users per company: one grouping, no pair's instant
     return f"SELECT i.company_pk, COUNT(DISTINCT i.user_id) AS n FROM ({rows}) i GROUP BY i.company_pk"
 
 
