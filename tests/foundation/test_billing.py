@@ -398,9 +398,8 @@ def test_cli_company_set_rule(database_url: str, tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no company 'zz'" in missing.output
 
 
-def test_the_mappers_count_cache_follows_a_company_rule(engine: Engine) -> None:
-    from seatsync.web.mapper import CountCache
-
+def _two_users_of_one_company(engine: Engine) -> Tenant:
+    """Company "a": 2 billable users in 2026-10 by the tenant's rule, 1 by peak."""
     t = make_tenant(engine)
     companies(engine, t, "a")
     users(
@@ -410,9 +409,44 @@ def test_the_mappers_count_cache_follows_a_company_rule(engine: Engine) -> None:
         status("u1", "a", "deleted", "2026-10-04T00:00:00Z"),
         status("u2", "a", "active", "2026-10-05T00:00:00Z"),
     )
+    return t
+
+
+def test_the_mappers_count_cache_follows_a_company_rule(engine: Engine) -> None:
+    from seatsync.web.mapper import CountCache
+
+    t = _two_users_of_one_company(engine)
     cache = CountCache()
     with transaction(engine) as session:
         assert list(cache.counts(session, tenant=session.merge(t), period=BillingPeriod(2026, 10)).values()) == [2]
         set_company_rule(session, tenant=t, company_id="a", rule="peak")
     with transaction(engine) as session:
         assert list(cache.counts(session, tenant=session.merge(t), period=BillingPeriod(2026, 10)).values()) == [1]
+
+
+def test_the_mappers_count_cache_follows_a_company_rule_through_the_directory(engine: Engine) -> None:
+    """The web app's path: the companies' own rules come from the tenant's cached directory, which a rule change
+    makes stale (the tenant's directory revision moves with it)."""
+    from seatsync.services.directory import DirectoryCache
+    from seatsync.web.mapper import CountCache
+
+    t = _two_users_of_one_company(engine)
+    cache, directories = CountCache(), DirectoryCache()
+
+    def counted() -> list[int]:
+        with transaction(engine) as session:
+            tenant = session.get(Tenant, t.id)
+            assert tenant is not None
+            directory = directories.get(session, tenant=tenant)
+            return list(
+                cache.counts(session, tenant=tenant, period=BillingPeriod(2026, 10), directory=directory).values()
+            )
+
+    assert counted() == [2]
+    assert counted() == [2]  # from the cache
+    with transaction(engine) as session:
+        set_company_rule(session, tenant=t, company_id="a", rule="peak")
+    assert counted() == [1]
+    with transaction(engine) as session:
+        set_company_rule(session, tenant=t, company_id="a", rule=None)
+    assert counted() == [2]

@@ -365,6 +365,38 @@ def last_push(session: Session, *, tenant_id: int, target: str, period: str | No
     return finished
 
 
+_RUNS_OF_PERIOD = select(PushRun.id, PushRun.status, PushRun.started_at, PushRun.finished_at).where(
+    PushRun.tenant_id == bindparam("tenant_id"),
+    PushRun.target == bindparam("target"),
+    PushRun.period == bindparam("period"),
+    PushRun.dry_run.is_(False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRuns:
+    """The real runs of one target and period (a handful a month), read in one statement: what a mapper page
+    shows of them (``last_push``, ``running_run``) and what its cached push-result filters depend on."""
+
+    #: (id, status) of every run, by id
+    statuses: tuple[tuple[int, str], ...]
+    #: as ``last_push`` of the period
+    last_push: datetime | None
+    #: as ``running_run``
+    running: int | None
+
+
+def period_runs(session: Session, *, tenant_id: int, target: str, period: str) -> PeriodRuns:
+    params = {"tenant_id": tenant_id, "target": str(target), "period": period}
+    found = sorted(session.connection().execute(_RUNS_OF_PERIOD, params), key=lambda r: r[0])
+    done = [(started, run_id, finished) for run_id, status, started, finished in found if status != RunStatus.RUNNING]
+    return PeriodRuns(
+        tuple((run_id, status) for run_id, status, _started, _finished in found),
+        max(done, key=lambda r: (r[0], r[1]))[2] if done else None,
+        max((run_id for run_id, status, _s, _f in found if status == RunStatus.RUNNING), default=None),
+    )
+
+
 def running_run(session: Session, *, tenant_id: int, target: str, period: str) -> int | None:
     """The id of a real run of the period that is running now (a page opened during a push follows it)."""
     found: int | None = session.connection().scalar(

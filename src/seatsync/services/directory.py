@@ -101,6 +101,15 @@ class Directory:
         return sum(1 for e in self.live_by_name if not e.complete)
 
     @cached_property
+    def by_pk(self) -> dict[int, Entry]:
+        return {e.pk: e for e in self.entries}
+
+    @cached_property
+    def own_rules(self) -> tuple[tuple[int, str], ...]:
+        """(pk, rule) of every company with its own rule, archived too, by pk (as ``services.billing.own_rules``)."""
+        return tuple(sorted((e.pk, e.billing_rule) for e in self.entries if e.billing_rule is not None))
+
+    @cached_property
     def all_by_company_id(self) -> tuple[Entry, ...]:
         return tuple(sorted(self.entries, key=lambda e: e.company_id))
 

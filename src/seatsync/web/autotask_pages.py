@@ -136,7 +136,7 @@ def autotask_mapper_view(
     connection = at_routes.connection_out(db, tenant)
     return mapper_page_response(
         request,
-        db=db,
+        directory=state.directories.get(db, tenant=tenant),
         layout=LAYOUT,
         tenant=tenant,
         rows=cells,
@@ -148,8 +148,7 @@ def autotask_mapper_view(
         filter_counts={kind: len(pks) for kind, pks in kinds.items()},
         connection=connection,
         can_preview=integration is not None and integration.secret is not None,
-        last_push=runs.last_push(db, tenant_id=tenant.id, target=TARGET, period=str(chosen)),
-        running=runs.running_run(db, tenant_id=tenant.id, target=TARGET, period=str(chosen)),
+        runs=runs.period_runs(db, tenant_id=tenant.id, target=TARGET, period=str(chosen)),
         automap=False,
         now=state.clock(),
         admin=admin,

@@ -165,7 +165,7 @@ def halopsa_mapper_view(
     connection = halo_routes.connection_out(db, tenant)
     return mapper_page_response(
         request,
-        db=db,
+        directory=state.directories.get(db, tenant=tenant),
         layout=halo_mapper.LAYOUT,
         tenant=tenant,
         rows=rows,
@@ -177,8 +177,7 @@ def halopsa_mapper_view(
         filter_counts=filter_counts,
         connection=connection,
         can_preview=connection.status == halo.IntegrationStatus.CONNECTED,
-        last_push=runs.last_push(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen)),
-        running=runs.running_run(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen)),
+        runs=runs.period_runs(db, tenant_id=tenant.id, target=halo_mapper.LAYOUT.target, period=str(chosen)),
         automap=False,
         now=state.clock(),
         admin=principal.is_admin,

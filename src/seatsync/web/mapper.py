@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
 from seatsync.domain.periods import BillingPeriod
-from seatsync.push.runs import Outcome, RunStatus
+from seatsync.push.runs import Outcome, PeriodRuns, period_runs
 from seatsync.services.billing import count_billable, own_rules
 from seatsync.services.directory import Directory, DirectoryCache, Entry
 
@@ -120,7 +120,6 @@ _PERIOD_RUNS = select(PushRun.id).where(
     PushRun.period == bindparam("period"),
     PushRun.dry_run.is_(False),
 )
-_PERIOD_RUN_STATUSES = _PERIOD_RUNS.with_only_columns(PushRun.id, PushRun.status)
 
 
 def _latest_run_of() -> Any:
@@ -236,11 +235,14 @@ class OutcomeCache:
         self._store: dict[tuple[int, str], tuple[tuple[Any, ...], Outcomes]] = {}
         self._size = size
 
-    def get(self, session: Session, *, directory: Directory, period: BillingPeriod) -> Outcomes:
+    def get(
+        self, session: Session, *, directory: Directory, period: BillingPeriod, runs: PeriodRuns | None = None
+    ) -> Outcomes:
+        """``runs``: the period's ConnectWise runs, when the caller has read them in this request."""
         key = (directory.tenant_id, str(period))
-        params = {"tenant_id": directory.tenant_id, "period": str(period)}
-        runs = tuple((run_id, status) for run_id, status in session.connection().execute(_PERIOD_RUN_STATUSES, params))
-        mark = None if any(status == RunStatus.RUNNING for _id, status in runs) else (directory.revision, runs)
+        if runs is None:
+            runs = period_runs(session, tenant_id=directory.tenant_id, target="connectwise", period=str(period))
+        mark = None if runs.running is not None else (directory.revision, runs.statuses)
         with self._lock:
             found = self._store.get(key)
         if mark is not None and found is not None and found[0] == mark:
@@ -258,7 +260,9 @@ class CountCache:
     """Billable counts per (tenant, period, rule), reused while the tenant's data is unchanged.
 
     The data's fingerprint is cheap (the newest status and activity event ids; events are only ever added) and read
-    on every use, so a new import is seen at once. Companies without a count show 0, so new companies need none.
+    on every use, so a new import is seen at once; the companies' own rules come from the tenant's directory (read
+    as of the tenant's revision, which any change to a rule raises). Companies without a count show 0, so new
+    companies need none.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -267,17 +271,21 @@ class CountCache:
         self._size = size
 
     @staticmethod
-    def fingerprint(session: Session, tenant: Tenant) -> tuple[Any, ...]:
+    def fingerprint(session: Session, tenant: Tenant, directory: Directory | None = None) -> tuple[Any, ...]:
         return (
             *_latest_ids(session, tenant.id, ("status_events", "activity_events")),
             tenant.billing_rule,
-            own_rules(session, tenant=tenant),
+            own_rules(session, tenant=tenant) if directory is None else directory.own_rules,
             tenant.time_zone,
         )
 
-    def counts(self, session: Session, *, tenant: Tenant, period: BillingPeriod) -> dict[int, int]:
+    def counts(
+        self, session: Session, *, tenant: Tenant, period: BillingPeriod, directory: Directory | None = None
+    ) -> dict[int, int]:
+        """``directory``: the tenant's, as of the tenant's revision read in this session (else the companies' own
+        rules are read)."""
         key = (tenant.id, str(period), tenant.billing_rule)
-        mark = self.fingerprint(session, tenant)
+        mark = self.fingerprint(session, tenant, directory)
         with self._lock:
             found = self._store.get(key)
         if found is not None and found[0] == mark:
@@ -308,6 +316,8 @@ class MapperPage:
     total: int
     directory: Directory
     outcomes: Outcomes
+    #: the period's ConnectWise runs (Last Push, a running run)
+    runs: PeriodRuns
 
     def filter_counts(self) -> dict[Filter, int]:
         return filter_counts(self.directory, self.outcomes)
@@ -333,13 +343,14 @@ def mapper_page(
     size: int = PAGE_SIZE,
 ) -> MapperPage:
     """One page of the mapper (the page and the API show the same)."""
-    counts = caches.counts.counts(session, tenant=tenant, period=period)
     directory = caches.directories.get(session, tenant=tenant)
-    outcomes = caches.outcomes.get(session, directory=directory, period=period)
+    counts = caches.counts.counts(session, tenant=tenant, period=period, directory=directory)
+    runs = period_runs(session, tenant_id=tenant.id, target="connectwise", period=str(period))
+    outcomes = caches.outcomes.get(session, directory=directory, period=period, runs=runs)
     entries = page_entries(directory, outcomes, q=q, chosen=chosen)
     chosen_entries = entries[(page - 1) * size : page * size]
     rows = read_rows(session, tenant=tenant, period=period, counts=counts, entries=chosen_entries)
-    return MapperPage(rows, len(entries), directory, outcomes)
+    return MapperPage(rows, len(entries), directory, outcomes, runs)
 
 
 def read_rows(

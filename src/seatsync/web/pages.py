@@ -4,7 +4,7 @@ enhances them (saving a mapping at once, live push progress)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +17,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from seatsync.connectors.gradient.client import DEFAULT_URL as GRADIENT_URL
-from seatsync.db.models import Company
+from seatsync.db.models import Integration, TargetAutomation
 from seatsync.db.models import Tenant as TenantRow
 from seatsync.domain.approvals import Threshold
 from seatsync.domain.monthly import MonthlySchedule
@@ -31,11 +31,13 @@ from seatsync.errors import ImportRejected, InvalidField, SeatsyncError, UserInp
 from seatsync.notify import WebhookFormat
 from seatsync.push import engine as push_engine
 from seatsync.push import gate, runs
-from seatsync.push.runs import last_push, running_run
+from seatsync.push.runs import PeriodRuns, last_push
 from seatsync.services import approvals, automation, notifications, tickets
 from seatsync.services import connectwise_connection as cw
 from seatsync.services import gradient as gradient_service
+from seatsync.services.automation import threshold_of
 from seatsync.services.companies import archive_company, search_companies, set_company_rule
+from seatsync.services.directory import Directory, Entry
 from seatsync.services.imports import ImportKind, import_file
 from seatsync.targets.registry import all_targets, get_target, target_keys
 from seatsync.tickets import BoardChoice
@@ -377,13 +379,12 @@ def mapper_view(
     zone = tenant_zone(tenant)
     admin = principal.is_admin
     rows = [cw_mapper.row_cells(row, admin=admin, zone=zone) for row in shown.rows]
-    integration = cw_routes.integration_row(db, tenant)
-    connection = cw_routes.connection_out(db, tenant, row=integration)
+    integration, automation = db.execute(_CW_PAGE_SETTINGS, {"tenant_id": tenant.id}).one()
     return mapper_page_response(
         request,
-        db=db,
         layout=cw_mapper.LAYOUT,
         tenant=tenant,
+        directory=shown.directory,
         rows=rows,
         period=chosen,
         q=q,
@@ -391,23 +392,46 @@ def mapper_view(
         page_no=page_no,
         total=shown.total,
         filter_counts=shown.filter_counts(),
-        connection=connection,
+        # the page shows the connection's status and reason only (the API's ConnectionOut also lists its rights)
+        connection=PageConnection(integration.status, integration.status_reason)
+        if integration is not None
+        else PageConnection(cw.IntegrationStatus.DISCONNECTED.value, None),
         can_preview=cw.can_read(integration),
-        last_push=last_push(db, tenant_id=tenant.id, target="connectwise", period=str(chosen)),
-        running=running_run(db, tenant_id=tenant.id, target="connectwise", period=str(chosen)),
+        runs=shown.runs,
         automap=True,
         now=state.clock(),
         admin=admin,
-        threshold=gate.threshold_for(db, tenant_id=tenant.id, target="connectwise"),
+        threshold=threshold_of(automation),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PageConnection:
+    """What a mapper page shows of its target's connection (``status``: connected | broken | disconnected)."""
+
+    status: str
+    reason: str | None
+
+
+# the ConnectWise integration and its automation settings (approval threshold) in one statement (each has at most
+# one row per tenant)
+_CW_PAGE_SETTINGS = (
+    select(Integration, TargetAutomation)
+    .select_from(TenantRow)
+    .outerjoin(Integration, and_(Integration.tenant_id == TenantRow.id, Integration.kind == cw.KIND))
+    .outerjoin(
+        TargetAutomation, and_(TargetAutomation.tenant_id == TenantRow.id, TargetAutomation.target == "connectwise")
+    )
+    .where(TenantRow.id == bindparam("tenant_id"))
+)
 
 
 def mapper_page_response(
     request: Request,
     *,
-    db: Session,
     layout: MapperLayout,
     tenant: TenantRow,
+    directory: Directory,
     rows: list[RowCells],
     period: BillingPeriod,
     q: str,
@@ -417,14 +441,14 @@ def mapper_page_response(
     filter_counts: dict[Filter, int],
     connection: Any,
     can_preview: bool,
-    last_push: datetime | None,
-    running: int | None,
+    runs: PeriodRuns,
     automap: bool,
     now: datetime,
     admin: bool,
     threshold: Threshold | None = None,
 ) -> HTMLResponse:
     """The mapper page of any target (``templates/mapper.html``): a target's page builds its rows and calls this.
+    ``directory``: the tenant's (which companies have both products); ``runs``: the target's runs of the period;
     ``threshold``: the tenant's approval threshold for the target (the push dialog asks about the rows over it)."""
     periods = recent_periods(tenant, now)
     current = periods[0]
@@ -435,16 +459,8 @@ def mapper_page_response(
     csrf = None
     if admin and rows:
         # only an admin's rows offer "Bill products separately": the companies of this page with both products
-        both = set(
-            db.scalars(
-                select(Company.id).where(
-                    Company.id.in_([r.pk for r in rows]),
-                    Company.products.contains("sat"),
-                    Company.products.contains("phishing"),
-                )
-            )
-        )
-        rows = [replace(r, both_products=True) if r.pk in both else r for r in rows]
+        entries = directory.by_pk
+        rows = [replace(r, both_products=True) if _both_products(entries.get(r.pk)) else r for r in rows]
         csrf = getattr(getattr(request.state, "principal", None), "csrf_token", None)
     back = layout.path + ("?" + request.url.query if request.url.query else "")
     return page(
@@ -463,8 +479,8 @@ def mapper_page_response(
             "filters": list(labels.items()),
             "filter_counts": filter_counts,
             "pager": Pager(page_no, total, PAGE_SIZE, {"period": str(period), "q": q, "filter": chosen.value}),
-            "last_push": last_push,
-            "running_run": running,
+            "last_push": runs.last_push,
+            "running_run": runs.running,
             "connection": connection,
             "can_preview": can_preview,
             "automap": automap,
@@ -473,6 +489,10 @@ def mapper_page_response(
             "approval_threshold": threshold.describe() if threshold is not None and threshold.active else None,
         },
     )
+
+
+def _both_products(entry: Entry | None) -> bool:
+    return entry is not None and "sat" in entry.products and "phishing" in entry.products
 
 
 # --- Integrations -------------------------------------------------------------------------------------------------
