@@ -1,10 +1,10 @@
 """Mapper page weight: bytes of HTML and the server's CPU per page (50 rows), in one process.
 
-    python bench/mapper_page.py [--companies 2000] [--requests 200]
+    python bench/mapper_page.py [--companies 2000] [--requests 200] [--target connectwise|autotask|halopsa]
 
-Seeds a tenant as ``bench/web.py`` does (two thirds of the companies mapped, one finished push of the period),
-then asks the app for the mapper page through Starlette's TestClient, each page in turn (first page, a search, the
-"not mapped" filter, page 3). The server's CPU per page is the CPU time of the app's thread while it answers
+Seeds a tenant as ``bench/web.py`` does (two thirds of the companies mapped to ConnectWise, one finished
+ConnectWise push of the period; no Autotask or HaloPSA mappings), then asks the app for the target's mapper page
+through Starlette's TestClient, each page in turn (first page, a search, the "not mapped" filter, page 3). The server's CPU per page is the CPU time of the app's thread while it answers
 (``time.thread_time`` around the ASGI call: routing, the reads, answered from the app's caches after the first
 page, and the rendering; the page's reads run on that thread), without the test client's own work. Prints a
 table; run it a few times on a busy machine.
@@ -29,19 +29,17 @@ from seatsync.config import get_settings
 from seatsync.db.engine import make_engine
 from web import seed  # bench/web.py
 
-PATHS = [
-    "/connectwise/billing",
-    "/connectwise/billing?q=Acme",
-    "/connectwise/billing?filter=unmapped",
-    "/connectwise/billing?page=3",
-]
+QUERIES = ["", "?q=Acme", "?filter=unmapped", "?page=3"]
+TARGETS = ("connectwise", "autotask", "halopsa")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--companies", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--target", choices=TARGETS, default="connectwise", help="whose mapper page")
     args = parser.parse_args()
+    paths = [f"/{args.target}/billing{query}" for query in QUERIES]
     from seatsync.web.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,12 +59,12 @@ def main() -> int:
 
         with TestClient(timed) as client:
             client.headers["Authorization"] = f"Bearer {token}"
-            for path in PATHS:  # warm the caches and the templates
+            for path in paths:  # warm the caches and the templates
                 assert client.get(path).status_code == 200
             sizes: list[int] = []
             cpu: list[float] = []
             for n in range(args.requests):
-                path = PATHS[n % len(PATHS)]
+                path = paths[n % len(paths)]
                 spent.clear()
                 response = client.get(path)
                 cpu.append(sum(spent))
@@ -74,7 +72,7 @@ def main() -> int:
                 sizes.append(len(response.content))
         engine.dispose()
     first = sizes[0]
-    print(f"| measure ({args.companies} companies, {args.requests} pages) | value |")
+    print(f"| measure ({args.target}, {args.companies} companies, {args.requests} pages) | value |")
     print("| --- | --- |")
     print(f"| HTML bytes, first page (50 rows) | {first:,} |")
     print(f"| HTML bytes per page, mean | {statistics.mean(sizes):,.0f} |")

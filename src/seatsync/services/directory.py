@@ -98,7 +98,7 @@ class Directory:
     @cached_property
     def unmapped(self) -> int:
         """Live companies not mapped down to the addition (not pushed)."""
-        return sum(1 for e in self.live_by_name if not e.complete)
+        return len(self._unmapped_by_name)
 
     @cached_property
     def by_pk(self) -> dict[int, Entry]:
@@ -125,6 +125,16 @@ class Directory:
         """The live companies whose name, company id or mapped ConnectWise company name contains ``q``, by name."""
         needle = fold(q or "")
         return self._mapper_index.find(needle) if needle else list(self.live_by_name)
+
+    @cached_property
+    def _unmapped_by_name(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.live_by_name if not e.complete)
+
+    def unmapped_rows(self, q: str | None) -> list[Entry]:
+        """``mapper_rows(q)`` of the companies not mapped down to the addition."""
+        if fold(q or ""):
+            return [e for e in self.mapper_rows(q) if not e.complete]
+        return list(self._unmapped_by_name)
 
     def companies(self, q: str | None) -> list[Entry]:
         """All companies (archived too) whose name or company id contains ``q``, by company id."""

@@ -10,13 +10,26 @@ which companies match; then the page's rows are read: mapping, and latest result
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, aliased
 
 from seatsync.db.models import Company, CWMapping, PushResult, PushRun, Tenant
@@ -48,7 +61,9 @@ FILTER_LABELS = {
 RESULT_FILTERS = (Filter.FAILED, Filter.BLOCKED, Filter.DRIFT)
 
 
-@dataclass(frozen=True, slots=True)
+# The read model's rows are plain (not frozen) dataclasses: a page builds some 150 of them, and a frozen
+# dataclass's ``__init__`` costs about three times a plain one's. Nothing changes them once built.
+@dataclass(slots=True)
 class MappingView:
     """What the mapper shows of a company's mapping."""
 
@@ -64,7 +79,7 @@ class MappingView:
     product: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResultView:
     """What the mapper shows of a company's latest push result."""
 
@@ -77,7 +92,7 @@ class ResultView:
     billable: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MapperRow:
     company_pk: int
     company_id: str
@@ -169,6 +184,9 @@ _OUTCOMES = (
     .with_only_columns(Company.id, PushResult.outcome, _drift())
     .where(PushResult.outcome.in_([Outcome.FAILED.value, Outcome.BLOCKED.value]))
 )
+# The page's rows are looked up by parameters ``id0``, ``id1``, … (as many as whole pages hold, the last ones
+# repeating the first id) rather than one expanding ``IN`` parameter, which SQLAlchemy renders into the statement
+# again at every execution.
 _PAGE_MAPPINGS = select(
     CWMapping.company_pk,
     CWMapping.cw_company_id,
@@ -183,7 +201,6 @@ _PAGE_MAPPINGS = select(
 ).where(
     # "+ 0": SQLite would otherwise walk all the tenant's mappings instead of 50 look-ups by company
     CWMapping.tenant_id + 0 == bindparam("tenant_id"),
-    CWMapping.company_pk.in_(bindparam("ids", expanding=True)),
 )
 _PAGE_RESULTS = select(
     PushResult.company_pk,
@@ -196,9 +213,15 @@ _PAGE_RESULTS = select(
     PushResult.billable,
 ).where(
     PushResult.tenant_id == bindparam("tenant_id"),
-    PushResult.company_pk.in_(bindparam("ids", expanding=True)),
     PushResult.run_id.in_(_PERIOD_RUNS),
 )
+
+
+@functools.cache
+def _page_statements(size: int) -> tuple[Any, Any]:
+    """The mappings and the results of ``size`` companies (one pair per page size asked for)."""
+    ids: list[BindParameter[int]] = [bindparam(f"id{i}", type_=Integer) for i in range(size)]
+    return _PAGE_MAPPINGS.where(CWMapping.company_pk.in_(ids)), _PAGE_RESULTS.where(PushResult.company_pk.in_(ids))
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +323,9 @@ class CountCache:
 
 def page_entries(directory: Directory, outcomes: Outcomes, *, q: str = "", chosen: Filter = Filter.ALL) -> list[Entry]:
     """The companies a filter and search show, in the mapper's order (by name)."""
-    entries = directory.mapper_rows(q)
     if chosen is Filter.UNMAPPED:
-        return [e for e in entries if not e.complete]
+        return directory.unmapped_rows(q)
+    entries = directory.mapper_rows(q)
     if chosen in RESULT_FILTERS:
         ids = outcomes.ids(chosen)
         return [e for e in entries if e.pk in ids]
@@ -359,16 +382,20 @@ def read_rows(
     """The full rows of a page's companies, in the given order: two indexed queries for the page."""
     if not entries:
         return []
-    params = {"tenant_id": tenant.id, "period": str(period), "ids": [e.pk for e in entries]}
+    size = -(-len(entries) // PAGE_SIZE) * PAGE_SIZE  # a whole number of pages: a few statements in all
+    pks = [e.pk for e in entries]
+    params: dict[str, Any] = {f"id{i}": pk for i, pk in enumerate(pks + pks[:1] * (size - len(pks)))}
+    params.update(tenant_id=tenant.id, period=str(period))
+    page_mappings, page_results = _page_statements(size)
     # plain rows, no ORM objects: on the session's connection, past the ORM's loading machinery
     connection = session.connection()
     mappings: dict[int, list[MappingView]] = {}
-    for pk, *fields in connection.execute(_PAGE_MAPPINGS, params):
+    for pk, *fields in connection.execute(page_mappings, params):
         mappings.setdefault(pk, []).append(MappingView(*fields))
     for found in mappings.values():
         found.sort(key=lambda m: (m.product != "", m.product))  # "" first, then "phishing", "sat"
     results: dict[int, tuple[int, int, ResultView]] = {}
-    for pk, result_id, run_id, outcome, reason, before, after, billable in connection.execute(_PAGE_RESULTS, params):
+    for pk, result_id, run_id, outcome, reason, before, after, billable in connection.execute(page_results, params):
         if pk not in results or (run_id, result_id) > results[pk][:2]:
             results[pk] = (run_id, result_id, ResultView(run_id, outcome, reason, before, after, billable))
     return [
@@ -386,10 +413,16 @@ def read_rows(
 
 
 def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tuple[Any, ...]:
-    """The newest row id of each table for the tenant (unary + keeps SQLite walking the primary key backwards
-    instead of reading all the tenant's rows through the tenant index)."""
+    """The newest row id of each table for the tenant."""
+    return tuple(session.connection().execute(_latest_ids_statement(tables), {"t": tenant_id}).one())
+
+
+@functools.cache
+def _latest_ids_statement(tables: tuple[str, ...]) -> TextClause:
+    # unary + keeps SQLite walking the primary key backwards instead of reading all the tenant's rows through the
+    # tenant index
     parts = ", ".join(f"(SELECT id FROM {t} WHERE +tenant_id = :t ORDER BY id DESC LIMIT 1)" for t in tables)
-    return tuple(session.connection().execute(text(f"SELECT {parts}"), {"t": tenant_id}).one())
+    return text(f"SELECT {parts}")
 
 
 def filter_counts(directory: Directory, outcomes: Outcomes) -> dict[Filter, int]:

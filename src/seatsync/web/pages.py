@@ -4,7 +4,7 @@ enhances them (saving a mapping at once, live push progress)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -457,10 +457,11 @@ def mapper_page_response(
         periods.append(period)
     labels = {**FILTER_LABELS, Filter.DRIFT: f"Changed in {layout.name}"}
     csrf = None
+    both: set[int] = set()
     if admin and rows:
         # only an admin's rows offer "Bill products separately": the companies of this page with both products
         entries = directory.by_pk
-        rows = [replace(r, both_products=True) if _both_products(entries.get(r.pk)) else r for r in rows]
+        both = {r.pk for r in rows if _both_products(entries.get(r.pk))}
         csrf = getattr(getattr(request.state, "principal", None), "csrf_token", None)
     back = layout.path + ("?" + request.url.query if request.url.query else "")
     return page(
@@ -471,9 +472,9 @@ def mapper_page_response(
             "layout": layout,
             "tenant": tenant,
             "rows": rows,
-            "rows_html": render_rows(layout, rows, admin=admin, csrf=csrf, back=back),
+            "rows_html": render_rows(layout, rows, admin=admin, csrf=csrf, back=back, both_products=both),
             "period": str(period),
-            "periods": periods,
+            "periods": [str(p) for p in periods],
             "q": q,
             "filter": chosen.value,
             "filters": list(labels.items()),
