@@ -3,11 +3,17 @@ choices; a mapping checked against Autotask and saved; suggestions."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from seatsync.db.engine import transaction
+from seatsync.db.models import Tenant
+from seatsync.domain.periods import local_date, shown_instant, time_zone
 from seatsync.sandboxes.autotask import DEMO_INTEGRATION_CODE, AutotaskSandbox, create_app
 from seatsync.sandboxes.server import BackgroundServer
 from tests.web.conftest import World
@@ -134,3 +140,25 @@ def test_the_autotask_mapper_page_choices_and_preview(admin: TestClient, at_serv
     assert row["action"] == "update" and row["before"] is not None
     assert plan["counts"]["skip"] == 4
     assert admin.get("/api/v1/mapper/autotask/choices/agreement", params={"parent": "1"}).status_code == 404
+
+
+def test_a_saved_mapping_answers_the_mappers_saved_cell(
+    admin: TestClient, at_server: BackgroundServer, world: World
+) -> None:
+    """The save's ``saved_date`` and ``saved_shown`` are what the mapper's "Mapping Saved" shows after a reload:
+    the tenant's zone, not UTC (mapper.js writes them into the row at once)."""
+    with transaction(world.engine) as session:
+        session.execute(update(Tenant).values(time_zone="Pacific/Kiritimati"))
+    _connect(admin, at_server.url)
+    [company] = admin.get("/api/v1/autotask/companies", params={"q": "globex"}).json()
+    contract = admin.get(f"/api/v1/autotask/companies/{company['id']}/contracts").json()[0]
+    service = admin.get(f"/api/v1/autotask/contracts/{contract['id']}/services").json()[0]
+    body = {"at_company_id": int(company["id"]), "contract_id": contract["id"], "service_id": service["id"]}
+    saved = admin.put("/api/v1/autotask/mappings/a-004", json=body).json()
+    zone = time_zone("Pacific/Kiritimati")
+    at = datetime.fromisoformat(saved["saved_at"])
+    assert (saved["saved_date"], saved["saved_shown"]) == (local_date(at, zone), shown_instant(at, zone))
+    page = admin.get("/autotask/billing", params={"q": "globex"}).text
+    cell = re.search(r'<tr data-company="a-004">.*?<td class="saved" title="([^"]*)">([^\n<]*)', page, re.S)
+    assert cell is not None
+    assert (cell.group(2), cell.group(1)) == (saved["saved_date"], f"by admin@a.test at {saved['saved_shown']}")

@@ -60,11 +60,13 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def site(sqlite_url: str) -> Iterator[tuple[str, Engine, ConnectWiseSandbox]]:
+def serve_site(sqlite_url: str, *, zone: str = "UTC") -> Iterator[tuple[str, Engine, ConnectWiseSandbox]]:
+    """The web app over a seeded tenant (``alpha-msp``, in ``zone``) connected to a demo ConnectWise sandbox."""
     engine = make_engine(sqlite_url)
     upgrade(engine)
     seed_tenant(engine, "Alpha MSP", "a")
+    with transaction(engine) as session:
+        get_tenant(session, slug="alpha-msp").time_zone = zone
     sandbox = ConnectWiseSandbox(seed="demo")
     with BackgroundServer(create_cw_app(sandbox)) as cw_server:
         connect_cw(engine, "alpha-msp", cw_server.url)
@@ -73,6 +75,11 @@ def site(sqlite_url: str) -> Iterator[tuple[str, Engine, ConnectWiseSandbox]]:
             yield web.url, engine, sandbox
             app.state.seatsync.dispatcher.wait(30)
     engine.dispose()
+
+
+@pytest.fixture
+def site(sqlite_url: str) -> Iterator[tuple[str, Engine, ConnectWiseSandbox]]:
+    yield from serve_site(sqlite_url)
 
 
 def login(page: Page, base: str, email: str) -> None:

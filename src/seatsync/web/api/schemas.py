@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from seatsync.domain.periods import local_date, shown_instant
 from seatsync.domain.rules import Rule
 
 
 class Problem(BaseModel):
     detail: str
+
+
+class SavedShown(BaseModel):
+    """A mapping's "Mapping Saved" as the pages show it, in the tenant's zone: the mapper shows these right after a
+    save, so that the cell reads as it does after a reload (``saved_at`` is UTC)."""
+
+    saved_date: str | None = Field(None, description="the tenant's local date of saved_at (the mapper's column)")
+    saved_shown: str | None = Field(
+        None, description="saved_at in the tenant's zone, as the pages show it (2026-10-14 20:30 America/Chicago)"
+    )
+
+
+def saved_shown(saved_at: datetime | None, zone: ZoneInfo) -> dict[str, str | None]:
+    """``SavedShown``'s fields for ``saved_at`` (None: never saved)."""
+    if saved_at is None:
+        return {"saved_date": None, "saved_shown": None}
+    return {"saved_date": local_date(saved_at, zone), "saved_shown": shown_instant(saved_at, zone)}
 
 
 class RowProblem(BaseModel):

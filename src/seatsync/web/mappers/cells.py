@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from seatsync.db.models import PSAMapping, PushResult
 from seatsync.domain.periods import local_date, shown_instant
 from seatsync.push.runs import Outcome
 from seatsync.web.mappers.base import ChoiceCell, MapperLayout, RowCells, StatusCell
+
+
+class Saved(Protocol):
+    """A saved mapping of any target (``saved_at`` UTC)."""
+
+    @property
+    def saved_at(self) -> datetime: ...
+
+    @property
+    def saved_by(self) -> str: ...
+
+
+def saved_cell(saved: Saved | None, zone: ZoneInfo) -> tuple[str, str]:
+    """The "Mapping Saved" cell's text and title: the date in the tenant's zone, "by X at <local time>" (mapper.js
+    writes the same from a save's answer, ``saved_date`` and ``saved_shown``); "—" when never saved."""
+    if saved is None:
+        return "—", ""
+    return local_date(saved.saved_at, zone), f"by {saved.saved_by} at {shown_instant(saved.saved_at, zone)}"
 
 
 def fmt_qty(value: float | None) -> str:
@@ -90,8 +110,9 @@ def psa_row_cells(
         intended=result.billable if result else None,
         run_id=result.run_id if result else None,
     )
-    saved = max((m.saved_at for _, m in items if m is not None), default=None)
-    by = next((m.saved_by for _, m in items if m is not None), "")
+    # the newest save of the row's items, and who made it
+    newest = max((m for _, m in items if m is not None), key=lambda m: m.saved_at, default=None)
+    saved_date, saved_title = saved_cell(newest, zone)
     return RowCells(
         pk=pk,
         company_id=company_id,
@@ -99,6 +120,6 @@ def psa_row_cells(
         billable=billable,
         choices=tuple(cells),
         status=status,
-        saved_date=local_date(saved, zone) if saved else "—",
-        saved_title=f"by {by} at {shown_instant(saved, zone)}" if saved else "",
+        saved_date=saved_date,
+        saved_title=saved_title,
     )

@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from seatsync.config import Settings
 from seatsync.db.models import Tenant
-from seatsync.domain.periods import local_date, shown_instant
 from seatsync.errors import NotFound
 from seatsync.web.mapper import MapperRow, MappingView
 from seatsync.web.mappers.base import Choice, ChoiceCell, Level, MapperLayout, RowCells
-from seatsync.web.mappers.cells import fmt_qty, result_status
+from seatsync.web.mappers.cells import fmt_qty, result_status, saved_cell
 
 LAYOUT = MapperLayout(
     target="connectwise",
@@ -68,7 +67,7 @@ def row_cells(row: MapperRow, *, admin: bool, zone: ZoneInfo) -> RowCells:
         intended=r.billable if r else None,
         run_id=r.run_id if r else None,
     )
-    saved = max(row.mappings, key=lambda v: v.saved_at) if row.mappings else m
+    saved_date, saved_title = saved_cell(max(row.mappings, key=lambda v: v.saved_at) if row.mappings else m, zone)
     return RowCells(
         pk=row.company_pk,
         company_id=row.company_id,
@@ -76,8 +75,8 @@ def row_cells(row: MapperRow, *, admin: bool, zone: ZoneInfo) -> RowCells:
         billable=row.billable,
         choices=tuple(tuple(c) for c in columns),
         status=status,
-        saved_date=local_date(saved.saved_at, zone) if saved else "—",
-        saved_title=f"by {saved.saved_by} at {shown_instant(saved.saved_at, zone)}" if saved else "",
+        saved_date=saved_date,
+        saved_title=saved_title,
     )
 
 

@@ -16,7 +16,6 @@
   const threshold = table.dataset.threshold;  // the tenant's approval threshold for this target ("" when none)
   const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const qty = (v) => (v === null || v === undefined ? "—" : String(Number(v)));
-  const today = () => new Date().toISOString().slice(0, 10);
   const saveUrl = (row) => layout.save.replace("{company}", encodeURIComponent(row.dataset.company));
   const rowName = (row) => row.querySelector(".company-name").textContent;
   const rowsByCompany = new Map();
@@ -60,10 +59,25 @@
     else setStatus(row, "none", "Not pushed yet", "");
   }
 
+  // "Mapping Saved" as the server words it (the tenant's zone, not UTC nor the browser's), so that it reads as
+  // after a reload: the save's answer carries saved_date and saved_shown
   function markSaved(row, saved) {
     const cell = row.querySelector(".saved");
-    cell.textContent = (saved?.saved_at || today()).slice(0, 10);
-    cell.title = `by ${saved?.saved_by || "you"}`;
+    cell.textContent = saved.saved_date;
+    cell.title = `by ${saved.saved_by} at ${saved.saved_shown}`;
+    row.classList.add("just-saved");
+  }
+
+  // a cleared row shows what a reload shows when nothing of it is mapped any more ("—"); one whose other product
+  // is still mapped keeps its date until the next reload (its newest save is the server's to say)
+  function markCleared(row) {
+    const cell = row.querySelector(".saved");
+    if (products(row).every((p) => !input(row, p).dataset.id)) {
+      cell.textContent = "—";
+      cell.title = "";
+    } else {
+      cell.title = "Mapping cleared";
+    }
     row.classList.add("just-saved");
   }
 
@@ -115,8 +129,7 @@
       input(row, p).value = "";
       input(row, p).dataset.id = "";
       for (let l = 1; l < levels.length; l += 1) selects(row, l, p).forEach((s) => resetSelect(s, "—", true));
-      markSaved(row, null);
-      row.querySelector(".saved").title = "Mapping cleared";
+      markCleared(row);
       statusFollowsMapping(row);
       addClearButton(row, p);
       toast(`Mapping cleared: ${rowName(row)} is no longer pushed`);

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from seatsync.connectors.autotask import DEFAULT_ZONE_URL
 from seatsync.db.models import PSAMapping
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import time_zone
 from seatsync.services import autotask_connection as at
 from seatsync.services import autotask_mappings, psa_mappings
+from seatsync.web.api.schemas import SavedShown, saved_shown
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
 
 router = APIRouter(prefix="/autotask", tags=["autotask"])
@@ -203,7 +205,7 @@ class MappingIn(BaseModel):
     )
 
 
-class MappingOut(BaseModel):
+class MappingOut(SavedShown):
     company_id: str
     product: str
     at_company_id: str | None
@@ -218,8 +220,9 @@ class MappingOut(BaseModel):
     billed_together: bool = False
 
 
-def mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
+def mapping_out(company_id: str, m: PSAMapping, tenant: TenantRow) -> MappingOut:
     return MappingOut(
+        **saved_shown(m.saved_at, time_zone(tenant.time_zone)),
         company_id=company_id,
         product=m.product,
         at_company_id=m.psa_company_id,
@@ -239,7 +242,7 @@ def mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
 def get_mapping(company_id: CompanyId, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> list[MappingOut]:
     """The company's Autotask mappings (one for every product, or one per product)."""
     found = psa_mappings.get_mappings(db, tenant=tenant, target=autotask_mappings.TARGET, company_id=company_id)
-    return [mapping_out(company_id, m) for _, m in sorted(found.items())]
+    return [mapping_out(company_id, m, tenant) for _, m in sorted(found.items())]
 
 
 @router.put(
@@ -262,7 +265,7 @@ def put_mapping(
             client=client,
             billed_together=body.billed_together,
         )
-    return mapping_out(company_id, saved)
+    return mapping_out(company_id, saved, tenant)
 
 
 @router.delete("/mappings/{company_id}", status_code=204, responses={404: {"description": "no such company"}})

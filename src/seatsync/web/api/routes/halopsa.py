@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from seatsync.db.models import PSAMapping
 from seatsync.db.models import Tenant as TenantRow
+from seatsync.domain.periods import time_zone
 from seatsync.services import companies, halopsa_mappings, psa_mappings
 from seatsync.services import halopsa_connection as halo
+from seatsync.web.api.schemas import SavedShown, saved_shown
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, State, Tenant, commit_on_connector_error
 
 router = APIRouter(prefix="/halopsa", tags=["halopsa"])
@@ -95,7 +97,7 @@ class SubscriptionIn(BaseModel):
     product: Product = ""
 
 
-class MappingOut(BaseModel):
+class MappingOut(SavedShown):
     company_id: str
     product: str
     client_id: str | None
@@ -153,8 +155,9 @@ def connection_out(db: Session, tenant: TenantRow, result: halo.ConnectionResult
     return out
 
 
-def _mapping_out(company_id: str, m: PSAMapping) -> MappingOut:
+def _mapping_out(company_id: str, m: PSAMapping, tenant: TenantRow) -> MappingOut:
     return MappingOut(
+        **saved_shown(m.saved_at, time_zone(tenant.time_zone)),
         company_id=company_id,
         product=m.product,
         client_id=m.psa_company_id,
@@ -246,7 +249,7 @@ def items(principal: CurrentOperator, tenant: Tenant, db: DbSession, state: Stat
 def get_mapping(company_id: CompanyId, principal: CurrentOperator, tenant: Tenant, db: DbSession) -> list[MappingOut]:
     """The company's HaloPSA mappings (one, or one per product)."""
     found = psa_mappings.get_mappings(db, tenant=tenant, target=halopsa_mappings.TARGET, company_id=company_id)
-    return [_mapping_out(company_id, m) for _, m in sorted(found.items())]
+    return [_mapping_out(company_id, m, tenant) for _, m in sorted(found.items())]
 
 
 @router.put("/mappings/{company_id}")
@@ -266,7 +269,7 @@ def put_mapping(
             client=client,
             billed_together=body.billed_together,
         )
-    return _mapping_out(company_id, saved)
+    return _mapping_out(company_id, saved, tenant)
 
 
 @router.delete("/mappings/{company_id}")
@@ -307,7 +310,7 @@ def create_subscription(
             by=principal.email,
             client=client,
         )
-    out = _mapping_out(body.company_id, saved)
+    out = _mapping_out(body.company_id, saved, tenant)
     return CreatedOut(**out.model_dump(), mapping=out)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -14,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from seatsync.db.models import Company, CWMapping
 from seatsync.db.models import Tenant as TenantRow
-from seatsync.domain.periods import BillingPeriod
+from seatsync.domain.periods import BillingPeriod, time_zone
 from seatsync.push.runs import last_push
 from seatsync.services import automap, mappings
 from seatsync.services import connectwise_connection as cw
+from seatsync.web.api.schemas import SavedShown, saved_shown
 from seatsync.web.deps import (
     AdminOperator,
     CurrentOperator,
@@ -39,7 +41,7 @@ Product = Annotated[
 ]
 
 
-class MappingOut(BaseModel):
+class MappingOut(SavedShown):
     company_id: str
     name: str
     product: str = Field("", description='"" = one addition for all the company\'s products; "sat" / "phishing"')
@@ -115,10 +117,11 @@ class AcceptAllOut(BaseModel):
     companies: list[str]
 
 
-def mapping_fields(mapping: CWMapping | MappingView | None) -> dict[str, object]:
+def mapping_fields(mapping: CWMapping | MappingView | None, zone: ZoneInfo) -> dict[str, object]:
     if mapping is None:
         return {}
     return {
+        **saved_shown(mapping.saved_at, zone),
         "cw_company_id": mapping.cw_company_id,
         "cw_company_name": mapping.cw_company_name,
         "agreement_id": mapping.agreement_id,
@@ -136,8 +139,10 @@ def mapping_fields(mapping: CWMapping | MappingView | None) -> dict[str, object]
     }
 
 
-def row_out(row: MapperRow) -> MappingOut:
-    out = MappingOut(company_id=row.company_id, name=row.name, billable=row.billable, **mapping_fields(row.mapping))
+def row_out(row: MapperRow, zone: ZoneInfo) -> MappingOut:
+    out = MappingOut(
+        company_id=row.company_id, name=row.name, billable=row.billable, **mapping_fields(row.mapping, zone)
+    )
     out.status = row.status
     if row.result is not None:
         out.outcome = row.result.outcome
@@ -170,7 +175,7 @@ def list_mappings(
         page=page,
         per_page=PAGE_SIZE,
         last_push=last_push(db, tenant_id=tenant.id, target="connectwise"),
-        rows=[row_out(r) for r in shown.rows],
+        rows=[row_out(r, time_zone(tenant.time_zone)) for r in shown.rows],
     )
 
 
@@ -198,7 +203,7 @@ def put_mapping(
 
 def mapping_out(db: Session, tenant: TenantRow, company_id: str, mapping: CWMapping | None) -> MappingOut:
     name = db.scalar(select(Company.name).where(Company.tenant_id == tenant.id, Company.company_id == company_id)) or ""
-    return MappingOut(company_id=company_id, name=name, **mapping_fields(mapping))
+    return MappingOut(company_id=company_id, name=name, **mapping_fields(mapping, time_zone(tenant.time_zone)))
 
 
 @router.get("/{company_id}", responses={404: {"description": "no such company"}})
