@@ -148,7 +148,7 @@ class UnsupportedOption(ConfigurationError):
     """A billing target was asked for a push option it cannot honour."""
 
     def __init__(self, target: str, option: str, why: str) -> None:
-        super().__init__(f"a {target} push cannot honour {option}: {why}")
+        super().__init__(f"a push to {target} cannot honour {option}: {why}")
         self.target = target
         self.option = option
 

@@ -66,7 +66,7 @@ def test_a_target_that_cannot_tell_refuses_it_and_keeps_its_schedule(engine: Eng
     kept = MonthlySchedule.parse(day=5, at="06:00", period="previous")
     with transaction(engine) as session:
         automation.set_schedule(session, tenant=tenant, target=target, schedule=kept, by="test")
-    refused = pytest.raises(UnsupportedOption, match=f"a {target} push cannot honour skip invoiced")
+    refused = pytest.raises(UnsupportedOption, match=f"a push to {target} cannot honour skip invoiced")
     with refused, transaction(engine) as session:
         automation.set_schedule(
             session,
@@ -102,7 +102,7 @@ def test_cli_schedule_set_skip_invoiced(database_url: str, engine: Engine) -> No
     assert cw["skip_invoiced"] is True
 
     refused = run("schedule", "set", "autotask", "--tenant", tenant.slug, *when, "--skip-invoiced", code=1)
-    assert "a autotask push cannot honour skip invoiced" in refused
+    assert "a push to autotask cannot honour skip invoiced" in refused
     assert run("schedule", "show", "--tenant", tenant.slug, "--format", "csv").splitlines()[2] == (
         "autotask,off,,,,no threshold,no"
     )  # nothing of the refused command was kept

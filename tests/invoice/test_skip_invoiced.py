@@ -93,7 +93,7 @@ def test_a_dry_run_with_the_option_plans_the_skip(world: World) -> None:
 def test_targets_that_cannot_tell_refuse_the_option(target: str) -> None:
     chosen = get_target(target)
     chosen.check_options(PushOptions(OCTOBER))  # without it: fine
-    with pytest.raises(UnsupportedOption, match=f"a {target} push cannot honour skip invoiced"):
+    with pytest.raises(UnsupportedOption, match=f"a push to {target} cannot honour skip invoiced"):
         chosen.check_options(PushOptions(OCTOBER, skip_invoiced=True))
 
 
@@ -132,6 +132,6 @@ def test_the_cli_of_another_target_refuses_the_option(world: World, database_url
              "--database-url", database_url],
         )  # fmt: skip
         assert result.exit_code == 1, result.output
-        assert f"a {target} push cannot honour skip invoiced" in result.output
+        assert f"a push to {target} cannot honour skip invoiced" in result.output
     with transaction(world.engine) as session:
         assert session.scalars(select(PushRun).where(PushRun.tenant_id == world.tenant.id)).all() == []

@@ -37,7 +37,7 @@ def test_the_api_refuses_it_for_a_target_that_cannot_tell(app_client: TestClient
         f"/api/v1/schedules/{target}", json={"day": "1", "at": "00:00", "period": "current", "skip_invoiced": True}
     )
     assert refused.status_code == 422, refused.text
-    assert f"a {target} push cannot honour skip invoiced" in refused.json()["detail"]
+    assert f"a push to {target} cannot honour skip invoiced" in refused.json()["detail"]
     kept = by_target(app_client.get("/api/v1/schedules").json())[target]
     assert (kept["day"], kept["at"], kept["period"], kept["skip_invoiced"]) == ("5", "06:00", "previous", False)
 
@@ -59,7 +59,7 @@ def test_the_schedule_form_offers_it_for_connectwise_only(app_client: TestClient
     assert by_target(app_client.get("/api/v1/schedules").json())["connectwise"]["skip_invoiced"] is True
 
     refused = app_client.post("/integrations/schedule", data=form | {"target": "halopsa"})
-    assert refused.status_code == 422 and "a halopsa push cannot honour skip invoiced" in refused.text
+    assert refused.status_code == 422 and "a push to halopsa cannot honour skip invoiced" in refused.text
     assert by_target(app_client.get("/api/v1/schedules").json())["halopsa"]["scheduled"] is False
 
     plain = app_client.post("/integrations/schedule", data={k: v for k, v in form.items() if k != "skip_invoiced"})

@@ -52,7 +52,7 @@ def test_a_target_that_cannot_honour_it_answers_422(admin: TestClient, connected
     for target in ("autotask", "halopsa", "gradient"):
         refused = admin.post("/api/v1/pushes", json={"target": target, "period": "2026-09", "skip_invoiced": True})
         assert refused.status_code == 422, refused.text
-        assert f"a {target} push cannot honour skip invoiced" in refused.json()["detail"]
+        assert f"a push to {target} cannot honour skip invoiced" in refused.json()["detail"]
     assert admin.get("/api/v1/pushes").json() == []
 
 
