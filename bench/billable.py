@@ -10,7 +10,8 @@ shown as a ratio to DuckDB's.
     python bench/billable.py                 # full size (a few minutes)
     python bench/billable.py --users 100000  # smaller
 
-Prints: database, rule, rows, import rows/s, count seconds, ratio to DuckDB, peak RSS, agreement.
+Prints: database, rule, rows, import rows/s, count seconds, ratio to DuckDB, peak RSS (seatsync's import and counts,
+read before the DuckDB check runs in the same process), agreement.
 """
 
 from __future__ import annotations
@@ -206,7 +207,9 @@ def _vacuum(engine: Any) -> None:
 
 def run(
     url: str, companies_csv: Path, users_csv: Path, rows: int
-) -> tuple[float, dict[Rule, float], dict[Rule, dict[str, int]], dict[Rule, tuple[dict[str, int], float]]]:
+) -> tuple[float, dict[Rule, float], dict[Rule, dict[str, int]], dict[Rule, tuple[dict[str, int], float]], float]:
+    """Import, count, check against DuckDB; the peak RSS returned is seatsync's (read before DuckDB runs in this
+    process: its own memory is not seatsync's)."""
     engine = make_engine(url)
     upgrade(engine)
     with transaction(engine) as session:
@@ -232,9 +235,10 @@ def run(
             timings.append(time.perf_counter() - began)
         seconds[rule] = min(timings)
         counts[rule] = {c.company_id: c.billable_users for c in counted}
+    rss = peak_rss_mb()
     oracle = duckdb_rules(export_intervals(engine, tenant.id, users_csv.parent))
     engine.dispose()
-    return import_rate, seconds, counts, oracle
+    return import_rate, seconds, counts, oracle, rss
 
 
 def peak_rss_mb() -> float:
@@ -246,8 +250,7 @@ def peak_rss_mb() -> float:
 
 
 def _child(url: str, companies_csv: Path, users_csv: Path, rows: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    rate, seconds, counts, oracle = run(url, companies_csv, users_csv, rows)
-    queue.put((rate, seconds, counts, oracle, peak_rss_mb()))
+    queue.put(run(url, companies_csv, users_csv, rows))
 
 
 def run_isolated(url: str, companies_csv: Path, users_csv: Path, rows: int) -> tuple[Any, ...]:
