@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -385,16 +385,21 @@ class PeriodRuns:
     #: as ``running_run``
     running: int | None
 
+    @classmethod
+    def of(cls, rows: Iterable[tuple[int, str, datetime, datetime | None]]) -> PeriodRuns:
+        """From the runs' (id, status, started_at, finished_at), in any order."""
+        found = sorted(rows, key=lambda r: r[0])
+        done = [(started, run_id, end) for run_id, status, started, end in found if status != RunStatus.RUNNING]
+        return cls(
+            tuple((run_id, status) for run_id, status, _started, _end in found),
+            max(done, key=lambda r: (r[0], r[1]))[2] if done else None,
+            max((run_id for run_id, status, _s, _e in found if status == RunStatus.RUNNING), default=None),
+        )
+
 
 def period_runs(session: Session, *, tenant_id: int, target: str, period: str) -> PeriodRuns:
     params = {"tenant_id": tenant_id, "target": str(target), "period": period}
-    found = sorted(session.connection().execute(_RUNS_OF_PERIOD, params), key=lambda r: r[0])
-    done = [(started, run_id, finished) for run_id, status, started, finished in found if status != RunStatus.RUNNING]
-    return PeriodRuns(
-        tuple((run_id, status) for run_id, status, _started, _finished in found),
-        max(done, key=lambda r: (r[0], r[1]))[2] if done else None,
-        max((run_id for run_id, status, _s, _f in found if status == RunStatus.RUNNING), default=None),
-    )
+    return PeriodRuns.of(session.connection().execute(_RUNS_OF_PERIOD, params))
 
 
 def running_run(session: Session, *, tenant_id: int, target: str, period: str) -> int | None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TextClause,
     and_,
     bindparam,
+    column,
     func,
     or_,
     select,
@@ -294,21 +295,33 @@ class CountCache:
         self._size = size
 
     @staticmethod
-    def fingerprint(session: Session, tenant: Tenant, directory: Directory | None = None) -> tuple[Any, ...]:
+    def fingerprint(
+        session: Session,
+        tenant: Tenant,
+        directory: Directory | None = None,
+        latest: tuple[int | None, int | None] | None = None,
+    ) -> tuple[Any, ...]:
+        """``latest``: the newest status and activity event ids, when the caller has read them (``_PAGE_STATE``)."""
         return (
-            *_latest_ids(session, tenant.id, ("status_events", "activity_events")),
+            *(latest if latest is not None else _latest_ids(session, tenant.id, _EVENT_TABLES)),
             tenant.billing_rule,
             own_rules(session, tenant=tenant) if directory is None else directory.own_rules,
             tenant.time_zone,
         )
 
     def counts(
-        self, session: Session, *, tenant: Tenant, period: BillingPeriod, directory: Directory | None = None
+        self,
+        session: Session,
+        *,
+        tenant: Tenant,
+        period: BillingPeriod,
+        directory: Directory | None = None,
+        latest: tuple[int | None, int | None] | None = None,
     ) -> dict[int, int]:
         """``directory``: the tenant's, as of the tenant's revision read in this session (else the companies' own
-        rules are read)."""
+        rules are read); ``latest`` as for ``fingerprint``."""
         key = (tenant.id, str(period), tenant.billing_rule)
-        mark = self.fingerprint(session, tenant, directory)
+        mark = self.fingerprint(session, tenant, directory, latest)
         with self._lock:
             found = self._store.get(key)
         if found is not None and found[0] == mark:
@@ -367,8 +380,10 @@ def mapper_page(
 ) -> MapperPage:
     """One page of the mapper (the page and the API show the same)."""
     directory = caches.directories.get(session, tenant=tenant)
-    counts = caches.counts.counts(session, tenant=tenant, period=period, directory=directory)
-    runs = period_runs(session, tenant_id=tenant.id, target="connectwise", period=str(period))
+    state = session.connection().execute(_PAGE_STATE, {"tenant_id": tenant.id, "period": str(period)}).all()
+    latest = (state[0][0], state[0][1])
+    runs = PeriodRuns.of((r[2], r[3], r[4], r[5]) for r in state if r[2] is not None)
+    counts = caches.counts.counts(session, tenant=tenant, period=period, directory=directory, latest=latest)
     outcomes = caches.outcomes.get(session, directory=directory, period=period, runs=runs)
     entries = page_entries(directory, outcomes, q=q, chosen=chosen)
     chosen_entries = entries[(page - 1) * size : page * size]
@@ -410,6 +425,38 @@ def read_rows(
         )
         for e in entries
     ]
+
+
+_EVENT_TABLES = ("status_events", "activity_events")
+
+
+# the newest status and activity event ids of the tenant, as ``_latest_ids`` reads them
+_NEWEST_EVENTS = (
+    text(
+        "SELECT "
+        + ", ".join(
+            f"(SELECT id FROM {name} WHERE +tenant_id = :tenant_id ORDER BY id DESC LIMIT 1) AS {name}"
+            for name in _EVENT_TABLES
+        )
+    )
+    .columns(*(column(name, Integer) for name in _EVENT_TABLES))
+    .subquery("newest")
+)
+#: what every page asks first, in one statement: the counts' fingerprint (newest status and activity event ids)
+#: and the period's real ConnectWise runs (none: one row with the fingerprint and no run)
+_PAGE_STATE = select(
+    *_NEWEST_EVENTS.c, PushRun.id, PushRun.status, PushRun.started_at, PushRun.finished_at
+).select_from(
+    _NEWEST_EVENTS.outerjoin(
+        PushRun,
+        and_(
+            PushRun.tenant_id == bindparam("tenant_id"),
+            PushRun.target == "connectwise",
+            PushRun.period == bindparam("period"),
+            PushRun.dry_run.is_(False),
+        ),
+    )
+)
 
 
 def _latest_ids(session: Session, tenant_id: int, tables: tuple[str, ...]) -> tuple[Any, ...]:
