@@ -23,7 +23,7 @@ from seatsync.web.api.routes import autotask as at_routes
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
 from seatsync.web.flash import flash_redirect
-from seatsync.web.mapper import PAGE_SIZE, Filter
+from seatsync.web.mapper import PAGE_SIZE, Filter, page_shown
 from seatsync.web.mappers.autotask import LAYOUT, row_cells
 from seatsync.web.pages import INTEGRATIONS, integrations_page, mapper_page_response, tenant_zone
 from seatsync.web.periods import current_period
@@ -126,6 +126,7 @@ def autotask_mapper_view(
                 kinds[kind].append(c.company_pk)
         if matches[filter]:
             shown.append((c, rows, result))
+    page_no = page_shown(page_no, len(shown))
     page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
     cells = [
         row_cells(pk=c.company_pk, company_id=c.company_id, name=c.name, billable=c.billable_users, mappings=rows,

@@ -23,7 +23,7 @@ from seatsync.web.api.routes import halopsa as halo_routes
 from seatsync.web.deps import AdminOperator, CurrentOperator, DbSession, Now, State, Tenant
 from seatsync.web.errors import status_for
 from seatsync.web.flash import flash_redirect
-from seatsync.web.mapper import PAGE_SIZE, Filter
+from seatsync.web.mapper import PAGE_SIZE, Filter, page_shown
 from seatsync.web.mappers import halopsa as halo_mapper
 from seatsync.web.pages import INTEGRATIONS, integrations_page, mapper_page_response, tenant_zone
 from seatsync.web.periods import current_period
@@ -148,6 +148,7 @@ def halopsa_mapper_view(
             getattr(results.get(c.id), "reason", None),
         )
     ]
+    page_no = page_shown(page_no, len(shown))
     page_rows = shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
     rows = [
         halo_mapper.row_cells(

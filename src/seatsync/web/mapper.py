@@ -42,6 +42,12 @@ from seatsync.services.directory import Directory, DirectoryCache, Entry
 PAGE_SIZE = 50
 
 
+def page_shown(page_no: int, total: int) -> int:
+    """The page to show when ``page_no`` is asked for among ``total`` rows: a page past the end shows the last one
+    (not "No companies." under a pager that says "251–300 of 300")."""
+    return min(page_no, max(1, -(-total // PAGE_SIZE)))
+
+
 class Filter(enum.StrEnum):
     ALL = "all"
     FAILED = "failed"

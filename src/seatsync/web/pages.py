@@ -65,7 +65,7 @@ from seatsync.web.dispatch import dispatch_push, dispatched
 from seatsync.web.errors import status_for
 from seatsync.web.flash import flash_redirect, forget_flash, read_flash
 from seatsync.web.ingest import after_commit
-from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page
+from seatsync.web.mapper import FILTER_LABELS, PAGE_SIZE, Filter, mapper_page, page_shown
 from seatsync.web.mappers import MapperLayout, RowCells, fmt_qty, mapper_sources
 from seatsync.web.mappers import connectwise as cw_mapper
 from seatsync.web.mappers.render import render_rows
@@ -372,9 +372,8 @@ def mapper_view(
 ) -> Response:
     chosen = BillingPeriod.parse(period) if period else current_period(tenant, state.clock())
     shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
-    last_page = max(1, -(-shown.total // PAGE_SIZE))
-    if page_no > last_page:  # past the end: the last page, not "51–34 of 34"
-        page_no = last_page
+    if page_shown(page_no, shown.total) != page_no:  # past the end: the last page, not "51–34 of 34"
+        page_no = page_shown(page_no, shown.total)
         shown = mapper_page(db, caches=state, tenant=tenant, period=chosen, q=q, chosen=filter, page=page_no)
     zone = tenant_zone(tenant)
     admin = principal.is_admin
