@@ -132,16 +132,26 @@ def _finished(engine: Engine, run_id: int) -> FinishedRun:
         )
 
 
+#: held while named hooks are imported: a run finishing on another thread meanwhile waits for them, else it would
+#: find the names taken and the hooks not registered yet, and skip them
+_named_lock = threading.Lock()
+
+
 def _register_named_hooks() -> None:
     """Import and register the hooks named in ``hook_names`` since the last run finished."""
-    for name in hook_names.take_named_hooks():
-        module, _, attribute = name.partition(":")
-        try:
-            hook = getattr(importlib.import_module(module), attribute)
-        except Exception:  # like a hook that fails: logged, and the run stands
-            log.exception("run-finished hook %r could not be imported", name)
-            continue
-        on_run_finished(hook)
+    with _named_lock:
+        for name in hook_names.take_named_hooks():
+            _register_named(name)
+
+
+def _register_named(name: str) -> None:
+    module, _, attribute = name.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module), attribute)
+    except Exception:  # like a hook that fails: logged, and the run stands
+        log.exception("run-finished hook %r could not be imported", name)
+        return
+    on_run_finished(hook)
 
 
 def _call_hooks(engine: Engine, run_id: int) -> None:
