@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from markupsafe import Markup
 
+from seatsync.services import automation
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -95,9 +97,12 @@ class MapperLayout:
     create_fields: tuple[CreateField, ...] = ()
     #: links in the page's head, e.g. ``(("Catalog settings", "/connectwise/catalog"),)``
     links: tuple[tuple[str, str], ...] = ()
-    #: the target can leave out rows whose period is already invoiced (``PushOptions.skip_invoiced``): the push
-    #: dialogs offer it
-    skips_invoiced: bool = False
+
+    @property
+    def skips_invoiced(self) -> bool:
+        """The target can leave out rows whose period is already invoiced (``PushOptions.skip_invoiced``): the push
+        dialogs offer it. The target's own ``check_options`` decides, as for its pushes and schedules."""
+        return automation.skips_invoiced(self.target)
 
     @property
     def title(self) -> str:

@@ -27,7 +27,6 @@ LAYOUT = MapperLayout(
     create_item_url="/api/v1/connectwise/additions",
     create_item_label="Create addition",
     links=(("Catalog settings", "/connectwise/catalog"),),
-    skips_invoiced=True,
 )
 
 
