@@ -339,29 +339,12 @@ def latest_run(session: Session, *, tenant_id: int, target: str, period: str | N
 
 
 _LAST_PUSH = _LATEST_RUN_ANY_PERIOD.with_only_columns(PushRun.finished_at)
-_LAST_PUSH_OF_PERIOD = _LATEST_RUN_OF_PERIOD.with_only_columns(PushRun.finished_at)
-_RUNNING_OF_PERIOD = (
-    select(PushRun.id)
-    .where(
-        PushRun.tenant_id == bindparam("tenant_id"),
-        PushRun.target == bindparam("target"),
-        PushRun.period == bindparam("period"),
-        PushRun.dry_run.is_(False),
-        PushRun.status == RunStatus.RUNNING,
-    )
-    .order_by(PushRun.id.desc())
-    .limit(1)
-)
 
 
-def last_push(session: Session, *, tenant_id: int, target: str, period: str | None = None) -> datetime | None:
-    """ "Last Push": the end of the latest finished real run (of ``period`` when given: the mapper shows the
-    period on screen)."""
-    params = {"tenant_id": tenant_id, "target": str(target)}
-    if period is None:
-        finished: datetime | None = session.connection().scalar(_LAST_PUSH, params)
-    else:
-        finished = session.connection().scalar(_LAST_PUSH_OF_PERIOD, {**params, "period": period})
+def last_push(session: Session, *, tenant_id: int, target: str) -> datetime | None:
+    """ "Last Push": the end of the latest finished real run, of any period (a mapper shows its period's:
+    ``period_runs``)."""
+    finished: datetime | None = session.connection().scalar(_LAST_PUSH, {"tenant_id": tenant_id, "target": str(target)})
     return finished
 
 
@@ -376,13 +359,14 @@ _RUNS_OF_PERIOD = select(PushRun.id, PushRun.status, PushRun.started_at, PushRun
 @dataclass(frozen=True, slots=True)
 class PeriodRuns:
     """The real runs of one target and period (a handful a month), read in one statement: what a mapper page
-    shows of them (``last_push``, ``running_run``) and what its cached push-result filters depend on."""
+    shows of them (the period's "Last Push" and the run that is running) and what its cached push-result filters
+    depend on."""
 
     #: (id, status) of every run, by id
     statuses: tuple[tuple[int, str], ...]
-    #: as ``last_push`` of the period
+    #: the end of the latest finished run (started last; the highest id among runs started at one instant)
     last_push: datetime | None
-    #: as ``running_run``
+    #: the newest running run's id (a page opened during a push follows it)
     running: int | None
 
     @classmethod
@@ -400,14 +384,6 @@ class PeriodRuns:
 def period_runs(session: Session, *, tenant_id: int, target: str, period: str) -> PeriodRuns:
     params = {"tenant_id": tenant_id, "target": str(target), "period": period}
     return PeriodRuns.of(session.connection().execute(_RUNS_OF_PERIOD, params))
-
-
-def running_run(session: Session, *, tenant_id: int, target: str, period: str) -> int | None:
-    """The id of a real run of the period that is running now (a page opened during a push follows it)."""
-    found: int | None = session.connection().scalar(
-        _RUNNING_OF_PERIOD, {"tenant_id": tenant_id, "target": str(target), "period": period}
-    )
-    return found
 
 
 @dataclass(frozen=True, slots=True)
